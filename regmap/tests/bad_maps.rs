@@ -1,0 +1,78 @@
+//! The malformed-map corpus: every file in `tests/bad/` starts with one or
+//! more `# expect: LINE:COL Kind` lines, and loading it must produce exactly
+//! those diagnostics (position and kind), in order.
+
+use std::path::Path;
+
+use regmap::Kind;
+
+fn kind_name(k: Kind) -> String {
+    format!("{k:?}")
+}
+
+fn expectations(text: &str) -> Vec<(u32, u32, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# expect: "))
+        .map(|e| {
+            let (pos, kind) = e.split_once(' ').expect("`LINE:COL Kind`");
+            let (line, col) = pos.split_once(':').expect("LINE:COL");
+            (
+                line.parse().unwrap(),
+                col.parse().unwrap(),
+                kind.trim().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_bad_map_gives_its_located_diagnostics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "the corpus must hold at least 30 maps");
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let want = expectations(&text);
+        assert!(!want.is_empty(), "{} has no `# expect:` line", f.display());
+        let got: Vec<(u32, u32, String)> = match regmap::load_file(f) {
+            Ok(_) => Vec::new(),
+            Err(d) => d
+                .items
+                .iter()
+                .map(|i| (i.span.line, i.span.col, kind_name(i.kind)))
+                .collect(),
+        };
+        if got != want {
+            let rendered = regmap::load_file(f)
+                .err()
+                .map(|d| d.render())
+                .unwrap_or_default();
+            failures.push(format!(
+                "{}:\n  want {want:?}\n  got  {got:?}\n{rendered}",
+                f.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn rendered_diagnostics_are_rustc_style_with_a_caret() {
+    let text = "device: { name: d, windows: [ { name: p, offset: 0, size: 0x100 } ] }\nregisters:\n  - { name: A, offset: 0x2 }\n";
+    let err = regmap::load_str("m.yaml", text).unwrap_err();
+    let r = err.render();
+    let mut lines = r.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "m.yaml:3:24: error: offset 0x2 of `A` is not aligned to its 32-bit width"
+    );
+    assert_eq!(lines.next().unwrap(), "  |");
+    assert_eq!(lines.next().unwrap(), "3 |   - { name: A, offset: 0x2 }");
+    assert_eq!(lines.next().unwrap(), "  |                        ^");
+}
