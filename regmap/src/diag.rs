@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// Longest stretch of a source line shown under a diagnostic.
+const MAX_CONTEXT: usize = 120;
+
 /// A position in a map file (1-based line and column; 0 when unknown).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span {
@@ -91,14 +94,28 @@ impl Diagnostic {
             file, self.span.line, self.span.col, self.message
         );
         if self.span.line > 0 {
-            if let Some(text) = source.lines().nth(self.span.line as usize - 1) {
+            if let Some(line) = source.lines().nth(self.span.line as usize - 1) {
                 let gutter = self.span.line.to_string();
                 let pad = " ".repeat(gutter.len());
+                // Long lines are cut to a window around the column.
+                let col = self.span.col.saturating_sub(1) as usize;
+                let start = col.saturating_sub(MAX_CONTEXT / 2);
+                let chars: Vec<char> = line.chars().collect();
+                let end = chars.len().min(start + MAX_CONTEXT);
+                let mut text: String = chars.get(start..end).unwrap_or_default().iter().collect();
+                let mut caret_col = col - start;
+                if start > 0 {
+                    text.insert_str(0, "...");
+                    caret_col += 3;
+                }
+                if end < chars.len() {
+                    text.push_str("...");
+                }
                 out.push_str(&format!("{pad} |\n{gutter} | {text}\n"));
                 // Columns count characters; keep tabs so the caret lines up.
                 let lead: String = text
                     .chars()
-                    .take(self.span.col.saturating_sub(1) as usize)
+                    .take(caret_col)
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
                 out.push_str(&format!("{pad} | {lead}^\n"));

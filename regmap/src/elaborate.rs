@@ -357,9 +357,9 @@ impl Cx {
         enum_ref: Option<&S<String>>,
         values: Option<&Vec<S<RawEnumValue>>>,
         value_mask: u64,
-        width: u32,
         sp: Span,
     ) -> Option<String> {
+        let width = 64 - value_mask.leading_zeros();
         let name = match (enum_ref, values) {
             (Some(_), Some(_)) => {
                 self.err(
@@ -511,7 +511,6 @@ impl Cx {
                 fv.enum_ref.as_ref(),
                 fv.values.as_ref(),
                 vmask,
-                field.width(),
                 span(f),
             );
             out.push(field);
@@ -1352,7 +1351,6 @@ impl Cx {
                 fv.enum_ref.as_ref(),
                 fv.values.as_ref(),
                 field.value_mask(),
-                field.width(),
                 span(f),
             );
             fields.push(field);
