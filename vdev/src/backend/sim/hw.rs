@@ -1,0 +1,347 @@
+//! The simulated Tegra241 hardware: the VINTF logical-VCMDQ page 0 as real
+//! memory, and VCMDQs that consume SMMUv3 commands from guest memory.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::guest::GuestMemory;
+
+/// Register offsets and fields of the VINTF logical-VCMDQ page 0, as Linux's
+/// `tegra241-cmdqv.c` uses them (facts only). Kept here until the generated
+/// `cmdqv-regs` crate provides accessor constants.
+pub mod regs {
+    /// Size of the VINTF page 0 the kernel lets user space mmap.
+    pub const VINTF_PAGE0_SIZE: usize = 0x1_0000;
+    /// Stride between logical VCMDQs in the page.
+    pub const LVCMDQ_STRIDE: usize = 0x80;
+    /// `VCMDQ_CONS`: consumer index (with wrap bit), error code in bits 30:24.
+    pub const CONS: usize = 0x00;
+    /// `VCMDQ_PROD`: producer index (with wrap bit).
+    pub const PROD: usize = 0x04;
+    /// `VCMDQ_CONFIG`: bit 0 enables the queue.
+    pub const CONFIG: usize = 0x08;
+    /// `VCMDQ_STATUS`: bit 0 reports the queue enabled.
+    pub const STATUS: usize = 0x0c;
+    /// `VCMDQ_GERROR`: bit 0 (CMDQ_ERR) toggles on a command error.
+    pub const GERROR: usize = 0x10;
+    /// `VCMDQ_GERRORN`: the guest toggles it to match GERROR to acknowledge.
+    pub const GERRORN: usize = 0x14;
+    /// `VCMDQ_CONS_ERR` field shift (bits 30:24).
+    pub const CONS_ERR_SHIFT: u32 = 24;
+    /// `VCMDQ_CONS_ERR` field mask.
+    pub const CONS_ERR_MASK: u32 = 0x7f << 24;
+    /// `VCMDQ_EN`.
+    pub const CONFIG_EN: u32 = 1;
+    /// `VCMDQ_ENABLED`.
+    pub const STATUS_ENABLED: u32 = 1;
+    /// SMMU `GERROR.CMDQ_ERR`.
+    pub const GERROR_CMDQ_ERR: u32 = 1;
+    /// `CERROR_NONE`.
+    pub const CERROR_NONE: u32 = 0;
+    /// `CERROR_ILL`: illegal or unsupported command.
+    pub const CERROR_ILL: u32 = 1;
+    /// `CERROR_ABT`: abort when fetching the command.
+    pub const CERROR_ABT: u32 = 2;
+    /// `VINTF_CONFIG.EN` (bit 0).
+    pub const VINTF_EN: u32 = 1;
+    /// `VINTF_CONFIG.VMID` shift (bits 16:1).
+    pub const VINTF_VMID_SHIFT: u32 = 1;
+    /// `VINTF_CONFIG.HYP_OWN` (bit 17).
+    pub const VINTF_HYP_OWN: u32 = 1 << 17;
+    /// `VCMDQ_ADDR`: bits 47:5 of a queue base.
+    pub const VCMDQ_ADDR_MASK: u64 = ((1u64 << 48) - 1) & !0x1f;
+
+    /// Offset of register `reg` of logical VCMDQ `lidx` in the page.
+    pub const fn lvcmdq(lidx: usize, reg: usize) -> usize {
+        lidx * LVCMDQ_STRIDE + reg
+    }
+}
+
+/// SMMUv3 command opcodes the simulator knows.
+pub mod opcode {
+    /// `CMD_CFGI_CD`.
+    pub const CFGI_CD: u8 = 0x05;
+    /// `CMD_CFGI_CD_ALL`.
+    pub const CFGI_CD_ALL: u8 = 0x06;
+    /// `CMD_TLBI_NH_ALL`.
+    pub const TLBI_NH_ALL: u8 = 0x10;
+    /// `CMD_TLBI_NH_ASID`.
+    pub const TLBI_NH_ASID: u8 = 0x11;
+    /// `CMD_TLBI_NH_VA`.
+    pub const TLBI_NH_VA: u8 = 0x12;
+    /// `CMD_TLBI_NH_VAA`.
+    pub const TLBI_NH_VAA: u8 = 0x13;
+    /// `CMD_TLBI_NSNH_ALL`.
+    pub const TLBI_NSNH_ALL: u8 = 0x30;
+    /// `CMD_ATC_INV`.
+    pub const ATC_INV: u8 = 0x40;
+    /// `CMD_SYNC`.
+    pub const CMD_SYNC: u8 = 0x46;
+}
+
+/// Memory of a mmap-able region: 32-bit words the "hardware" and the mapping
+/// share.
+pub(crate) struct PageMem {
+    words: Box<[AtomicU32]>,
+}
+
+impl PageMem {
+    pub(crate) fn new(len: usize) -> Self {
+        PageMem {
+            words: (0..len / 4).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.words.len() * 4
+    }
+    pub(crate) fn read(&self, off: usize) -> Option<u32> {
+        if !off.is_multiple_of(4) {
+            return None;
+        }
+        self.words.get(off / 4).map(|w| w.load(Ordering::SeqCst))
+    }
+    pub(crate) fn write(&self, off: usize, v: u32) -> bool {
+        if !off.is_multiple_of(4) {
+            return false;
+        }
+        match self.words.get(off / 4) {
+            Some(w) => {
+                w.store(v, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+    fn r(&self, off: usize) -> u32 {
+        self.read(off).unwrap_or(0)
+    }
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.words.as_ptr() as *mut u8
+    }
+}
+
+/// A command a simulated VCMDQ executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HwCommand {
+    /// `TLBI_NH_ASID`, tagged with the VINTF's VMID by the hardware.
+    TlbiNhAsid {
+        /// VMID of the VINTF (the guest's VMID field is ignored).
+        vmid: u16,
+        /// ASID.
+        asid: u16,
+    },
+    /// `TLBI_NH_VA`.
+    TlbiNhVa {
+        /// VMID of the VINTF.
+        vmid: u16,
+        /// ASID.
+        asid: u16,
+        /// Address (bits 63:12 of the second word).
+        addr: u64,
+        /// Leaf only.
+        leaf: bool,
+    },
+    /// `ATC_INV` with the guest vSID replaced by the physical SID.
+    AtcInv {
+        /// Virtual StreamID the guest wrote.
+        vsid: u32,
+        /// Physical StreamID from the matching SID_REPLACE.
+        psid: u32,
+        /// SubstreamID, when SSV is set.
+        ssid: Option<u32>,
+        /// Address (bits 63:12).
+        addr: u64,
+        /// Size field (log2 of the range in 4 KiB units).
+        size: u8,
+        /// Global.
+        global: bool,
+    },
+    /// `CMD_SYNC`.
+    Sync {
+        /// Completion signal field (0 none, 1 IRQ, 2 SEV).
+        cs: u8,
+    },
+}
+
+/// One command executed by a simulated VCMDQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HwInvalidation {
+    /// The vIOMMU (VINTF) whose queue ran it.
+    pub viommu: u32,
+    /// Logical VCMDQ index.
+    pub lidx: u32,
+    /// The command.
+    pub cmd: HwCommand,
+}
+
+/// A logical VCMDQ with a HW queue object behind it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lvq {
+    pub(crate) hw_queue: u32,
+    pub(crate) base_pa: u64,
+    pub(crate) base_gpa: u64,
+    pub(crate) log2size: u32,
+}
+
+/// Decodes and checks one command against the VINTF's SID table.
+fn decode(
+    cmd: [u64; 2],
+    vmid: u16,
+    sid_match: &[u32],
+    sid_replace: &[u32],
+) -> Result<HwCommand, u32> {
+    let op = (cmd[0] & 0xff) as u8;
+    let asid = (cmd[0] >> 48) as u16;
+    match op {
+        opcode::TLBI_NH_ASID => Ok(HwCommand::TlbiNhAsid { vmid, asid }),
+        opcode::TLBI_NH_VA => Ok(HwCommand::TlbiNhVa {
+            vmid,
+            asid,
+            addr: cmd[1] & !0xfff,
+            leaf: cmd[1] & 1 != 0,
+        }),
+        opcode::ATC_INV => {
+            let vsid = (cmd[0] >> 32) as u32;
+            // The hardware only forwards ATC invalidations for a StreamID the
+            // VINTF's SID_MATCH table knows; anything else is illegal here.
+            let slot = sid_match
+                .iter()
+                .position(|m| m & 1 != 0 && (m >> 1) == vsid)
+                .ok_or(regs::CERROR_ILL)?;
+            let ssv = cmd[0] & (1 << 11) != 0;
+            Ok(HwCommand::AtcInv {
+                vsid,
+                psid: sid_replace.get(slot).copied().unwrap_or(0),
+                ssid: ssv.then_some(((cmd[0] >> 12) & 0xf_ffff) as u32),
+                addr: cmd[1] & !0xfff,
+                size: (cmd[1] & 0x3f) as u8,
+                global: cmd[1] & 1 != 0,
+            })
+        }
+        opcode::CMD_SYNC => Ok(HwCommand::Sync {
+            cs: ((cmd[0] >> 12) & 3) as u8,
+        }),
+        _ => Err(regs::CERROR_ILL),
+    }
+}
+
+/// What a queue run left behind.
+pub(crate) enum RunOutcome {
+    /// Nothing to report.
+    Quiet,
+    /// The queue stopped on an error: report it in a vEVENT.
+    Error,
+}
+
+/// Runs logical VCMDQ `lidx` of a VINTF: mirrors CONFIG.EN into STATUS and, on an
+/// enabled queue without an unacknowledged error, consumes commands from PROD
+/// down to CONS.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_queue(
+    page: &PageMem,
+    lidx: usize,
+    q: &Lvq,
+    mem: &dyn GuestMemory,
+    vmid: u16,
+    sid_match: &[u32],
+    sid_replace: &[u32],
+    err_map: &mut u128,
+    log: &mut Vec<HwInvalidation>,
+    viommu: u32,
+) -> RunOutcome {
+    let reg = |r| regs::lvcmdq(lidx, r);
+    if page.r(reg(regs::CONFIG)) & regs::CONFIG_EN == 0 {
+        page.write(reg(regs::STATUS), 0);
+        return RunOutcome::Quiet;
+    }
+    page.write(reg(regs::STATUS), regs::STATUS_ENABLED);
+    let gerror = page.r(reg(regs::GERROR));
+    if (gerror ^ page.r(reg(regs::GERRORN))) & regs::GERROR_CMDQ_ERR != 0 {
+        // Stalled until the guest acknowledges the error.
+        return RunOutcome::Quiet;
+    }
+    *err_map &= !(1u128 << lidx);
+    let entries = 1u32 << q.log2size;
+    let mask = (entries << 1) - 1; // index bits plus the wrap bit
+    for _ in 0..entries {
+        let prod = page.r(reg(regs::PROD)) & mask;
+        let cons = page.r(reg(regs::CONS)) & mask;
+        if prod == cons {
+            break;
+        }
+        let slot = (cons & (entries - 1)) as u64;
+        let mut raw = [0u8; 16];
+        let result = if mem.read(q.base_gpa + slot * 16, &mut raw) {
+            let w0 = u64::from_le_bytes(raw[..8].try_into().unwrap_or([0; 8]));
+            let w1 = u64::from_le_bytes(raw[8..].try_into().unwrap_or([0; 8]));
+            decode([w0, w1], vmid, sid_match, sid_replace)
+        } else {
+            Err(regs::CERROR_ABT)
+        };
+        match result {
+            Ok(cmd) => {
+                log.push(HwInvalidation {
+                    viommu,
+                    lidx: lidx as u32,
+                    cmd,
+                });
+                page.write(reg(regs::CONS), (cons + 1) & mask);
+            }
+            Err(code) => {
+                page.write(reg(regs::CONS), cons | (code << regs::CONS_ERR_SHIFT));
+                page.write(reg(regs::GERROR), gerror ^ regs::GERROR_CMDQ_ERR);
+                *err_map |= 1u128 << lidx;
+                return RunOutcome::Error;
+            }
+        }
+    }
+    RunOutcome::Quiet
+}
+
+/// Resets a logical VCMDQ's page registers as the kernel does when it frees it.
+pub(crate) fn deinit_queue(page: &PageMem, lidx: usize) {
+    let reg = |r| regs::lvcmdq(lidx, r);
+    page.write(reg(regs::CONFIG), 0);
+    page.write(reg(regs::STATUS), 0);
+    page.write(reg(regs::PROD), 0);
+    page.write(reg(regs::CONS), 0);
+    let gerror = page.r(reg(regs::GERROR));
+    page.write(reg(regs::GERRORN), gerror);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_rules() {
+        let m = [(5 << 1) | 1, 0];
+        let r = [0x77, 0];
+        assert_eq!(
+            decode([0x11 | (3 << 48), 0], 9, &m, &r),
+            Ok(HwCommand::TlbiNhAsid { vmid: 9, asid: 3 })
+        );
+        assert!(matches!(
+            decode([0x40 | (5 << 32), 0x1000], 9, &m, &r),
+            Ok(HwCommand::AtcInv {
+                vsid: 5,
+                psid: 0x77,
+                ..
+            })
+        ));
+        assert_eq!(
+            decode([0x40 | (6 << 32), 0], 9, &m, &r),
+            Err(regs::CERROR_ILL)
+        );
+        assert_eq!(decode([0x13, 0], 9, &m, &r), Err(regs::CERROR_ILL));
+        assert_eq!(
+            decode([0x46 | (1 << 12), 0], 9, &m, &r),
+            Ok(HwCommand::Sync { cs: 1 })
+        );
+    }
+
+    #[test]
+    fn addr_mask_is_bits_47_5() {
+        assert_eq!(regs::VCMDQ_ADDR_MASK, 0x0000_ffff_ffff_ffe0);
+        assert_eq!(regs::lvcmdq(1, regs::GERRORN), 0x94);
+    }
+}
