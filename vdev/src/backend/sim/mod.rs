@@ -17,6 +17,12 @@
 //! guest wrote PROD, CONFIG or GERRORN; the queues then consume commands, advance
 //! CONS, or stop with `CONS.ERR = CERROR_ILL` and a toggled GERROR, which is also
 //! reported as a Tegra241 vEVENT (LVCMDQ error map).
+//!
+//! **Ids are the kernel's**: the lowest free id (from 1) for every new object,
+//! so destroyed objects' ids are reused; a HW queue also takes the next id for
+//! its internal access object; a vDEVICE destroyed with its device leaves its id
+//! tombstoned; a device attached to an IOAS joins the IOAS's first automatic
+//! domain. `tests/kernel` checks these against Linux's selftest mock.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -230,6 +236,9 @@ enum Obj {
         vmid: u16,
         /// Created by attaching a device to an IOAS; dies with its last device.
         auto: bool,
+        /// Creation order: the kernel keeps an IOAS's HWPTs in a list in
+        /// creation order and reuses the first compatible automatic one.
+        order: u64,
     },
     HwptNested {
         /// The vIOMMU it was allocated on (`None`: directly on a nesting parent).
@@ -249,14 +258,19 @@ enum Obj {
         index: u32,
         prev: Option<ObjId>,
         pin: (ObjId, u64, u64),
+        /// Id of the internal access object pinning the queue memory.
+        access: ObjId,
     },
     Veventq {
         viommu: ObjId,
         vtype: u32,
         depth: u32,
         events: VecDeque<VEvent>,
+        /// Sequence number of the next vEVENT (or lost-events marker).
         seq: u32,
-        lost: bool,
+        /// The lost-events marker queued after `events`, with its own
+        /// sequence number (that of the latest lost event).
+        lost: Option<u32>,
     },
 }
 
@@ -272,12 +286,25 @@ struct FaultRule {
     seen: u64,
 }
 
+/// An id taken in the kernel's object table without a user-visible object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reserved {
+    /// The internal access object a HW queue pins its memory with; it holds
+    /// an extra reference, so `IOMMU_DESTROY` on it is EBUSY.
+    Access,
+    /// What a vDEVICE destroyed with its device leaves: the id is never
+    /// reused and destroying it is ENOENT.
+    Tombstone,
+}
+
 #[derive(Default)]
 struct State {
-    next_id: u32,
     objs: BTreeMap<ObjId, Obj>,
+    /// Ids in use that are not keys of `objs`.
+    reserved: BTreeMap<ObjId, Reserved>,
+    /// Next HWPT creation order number.
+    next_hwpt_order: u64,
     mmaps: BTreeMap<u64, MmapEntry>,
-    next_mmap: u64,
     vintf_used: Vec<bool>,
     next_vmid: u16,
     next_psid: u32,
@@ -287,9 +314,24 @@ struct State {
 }
 
 impl State {
+    /// The lowest free object id, as the kernel's allocating xarray (ids
+    /// start at 1) gives it: ids of destroyed objects are reused, tombstones
+    /// and internal access objects keep theirs. The caller must insert the
+    /// object (or reserve the id) before allocating the next one.
     fn alloc_id(&mut self) -> ObjId {
-        self.next_id += 1;
-        self.next_id
+        // The kernel's limit is 2^31 - 1 ids, far beyond what memory holds
+        // here, so the search always ends.
+        let mut id: ObjId = 1;
+        while self.objs.contains_key(&id) || self.reserved.contains_key(&id) {
+            id += 1;
+        }
+        id
+    }
+
+    /// The next HWPT creation order number.
+    fn hwpt_order(&mut self) -> u64 {
+        self.next_hwpt_order += 1;
+        self.next_hwpt_order
     }
     fn viommu(&self, id: ObjId) -> Option<&ViommuObj> {
         match self.objs.get(&id) {
@@ -322,9 +364,16 @@ impl State {
             _ => None,
         });
         let (depth, events, seq, lost) = q.ok_or(libc::EOPNOTSUPP)?;
+        // Every report takes a sequence number, a lost one included: a full
+        // queue moves the lost-events marker to the tail under that number.
         if events.len() as u32 >= *depth {
-            *lost = true;
+            *lost = Some(*seq);
         } else {
+            // The kernel drops a marker that is last in the list when a
+            // vEVENT is queued behind it (the gap in sequence numbers shows
+            // the loss); reads here drain the whole queue, so this only keeps
+            // the model exact.
+            *lost = None;
             events.push_back(VEvent {
                 flags: 0,
                 sequence: *seq,
@@ -435,7 +484,6 @@ impl SimBackend {
             vintf_used,
             next_vmid: 1,
             next_psid: 0x100,
-            next_mmap: cfg.page_size,
             ..Default::default()
         };
         SimBackend {
@@ -491,7 +539,8 @@ impl SimBackend {
     }
 
     /// Number of live kernel objects (IOAS, HWPTs, devices, vIOMMUs, vDEVICEs,
-    /// HW queues, vEVENTQs).
+    /// HW queues, vEVENTQs); HW queues' internal access objects and tombstoned
+    /// ids are not counted.
     pub fn live_objects(&self) -> usize {
         self.lock().objs.len()
     }
@@ -565,6 +614,9 @@ impl SimBackend {
         };
         if let Some(vd) = vdev {
             Self::destroy_vdevice(st, vd);
+            // The kernel leaves the id tombstoned: the VMM still holds it
+            // and must not see it name another object.
+            st.reserved.insert(vd, Reserved::Tombstone);
         }
         st.objs.remove(&idev);
         if let Some(h) = auto {
@@ -586,8 +638,8 @@ impl SimBackend {
 
     /// Attaches (or re-attaches) device `idev` to `pt`: a paging HWPT, a nested
     /// HWPT whose vIOMMU has a vDEVICE for the device, or an IOAS (through an
-    /// auto domain).
-    fn attach(st: &mut State, idev: ObjId, pt: ObjId) -> std::result::Result<(), i32> {
+    /// auto domain). Returns the HWPT the device is now attached to.
+    fn attach(st: &mut State, idev: ObjId, pt: ObjId) -> std::result::Result<ObjId, i32> {
         let (vdev, old) = match st.objs.get(&idev) {
             Some(Obj::Device { vdev, attached, .. }) => (*vdev, *attached),
             _ => return Err(libc::ENOENT),
@@ -609,18 +661,44 @@ impl SimBackend {
                 pt
             }
             Some(Obj::Ioas { .. }) => {
-                let id = st.alloc_id();
-                st.objs.insert(
-                    id,
-                    Obj::HwptPaging {
-                        ioas: pt,
-                        nest_parent: false,
-                        vmid: 0,
-                        auto: true,
-                    },
-                );
-                id
+                // The first automatic domain of the IOAS, in creation order,
+                // takes the device (one simulated IOMMU: every automatic domain
+                // is compatible); only without one is a new domain made.
+                let existing = st
+                    .objs
+                    .iter()
+                    .filter_map(|(id, o)| match o {
+                        Obj::HwptPaging {
+                            ioas,
+                            auto: true,
+                            order,
+                            ..
+                        } if *ioas == pt => Some((*order, *id)),
+                        _ => None,
+                    })
+                    .min()
+                    .map(|(_, id)| id);
+                match existing {
+                    Some(id) => id,
+                    None => {
+                        let id = st.alloc_id();
+                        let order = st.hwpt_order();
+                        st.objs.insert(
+                            id,
+                            Obj::HwptPaging {
+                                ioas: pt,
+                                nest_parent: false,
+                                vmid: 0,
+                                auto: true,
+                                order,
+                            },
+                        );
+                        id
+                    }
+                }
             }
+            // The internal access object of a HW queue: not a page table.
+            None if st.reserved.get(&pt) == Some(&Reserved::Access) => return Err(libc::EINVAL),
             Some(_) => return Err(libc::EINVAL),
             None => return Err(libc::ENOENT),
         };
@@ -630,14 +708,16 @@ impl SimBackend {
         if let Some(o) = old.filter(|o| *o != target) {
             Self::drop_auto_hwpt(st, o);
         }
-        Ok(())
+        Ok(target)
     }
 
     /// Attaches a device to a HWPT (what `VFIO_DEVICE_ATTACH_IOMMUFD_PT` does
     /// for a VFIO device), with the rules of [`Backend::mock_domain_replace`].
     pub fn attach_device(&self, dev_id: ObjId, pt: ObjId) -> Result<()> {
         let mut st = self.lock();
-        Self::attach(&mut st, dev_id, pt).map_err(|x| e(Op::TestCmd, x))
+        Self::attach(&mut st, dev_id, pt)
+            .map(|_| ())
+            .map_err(|x| e(Op::TestCmd, x))
     }
 
     /// Detaches a device from whatever it is attached to (what
@@ -694,10 +774,19 @@ impl SimBackend {
         in_use || st.mmaps.values().any(|m| m.owner == id && m.mapped > 0)
     }
 
+    /// Publishes a region for mmap at the lowest free offset it fits in,
+    /// from the second page on, as the kernel's range-allocating maple tree
+    /// does (offsets of destroyed regions are reused).
     fn alloc_mmap(&self, st: &mut State, owner: ObjId, len: usize) -> (u64, Arc<PageMem>) {
         let ps = self.sh.cfg.page_size;
-        let off = st.next_mmap;
-        st.next_mmap = (off + len as u64).div_ceil(ps) * ps;
+        let span = |l: usize| (l as u64).div_ceil(ps) * ps;
+        let mut off = ps;
+        for (start, m) in &st.mmaps {
+            if off + span(len) <= *start {
+                break;
+            }
+            off = off.max(start + span(m.page.len()));
+        }
         let page = Arc::new(PageMem::new(len));
         st.mmaps.insert(
             off,
@@ -798,6 +887,8 @@ impl SimBackend {
                 return Err(errno);
             }
         };
+        // The queue's id, then its internal access object's id (the kernel
+        // allocates the object first, then the access that pins its memory).
         let id = st.alloc_id();
         st.objs.insert(
             id,
@@ -806,8 +897,14 @@ impl SimBackend {
                 index,
                 prev,
                 pin,
+                access: 0,
             },
         );
+        let access_id = st.alloc_id();
+        st.reserved.insert(access_id, Reserved::Access);
+        if let Some(Obj::HwQueue { access, .. }) = st.objs.get_mut(&id) {
+            *access = access_id;
+        }
         let v = st.viommu_mut(viommu).ok_or(libc::ENOENT)?;
         if let (Some(vi), Some(log2size)) = (v.vintf.as_mut(), lvq_log2) {
             vi.lvq[index as usize] = Some(Lvq {
@@ -1117,13 +1214,14 @@ impl Backend for SimBackend {
         match st.objs.get(&ioas) {
             Some(Obj::Ioas { .. }) => {}
             // A HWPT as pt_id asks for a nested one, which needs data: EINVAL;
-            // any other object cannot hold a page table either.
-            Some(_) => return Err(e(op, libc::EINVAL)),
-            None => return Err(e(op, libc::ENOENT)),
+            // any other object cannot hold a page table either, and the core
+            // answers EINVAL for an id naming no object too.
+            Some(_) | None => return Err(e(op, libc::EINVAL)),
         }
         let vmid = st.next_vmid;
         st.next_vmid = st.next_vmid.wrapping_add(1).max(1);
         let id = st.alloc_id();
+        let order = st.hwpt_order();
         st.objs.insert(
             id,
             Obj::HwptPaging {
@@ -1131,6 +1229,7 @@ impl Backend for SimBackend {
                 nest_parent: true,
                 vmid,
                 auto: false,
+                order,
             },
         );
         Ok(id)
@@ -1151,7 +1250,8 @@ impl Backend for SimBackend {
         }
         // The core dispatches on what pt_id names.
         let (viommu, parent) = match st.objs.get(&pt) {
-            None => return Err(e(op, libc::ENOENT)),
+            // The core answers EINVAL for an id naming no object.
+            None => return Err(e(op, libc::EINVAL)),
             Some(Obj::Viommu(v)) => (Some(pt), v.hwpt),
             Some(Obj::HwptPaging {
                 nest_parent: true, ..
@@ -1231,11 +1331,9 @@ impl Backend for SimBackend {
         let id = st.alloc_id();
         let (mut obj, out) = match self.viommu_driver_init(&mut st, id, viommu_type, vmid, data) {
             Ok(x) => x,
-            Err(x) => {
-                // The id was never published; give it back like the kernel's xarray.
-                st.next_id -= 1;
-                return Err(e(op, x));
-            }
+            // The id was never published: it is free again (nothing was
+            // inserted under it).
+            Err(x) => return Err(e(op, x)),
         };
         obj.hwpt = hwpt;
         st.objs.insert(id, Obj::Viommu(obj));
@@ -1318,6 +1416,10 @@ impl Backend for SimBackend {
                 return self.invalidate_nested(&mut st, id, data_type, entry_len, entries);
             }
             Some(_) => return Err(e(op, libc::EINVAL)),
+            // An internal access object is an object, of the wrong type.
+            None if st.reserved.get(&id) == Some(&Reserved::Access) => {
+                return Err(e(op, libc::EINVAL))
+            }
             None => return Err(e(op, libc::ENOENT)),
         };
         let selftest_type = vtype == selftest::VIOMMU_TYPE_SELFTEST;
@@ -1446,7 +1548,7 @@ impl Backend for SimBackend {
                 depth,
                 events: VecDeque::new(),
                 seq: 0,
-                lost: false,
+                lost: None,
             },
         );
         Ok(id)
@@ -1456,20 +1558,16 @@ impl Backend for SimBackend {
         let op = Op::VeventqRead;
         let mut st = self.lock();
         Self::fault(&mut st, op)?;
-        let Some(Obj::Veventq {
-            events, seq, lost, ..
-        }) = st.objs.get_mut(&veventq)
-        else {
+        let Some(Obj::Veventq { events, lost, .. }) = st.objs.get_mut(&veventq) else {
             return Err(e(op, libc::ENOENT));
         };
         let mut out: Vec<VEvent> = events.drain(..).collect();
-        if *lost {
+        if let Some(sequence) = lost.take() {
             out.push(VEvent {
                 flags: uapi::VEVENTQ_FLAG_LOST_EVENTS,
-                sequence: *seq,
+                sequence,
                 data: Vec::new(),
             });
-            *lost = false;
         }
         Ok(out)
     }
@@ -1478,6 +1576,10 @@ impl Backend for SimBackend {
         let op = Op::Destroy;
         let mut st = self.lock();
         Self::fault(&mut st, op)?;
+        if st.reserved.get(&id) == Some(&Reserved::Access) {
+            // Its HW queue holds a reference.
+            return Err(e(op, libc::EBUSY));
+        }
         if !st.objs.contains_key(&id) {
             return Err(e(op, libc::ENOENT));
         }
@@ -1497,9 +1599,14 @@ impl Backend for SimBackend {
             Some(Obj::Vdevice { .. }) => Self::destroy_vdevice(&mut st, id),
             Some(Obj::HwQueue { .. }) => {
                 if let Some(Obj::HwQueue {
-                    viommu, index, pin, ..
+                    viommu,
+                    index,
+                    pin,
+                    access,
+                    ..
                 }) = st.objs.remove(&id)
                 {
+                    st.reserved.remove(&access);
                     st.unpin(pin);
                     if let Some(v) = st.viommu_mut(viommu) {
                         if let Some(vi) = v.vintf.as_mut() {
@@ -1569,29 +1676,33 @@ impl Backend for SimBackend {
         if !matches!(st.objs.get(&ioas), Some(Obj::Ioas { .. })) {
             return Err(e(op, libc::ENOENT));
         }
+        // As the kernel: the selftest object, then the bound device, then
+        // the attach to the IOAS (an existing automatic domain, or a new one).
         let stdev_id = st.alloc_id();
+        st.objs.insert(stdev_id, Obj::Stdev { idev: 0 });
         let idev_id = st.alloc_id();
-        let hwpt_id = st.alloc_id();
         let psid = st.next_psid;
         st.next_psid += 1;
-        st.objs.insert(stdev_id, Obj::Stdev { idev: idev_id });
         st.objs.insert(
             idev_id,
             Obj::Device {
                 psid,
                 vdev: None,
-                attached: Some(hwpt_id),
+                attached: None,
             },
         );
-        st.objs.insert(
-            hwpt_id,
-            Obj::HwptPaging {
-                ioas,
-                nest_parent: false,
-                vmid: 0,
-                auto: true,
-            },
-        );
+        if let Some(Obj::Stdev { idev }) = st.objs.get_mut(&stdev_id) {
+            *idev = idev_id;
+        }
+        let hwpt_id = match Self::attach(&mut st, idev_id, ioas) {
+            Ok(h) => h,
+            Err(x) => {
+                // Undone like the kernel's error path.
+                st.objs.remove(&idev_id);
+                st.objs.remove(&stdev_id);
+                return Err(e(op, x));
+            }
+        };
         Ok(MockDomain {
             stdev_id,
             hwpt_id,
@@ -1637,7 +1748,9 @@ impl Backend for SimBackend {
             Some(Obj::Stdev { idev }) => *idev,
             _ => return Err(e(op, libc::ENOENT)),
         };
-        Self::attach(&mut st, idev, pt).map_err(|x| e(op, x))
+        Self::attach(&mut st, idev, pt)
+            .map(|_| ())
+            .map_err(|x| e(op, x))
     }
 
     fn kick(&self, viommu: ObjId) -> Result<()> {
@@ -1698,5 +1811,271 @@ mod tests {
         );
         assert_eq!(validate_vste([1 | (0b101 << 1), 2 << 28]), Err(libc::EIO));
         assert_eq!(validate_vste([1 | (0b101 << 1), 1 << 8]), Err(libc::EIO));
+    }
+
+    const RAM: u64 = 0x4000_0000;
+
+    fn sim(cfg: SimConfig) -> SimBackend {
+        let ram = SimGuestRam::new().with_region(RAM, 4 << 20, 2 << 20);
+        SimBackend::new(cfg, Arc::new(ram))
+    }
+
+    fn errno<T>(r: Result<T>) -> i32 {
+        r.err().map_or(0, |x| x.errno)
+    }
+
+    /// The HWPT a device is attached to.
+    fn attached(b: &SimBackend, dev: ObjId) -> Option<ObjId> {
+        match b.lock().objs.get(&dev) {
+            Some(Obj::Device { attached, .. }) => *attached,
+            _ => None,
+        }
+    }
+
+    /// Selftest: IOAS 1, mock device (stdev 2, idev 3, HWPT 4), parent 5,
+    /// vIOMMU 6.
+    fn selftest_viommu() -> (SimBackend, MockDomain, ObjId) {
+        let b = sim(SimConfig::selftest());
+        let ioas = b.ioas_alloc().unwrap();
+        let dev = b.mock_domain(ioas).unwrap();
+        let parent = b.hwpt_alloc_nest_parent(dev.idev_id, ioas).unwrap();
+        let v = b
+            .viommu_alloc(
+                dev.idev_id,
+                parent,
+                selftest::VIOMMU_TYPE_SELFTEST,
+                ViommuDataIn::None,
+            )
+            .unwrap();
+        assert_eq!((ioas, dev.stdev_id, dev.idev_id, dev.hwpt_id), (1, 2, 3, 4));
+        assert_eq!((parent, v.viommu_id), (5, 6));
+        (b, dev, v.viommu_id)
+    }
+
+    #[test]
+    fn freed_ids_are_reused_lowest_first() {
+        let (b, dev, v) = selftest_viommu();
+        let q = b
+            .veventq_alloc(v, selftest::VEVENTQ_TYPE_SELFTEST, 2)
+            .unwrap();
+        let vd = b.vdevice_alloc(v, dev.idev_id, 0x99).unwrap();
+        assert_eq!((q, vd), (7, 8));
+        b.destroy(q).unwrap();
+        b.destroy(vd).unwrap();
+        assert_eq!(b.vdevice_alloc(v, dev.idev_id, 0x88).unwrap(), 7);
+        assert_eq!(b.ioas_alloc().unwrap(), 8);
+        assert_eq!(b.ioas_alloc().unwrap(), 9);
+        // A failed allocation takes no id.
+        assert_eq!(errno(b.veventq_alloc(v, 0, 2)), libc::EOPNOTSUPP);
+        assert_eq!(
+            errno(b.viommu_alloc(dev.idev_id, 5, 0x1234, ViommuDataIn::None)),
+            libc::EOPNOTSUPP
+        );
+        assert_eq!(b.ioas_alloc().unwrap(), 10);
+    }
+
+    #[test]
+    fn tombstoned_vdevice_id_is_never_reused() {
+        let (b, dev, v) = selftest_viommu();
+        let vd = b.vdevice_alloc(v, dev.idev_id, 0x99).unwrap();
+        assert_eq!(vd, 7);
+        // Unplugging the device destroys the vDEVICE but keeps its id.
+        b.destroy(v).unwrap_err();
+        b.destroy(dev.stdev_id).unwrap();
+        assert_eq!(errno(b.destroy(vd)), libc::ENOENT);
+        let ids: Vec<ObjId> = (0..4).map(|_| b.ioas_alloc().unwrap()).collect();
+        // stdev 2, idev 3 and the automatic HWPT 4 went with the device.
+        assert_eq!(ids, vec![2, 3, 4, 8]);
+    }
+
+    #[test]
+    fn hw_queue_takes_an_access_id() {
+        let (b, _dev, v) = selftest_viommu();
+        b.ioas_map(1, RAM, 2 * 4096, 0).unwrap();
+        let q0 = b
+            .hw_queue_alloc(v, selftest::HW_QUEUE_TYPE_SELFTEST, 0, RAM, 4096)
+            .unwrap();
+        let q1 = b
+            .hw_queue_alloc(v, selftest::HW_QUEUE_TYPE_SELFTEST, 1, RAM + 4096, 4096)
+            .unwrap();
+        assert_eq!((q0, q1), (7, 9));
+        // The access object exists but is not the user's to destroy or use.
+        assert_eq!(errno(b.destroy(8)), libc::EBUSY);
+        assert_eq!(errno(b.invalidate(8, 0, 0, &[])), libc::EINVAL);
+        assert_eq!(errno(b.mock_domain_replace(2, 8)), libc::EINVAL);
+        assert_eq!(errno(b.destroy(10)), libc::EBUSY, "q1's access");
+        assert_eq!(errno(b.destroy(11)), libc::ENOENT);
+        // A queue that fails (already taken) leaves no id behind.
+        assert_eq!(
+            errno(b.hw_queue_alloc(v, selftest::HW_QUEUE_TYPE_SELFTEST, 0, RAM, 4096)),
+            libc::EEXIST
+        );
+        assert_eq!(b.ioas_alloc().unwrap(), 11);
+        b.destroy(q1).unwrap();
+        b.destroy(q0).unwrap();
+        // Both queues' and both accesses' ids are free again.
+        let ids: Vec<ObjId> = (0..4).map(|_| b.ioas_alloc().unwrap()).collect();
+        assert_eq!(ids, vec![7, 8, 9, 10]);
+    }
+
+    #[test]
+    fn automatic_domain_is_shared_and_reused() {
+        let (b, dev, v) = selftest_viommu();
+        let dev2 = b.mock_domain(1).unwrap();
+        assert_eq!((dev2.stdev_id, dev2.idev_id, dev2.hwpt_id), (7, 8, 4));
+        // Replacing onto the IOAS it is already attached through: no change.
+        b.mock_domain_replace(dev.stdev_id, 1).unwrap();
+        assert_eq!(attached(&b, dev.idev_id), Some(4));
+        // The shared domain lives while one device is attached to it.
+        b.vdevice_alloc(v, dev.idev_id, 0x99).unwrap();
+        let nested = b
+            .hwpt_alloc_nested(dev.idev_id, v, selftest::HWPT_DATA_SELFTEST, &[0; 8])
+            .unwrap();
+        b.mock_domain_replace(dev.stdev_id, nested).unwrap();
+        b.mock_domain_replace(dev.stdev_id, 1).unwrap();
+        assert_eq!(attached(&b, dev.idev_id), Some(4));
+        // With no device left on it, the domain goes; the next attach makes a
+        // new one under the lowest free id.
+        b.mock_domain_replace(dev.stdev_id, nested).unwrap();
+        b.mock_domain_replace(dev2.stdev_id, nested).unwrap_err();
+        b.destroy(dev2.stdev_id).unwrap();
+        assert!(!b.lock().objs.contains_key(&4));
+        b.mock_domain_replace(dev.stdev_id, 1).unwrap();
+        assert_eq!(attached(&b, dev.idev_id), Some(4));
+    }
+
+    #[test]
+    fn automatic_domain_first_in_creation_order() {
+        let b = sim(SimConfig::tegra241());
+        let ioas = b.ioas_alloc().unwrap();
+        let (d1, d2, d3) = (b.add_device(0x10), b.add_device(0x11), b.add_device(0x12));
+        let filler = b.ioas_alloc().unwrap();
+        b.attach_device(d1, ioas).unwrap();
+        let h1 = attached(&b, d1).unwrap();
+        assert_eq!(h1, 6);
+        // A manual paging HWPT on the same IOAS is never picked automatically.
+        let manual = b.hwpt_alloc_nest_parent(d1, ioas).unwrap();
+        b.attach_device(d2, ioas).unwrap();
+        assert_eq!(attached(&b, d2), Some(h1));
+        // Make a second automatic domain with a lower id than the first: d1
+        // moves to the manual HWPT (h1 dies), d2 too, then d3 and d1 come back.
+        b.attach_device(d1, manual).unwrap();
+        b.attach_device(d2, manual).unwrap();
+        assert!(!b.lock().objs.contains_key(&h1));
+        b.destroy(filler).unwrap();
+        b.attach_device(d3, ioas).unwrap();
+        let h2 = attached(&b, d3).unwrap();
+        assert_eq!(h2, filler);
+        b.attach_device(d1, ioas).unwrap();
+        assert_eq!(attached(&b, d1), Some(h2));
+    }
+
+    #[test]
+    fn tegra241_ids_follow_the_core() {
+        let b = sim(SimConfig::tegra241());
+        let ioas = b.ioas_alloc().unwrap();
+        let dev = b.add_device(0x10);
+        b.ioas_map(ioas, RAM, 2 << 20, 0).unwrap();
+        let parent = b.hwpt_alloc_nest_parent(dev, ioas).unwrap();
+        let v = b
+            .viommu_alloc(
+                dev,
+                parent,
+                uapi::VIOMMU_TYPE_TEGRA241_CMDQV,
+                ViommuDataIn::Tegra241,
+            )
+            .unwrap()
+            .viommu_id;
+        assert_eq!((ioas, dev, parent, v), (1, 2, 3, 4));
+        let t = uapi::HW_QUEUE_TYPE_TEGRA241_CMDQV;
+        let q0 = b.hw_queue_alloc(v, t, 0, RAM, 4096).unwrap();
+        let q1 = b.hw_queue_alloc(v, t, 1, RAM + 4096, 4096).unwrap();
+        assert_eq!((q0, q1), (5, 7));
+        assert_eq!(errno(b.destroy(6)), libc::EBUSY);
+        let vd = b.vdevice_alloc(v, dev, 0x99).unwrap();
+        assert_eq!(vd, 9, "after two queues and their two accesses");
+        b.destroy(vd).unwrap();
+        let q = b
+            .veventq_alloc(v, uapi::VEVENTQ_TYPE_TEGRA241_CMDQV, 2)
+            .unwrap();
+        assert_eq!(q, 9);
+    }
+
+    #[test]
+    fn lost_events_marker_takes_its_own_sequence() {
+        let (b, dev, v) = selftest_viommu();
+        let q = b
+            .veventq_alloc(v, selftest::VEVENTQ_TYPE_SELFTEST, 2)
+            .unwrap();
+        b.vdevice_alloc(v, dev.idev_id, 0x99).unwrap();
+        let nested = b
+            .hwpt_alloc_nested(dev.idev_id, v, selftest::HWPT_DATA_SELFTEST, &[0; 8])
+            .unwrap();
+        b.mock_domain_replace(dev.stdev_id, nested).unwrap();
+        let seqs = |ev: Vec<VEvent>| -> Vec<(u32, bool)> {
+            ev.iter()
+                .map(|e| (e.sequence, e.flags & uapi::VEVENTQ_FLAG_LOST_EVENTS != 0))
+                .collect()
+        };
+        for _ in 0..3 {
+            b.trigger_vevent(dev.idev_id).unwrap();
+        }
+        assert_eq!(
+            seqs(b.veventq_read(q).unwrap()),
+            vec![(0, false), (1, false), (2, true)]
+        );
+        b.trigger_vevent(dev.idev_id).unwrap();
+        assert_eq!(seqs(b.veventq_read(q).unwrap()), vec![(3, false)]);
+        // Losing more moves the one marker to the latest lost number.
+        for _ in 0..4 {
+            b.trigger_vevent(dev.idev_id).unwrap();
+        }
+        assert_eq!(
+            seqs(b.veventq_read(q).unwrap()),
+            vec![(4, false), (5, false), (7, true)]
+        );
+        assert!(b.veventq_read(q).unwrap().is_empty());
+        b.trigger_vevent(dev.idev_id).unwrap();
+        assert_eq!(seqs(b.veventq_read(q).unwrap()), vec![(8, false)]);
+    }
+
+    #[test]
+    fn mmap_offsets_first_fit() {
+        let b = sim(SimConfig::tegra241());
+        let ioas = b.ioas_alloc().unwrap();
+        let dev = b.add_device(0x10);
+        let parent = b.hwpt_alloc_nest_parent(dev, ioas).unwrap();
+        let alloc = || {
+            b.viommu_alloc(
+                dev,
+                parent,
+                uapi::VIOMMU_TYPE_TEGRA241_CMDQV,
+                ViommuDataIn::Tegra241,
+            )
+            .unwrap()
+        };
+        let len = regs::VINTF_PAGE0_SIZE as u64;
+        let (a, c) = (alloc(), alloc());
+        assert_eq!((a.mmap_offset, c.mmap_offset), (4096, 4096 + len));
+        assert_eq!(a.mmap_length, len);
+        // The first region's offset is free again once its vIOMMU is gone.
+        b.destroy(a.viommu_id).unwrap();
+        let d = alloc();
+        assert_eq!((d.viommu_id, d.mmap_offset), (a.viommu_id, 4096));
+        let e2 = alloc();
+        assert_eq!(e2.mmap_offset, 4096 + 2 * len);
+    }
+
+    #[test]
+    fn missing_page_table_is_einval_for_hwpt_alloc() {
+        let (b, dev, _v) = selftest_viommu();
+        assert_eq!(
+            errno(b.hwpt_alloc_nest_parent(dev.idev_id, 999)),
+            libc::EINVAL
+        );
+        assert_eq!(
+            errno(b.hwpt_alloc_nested(dev.idev_id, 999, selftest::HWPT_DATA_SELFTEST, &[0; 8])),
+            libc::EINVAL
+        );
     }
 }
