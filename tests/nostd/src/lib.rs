@@ -1,0 +1,68 @@
+//! Touches the generated accessors, structures and register files so the
+//! aarch64 build compiles and codegens them, not only type-checks.
+#![no_std]
+
+use regmap_rt::{VolatileMmio, Words};
+use smmuv3_regs::{structs::CmdCfgiSte, Smmuv3, CR0};
+
+/// Enables the SMMU's queues on a real window (aarch64: single ldr/str).
+///
+/// # Safety
+/// `base` must be the SMMU's mapped MMIO window.
+pub unsafe fn enable(base: *mut u8) -> u32 {
+    let smmu = Smmuv3::new(unsafe { VolatileMmio::new(base) });
+    smmu.cr0().modify(CR0::EVENTQEN::SET + CR0::CMDQEN::SET);
+    smmu.cr0ack().get()
+}
+
+/// Builds a CFGI_STE command.
+pub fn cfgi_ste(sid: u64) -> [u64; 2] {
+    CmdCfgiSte::new().with(CmdCfgiSte::SID, sid).with(CmdCfgiSte::LEAF, 1).words()
+}
+
+/// A trapped read through the SMMU's emulated register file.
+pub fn emulate(offset: u64) -> u64 {
+    let mut rf = smmuv3_regs::regfile::RegFile::new();
+    let mut cmdqv = cmdqv_regs::regfile::RegFile::new();
+    let a = rf.read(offset, 4).unwrap_or(0);
+    let b = cmdqv.read(offset, 4).unwrap_or(0);
+    a ^ b
+}
+
+/// The generated accessor's read-modify-write of one field (for
+/// `scripts/modify-asm`, which compares its instructions with the
+/// hand-written versions below).
+///
+/// # Safety
+/// `base` must be the SMMU's mapped MMIO window.
+#[no_mangle]
+pub unsafe extern "C" fn generated_modify(base: *mut u8) {
+    let smmu = Smmuv3::new(unsafe { VolatileMmio::new(base) });
+    smmu.cr0().modify(CR0::EVENTQEN::SET);
+}
+
+/// The same read-modify-write written by hand with the same single-register
+/// access primitive the backend uses.
+///
+/// # Safety
+/// As [`generated_modify`].
+#[no_mangle]
+pub unsafe extern "C" fn handwritten_modify(base: *mut u8) {
+    use regmap_rt::Mmio;
+    let mmio = unsafe { VolatileMmio::new(base) };
+    let v = mmio.read32(0x20);
+    mmio.write32(0x20, (v & !0x4) | 0x4);
+}
+
+/// The same read-modify-write with plain `read_volatile`/`write_volatile`.
+///
+/// # Safety
+/// As [`generated_modify`].
+#[no_mangle]
+pub unsafe extern "C" fn volatile_modify(base: *mut u8) {
+    let p = base.wrapping_add(0x20).cast::<u32>();
+    unsafe {
+        let v = p.read_volatile();
+        p.write_volatile((v & !0x4) | 0x4);
+    }
+}
