@@ -1,0 +1,206 @@
+//! Pass 2: the offset decode tree. Registers sharing an array dimension (the
+//! registers of one block array, or the elements of one register array) form
+//! one node reached by stride arithmetic, so 128 VCMDQs are one arm, not 128.
+//! Siblings whose address ranges interleave (a register placed in the gap of
+//! a block array) become segments with several candidates tried in order.
+
+use regmap::model::{Device, Register};
+
+use super::ir::Ir;
+
+/// One level of decoding: candidates matched against an offset relative to
+/// the level's base.
+#[derive(Clone, Debug, Default)]
+pub struct Node {
+    /// Candidates sorted by `lo`.
+    pub cands: Vec<Cand>,
+}
+
+/// A candidate: an inclusive offset interval and what lives there.
+#[derive(Clone, Debug)]
+pub struct Cand {
+    /// First byte.
+    pub lo: u64,
+    /// Last byte (inclusive).
+    pub hi: u64,
+    /// What the interval decodes to.
+    pub what: What,
+}
+
+/// What a candidate decodes to.
+#[derive(Clone, Debug)]
+pub enum What {
+    /// A 32-bit half (or a whole 32-bit register) at exactly `lo`.
+    Leaf {
+        /// Index into [`Ir::regs`].
+        reg: usize,
+        /// The high half of a 64-bit register.
+        high: bool,
+    },
+    /// An array: `index = (o - lo) / stride`, then `child` on the remainder.
+    Array {
+        /// Number of elements.
+        count: u32,
+        /// Distance between elements.
+        stride: u64,
+        /// Position of this index among the registers' indices.
+        depth: usize,
+        /// Decoding inside one element (offsets relative to the element).
+        child: Node,
+    },
+}
+
+/// Keys identifying each array dimension of a register: registers of one
+/// block array share the key of that block's dimension.
+fn dim_keys(r: &Register) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut p = 0;
+    for a in &r.arrays {
+        match r.blocks[p.min(r.blocks.len())..]
+            .iter()
+            .position(|b| *b == a.name)
+        {
+            Some(q) => {
+                let q = p + q;
+                keys.push(format!("{}#block", r.blocks[..=q].join(".")));
+                p = q + 1;
+            }
+            None => keys.push(format!("{}#reg", r.path())),
+        }
+    }
+    keys
+}
+
+/// A register still to place: index into `Ir::regs`, next dimension,
+/// offset of its element 0 relative to the node's base.
+#[derive(Clone)]
+struct Item {
+    reg: usize,
+    depth: usize,
+    rel: u64,
+}
+
+/// Builds the decode tree of the device.
+pub fn build(device: &Device, ir: &Ir) -> Node {
+    let keys: Vec<Vec<String>> = ir
+        .regs
+        .iter()
+        .map(|r| dim_keys(&device.registers[r.reg]))
+        .collect();
+    let items = ir
+        .regs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Item {
+            reg: i,
+            depth: 0,
+            rel: r.offset,
+        })
+        .collect();
+    node(ir, &keys, items)
+}
+
+fn node(ir: &Ir, keys: &[Vec<String>], items: Vec<Item>) -> Node {
+    let mut cands = Vec::new();
+    // Groups of items sharing the key of their next dimension, in first-seen order.
+    let mut groups: Vec<(String, Vec<Item>)> = Vec::new();
+    for it in items {
+        let r = &ir.regs[it.reg];
+        if it.depth >= r.dims.len() {
+            cands.push(Cand {
+                lo: it.rel,
+                hi: it.rel + 3,
+                what: What::Leaf {
+                    reg: it.reg,
+                    high: false,
+                },
+            });
+            if r.width.bits() == 64 {
+                cands.push(Cand {
+                    lo: it.rel + 4,
+                    hi: it.rel + 7,
+                    what: What::Leaf {
+                        reg: it.reg,
+                        high: true,
+                    },
+                });
+            }
+            continue;
+        }
+        let key = keys[it.reg][it.depth].clone();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(it),
+            None => groups.push((key, vec![it])),
+        }
+    }
+    for (_, members) in groups {
+        let first = &members[0];
+        let dim = ir.regs[first.reg].dims[first.depth].clone();
+        let depth = first.depth;
+        let base = members.iter().map(|m| m.rel).min().unwrap_or(0);
+        let child = node(
+            ir,
+            keys,
+            members
+                .iter()
+                .map(|m| Item {
+                    reg: m.reg,
+                    depth: m.depth + 1,
+                    rel: m.rel - base,
+                })
+                .collect(),
+        );
+        let extent = child.cands.iter().map(|c| c.hi + 1).max().unwrap_or(1);
+        let span = dim
+            .stride
+            .saturating_mul(u64::from(dim.count.saturating_sub(1)));
+        cands.push(Cand {
+            lo: base,
+            hi: base.saturating_add(span).saturating_add(extent - 1),
+            what: What::Array {
+                count: dim.count,
+                stride: dim.stride,
+                depth,
+                child,
+            },
+        });
+    }
+    cands.sort_by_key(|c| (c.lo, c.hi));
+    Node { cands }
+}
+
+impl Node {
+    /// Whether any two candidates' intervals overlap.
+    pub fn overlaps(&self) -> bool {
+        self.cands.windows(2).any(|w| w[1].lo <= w[0].hi)
+    }
+
+    /// Disjoint segments covering every candidate, each with the candidates
+    /// (indices into `cands`, in order) whose interval contains it.
+    pub fn segments(&self) -> Vec<(u64, u64, Vec<usize>)> {
+        let mut points: Vec<u64> = Vec::new();
+        for c in &self.cands {
+            points.push(c.lo);
+            if let Some(next) = c.hi.checked_add(1) {
+                points.push(next);
+            }
+        }
+        points.sort_unstable();
+        points.dedup();
+        let mut segs: Vec<(u64, u64, Vec<usize>)> = Vec::new();
+        for (k, &lo) in points.iter().enumerate() {
+            let hi = points.get(k + 1).map_or(u64::MAX, |n| n - 1);
+            let inside: Vec<usize> = (0..self.cands.len())
+                .filter(|&i| self.cands[i].lo <= lo && hi <= self.cands[i].hi)
+                .collect();
+            if inside.is_empty() {
+                continue;
+            }
+            match segs.last_mut() {
+                Some(last) if last.2 == inside && last.1.checked_add(1) == Some(lo) => last.1 = hi,
+                _ => segs.push((lo, hi, inside)),
+            }
+        }
+        segs
+    }
+}
