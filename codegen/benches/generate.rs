@@ -12,7 +12,10 @@ fn lines(s: &str) -> usize {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let maps = [("smmuv3_regs", "smmuv3-regs/smmuv3.yaml"), ("cmdqv_regs", "cmdqv-regs/cmdqv.yaml")];
+    let maps = [
+        ("smmuv3_regs", "smmuv3-regs/smmuv3.yaml"),
+        ("cmdqv_regs", "cmdqv-regs/cmdqv.yaml"),
+    ];
     const RUNS: u32 = 20;
     let mut both = Duration::ZERO;
     for (krate, map) in maps {

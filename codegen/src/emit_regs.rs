@@ -65,7 +65,9 @@ fn layout_items(fields: &[LField], width: Width, what: &str, dev: &Device) -> To
             .and_then(|e| dev.enum_by_name(e))
             .map(|e| e.values.iter().map(|v| (ident(&v.name), v.value)).collect())
             .unwrap_or_default();
-        let clash = values.iter().any(|(n, _)| n == "SET" || n == "CLEAR" || n == "Value");
+        let clash = values
+            .iter()
+            .any(|(n, _)| n == "SET" || n == "CLEAR" || n == "Value");
         let set_clear = if f.value_mask == 1 && !clash {
             quote! {
                 /// The bit set.
@@ -167,7 +169,13 @@ fn register_module(r: &LReg, dev: &Device) -> TokenStream {
         quote!(pub const #n: #t = #v;)
     });
     let reserved = lit(r.width, r.reserved);
-    let keep_zero = lit(r.width, r.masks.iter().filter(|(a, _)| matches!(a, Access::W1c | Access::Sc)).fold(0, |m, (_, v)| m | v));
+    let keep_zero = lit(
+        r.width,
+        r.masks
+            .iter()
+            .filter(|(a, _)| matches!(a, Access::W1c | Access::Sc))
+            .fold(0, |m, (_, v)| m | v),
+    );
     let array = match r.array {
         None => quote!(),
         Some((count, stride)) => {
@@ -190,10 +198,27 @@ fn register_module(r: &LReg, dev: &Device) -> TokenStream {
     let alias_doc = reg
         .alias
         .as_ref()
-        .map(|a| format!(" Alias of `{}`{}.", a.target_path, a.index_map.as_ref().map(|h| format!(" (element mapped by hook `{h}`)")).unwrap_or_default()))
+        .map(|a| {
+            format!(
+                " Alias of `{}`{}.",
+                a.target_path,
+                a.index_map
+                    .as_ref()
+                    .map(|h| format!(" (element mapped by hook `{h}`)"))
+                    .unwrap_or_default()
+            )
+        })
         .unwrap_or_default();
     let name = r.path.last().expect("register path");
-    let doc = docs(&format!("{}\n\nOffset {:#x}, {}-bit, {}, reset {:#x}.{}", r.doc, r.offset, r.width.bits(), r.access.as_str(), r.reset, alias_doc));
+    let doc = docs(&format!(
+        "{}\n\nOffset {:#x}, {}-bit, {}, reset {:#x}.{}",
+        r.doc,
+        r.offset,
+        r.width.bits(),
+        r.access.as_str(),
+        r.reset,
+        alias_doc
+    ));
     quote! {
         #doc
         #[allow(non_snake_case)]
@@ -252,7 +277,12 @@ fn accessor(r: &LReg, base: TokenStream, lifetime: TokenStream, mmio: TokenStrea
     }
 }
 
-fn block_accessor(b: &LBlock, base: TokenStream, mmio: TokenStream) -> TokenStream {
+fn block_accessor(
+    b: &LBlock,
+    base: TokenStream,
+    lifetime: TokenStream,
+    mmio: TokenStream,
+) -> TokenStream {
     let ty = &b.ty;
     let m = &b.method;
     let rel = hex(b.rel_offset);
@@ -261,7 +291,7 @@ fn block_accessor(b: &LBlock, base: TokenStream, mmio: TokenStream) -> TokenStre
         quote! {
             #doc
             #[inline(always)]
-            pub fn #m(&self) -> #ty<'_, M> {
+            pub fn #m(&self) -> #ty<#lifetime, M> {
                 #ty { mmio: #mmio, base: #base + #rel }
             }
         }
@@ -273,7 +303,7 @@ fn block_accessor(b: &LBlock, base: TokenStream, mmio: TokenStream) -> TokenStre
             ///
             /// `None` when `index` is out of range.
             #[inline(always)]
-            pub fn #m(&self, index: usize) -> Option<#ty<'_, M>> {
+            pub fn #m(&self, index: usize) -> Option<#ty<#lifetime, M>> {
                 if index < #c {
                     Some(#ty { mmio: #mmio, base: #base + #rel + index * #s })
                 } else {
@@ -286,9 +316,26 @@ fn block_accessor(b: &LBlock, base: TokenStream, mmio: TokenStream) -> TokenStre
 
 fn block_items(b: &LBlock, low: &Lowered, dev: &Device, out: &mut Vec<TokenStream>) {
     let ty = &b.ty;
-    let doc = docs(&format!("Handle on one element of block `{}`.", b.path.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(".")));
-    let regs = b.regs.iter().map(|&i| accessor(&low.regs[i], quote!(self.base), quote!('a), quote!(self.mmio)));
-    let subs = b.children.iter().map(|c| block_accessor(c, quote!(self.base), quote!(self.mmio)));
+    let doc = docs(&format!(
+        "Handle on one element of block `{}`.",
+        b.path
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(".")
+    ));
+    let regs = b.regs.iter().map(|&i| {
+        accessor(
+            &low.regs[i],
+            quote!(self.base),
+            quote!('a),
+            quote!(self.mmio),
+        )
+    });
+    let subs = b
+        .children
+        .iter()
+        .map(|c| block_accessor(c, quote!(self.base), quote!('a), quote!(self.mmio)));
     out.push(quote! {
         #doc
         #[derive(Clone, Copy)]
@@ -298,7 +345,7 @@ fn block_items(b: &LBlock, low: &Lowered, dev: &Device, out: &mut Vec<TokenStrea
         }
         impl<'a, M: regmap_rt::Mmio> #ty<'a, M> {
             /// Byte offset of this element from the device base.
-            pub fn base(&self) -> usize {
+            pub fn block_offset(&self) -> usize {
                 self.base
             }
             #(#regs)*
@@ -335,11 +382,19 @@ fn module_tree(b: &LBlock, low: &Lowered, dev: &Device) -> TokenStream {
 pub fn enums(dev: &Device) -> TokenStream {
     let items = dev.enums.iter().map(|e| {
         let ty = enum_ty(&e.name);
-        let doc = docs(if e.description.is_empty() { &e.name } else { &e.description });
+        let doc = docs(if e.description.is_empty() {
+            &e.name
+        } else {
+            &e.description
+        });
         let variants = e.values.iter().map(|v| {
             let n = ident(&v.name);
             let val = hex(v.value);
-            let d = docs(if v.description.is_empty() { &v.name } else { &v.description });
+            let d = docs(if v.description.is_empty() {
+                &v.name
+            } else {
+                &v.description
+            });
             quote!(#d #n = #val,)
         });
         let arms = e.values.iter().map(|v| {
@@ -404,7 +459,11 @@ pub fn enums(dev: &Device) -> TokenStream {
 pub fn emit(low: &Lowered, dev: &Device) -> TokenStream {
     let fieldsets = low.fieldsets.iter().map(|(name, w, fields, doc)| {
         let items = layout_items(fields, *w, &name.to_string(), dev);
-        let doc = docs(if doc.is_empty() { "Shared field layout." } else { doc });
+        let doc = docs(if doc.is_empty() {
+            "Shared field layout."
+        } else {
+            doc
+        });
         quote! {
             #doc
             #[allow(non_snake_case)]
@@ -413,15 +472,24 @@ pub fn emit(low: &Lowered, dev: &Device) -> TokenStream {
             }
         }
     });
-    let root_mods = low.root_regs.iter().map(|&i| register_module(&low.regs[i], dev));
+    let root_mods = low
+        .root_regs
+        .iter()
+        .map(|&i| register_module(&low.regs[i], dev));
     let block_mods = low.blocks.iter().map(|b| module_tree(b, low, dev));
     let root_ty = &low.root_ty;
     let root_doc = docs(&format!(
         "The `{}` register window: typed accessors over any [`regmap_rt::Mmio`] backend.\n\n{}",
         low.name, low.doc
     ));
-    let root_regs = low.root_regs.iter().map(|&i| accessor(&low.regs[i], quote!(0), quote!('_), quote!(&self.mmio)));
-    let root_blocks = low.blocks.iter().map(|b| block_accessor(b, quote!(0), quote!(&self.mmio)));
+    let root_regs = low
+        .root_regs
+        .iter()
+        .map(|&i| accessor(&low.regs[i], quote!(0), quote!('_), quote!(&self.mmio)));
+    let root_blocks = low
+        .blocks
+        .iter()
+        .map(|b| block_accessor(b, quote!(0), quote!('_), quote!(&self.mmio)));
     let mut handles = Vec::new();
     for b in &low.blocks {
         block_items(b, low, dev, &mut handles);

@@ -27,8 +27,15 @@ fn one(s: &Struct, dev: &Device) -> TokenStream {
     let ty = struct_ty(s);
     let n = Literal::usize_unsuffixed(s.words());
     let size = Literal::usize_unsuffixed(s.size as usize);
-    let doc_text = if s.description.is_empty() { s.name.clone() } else { s.description.clone() };
-    let doc = format!(" {doc_text}\n\n {} bytes; words are little-endian in memory.", s.size);
+    let doc_text = if s.description.is_empty() {
+        s.name.clone()
+    } else {
+        s.description.clone()
+    };
+    let doc = format!(
+        " {doc_text}\n\n {} bytes; words are little-endian in memory.",
+        s.size
+    );
     let fixed = s.fixed.iter().filter_map(|(name, v)| {
         let f = s.fields.iter().find(|f| &f.name == name)?;
         let w = Literal::usize_unsuffixed(f.word as usize);
@@ -44,7 +51,11 @@ fn one(s: &Struct, dev: &Device) -> TokenStream {
         let mask = hex(f.value_mask());
         let d = format!(
             " {} (word {}, bits {}:{}).",
-            if f.description.is_empty() { f.name.as_str() } else { f.description.trim() },
+            if f.description.is_empty() {
+                f.name.as_str()
+            } else {
+                f.description.trim()
+            },
             f.word,
             f.msb,
             f.lsb
@@ -113,11 +124,19 @@ pub fn emit(dev: &Device) -> TokenStream {
     let batches = dev
         .structs
         .iter()
-        .filter(|s| s.extends.is_none() && dev.structs.iter().any(|o| o.extends.as_deref() == Some(&s.name)))
+        .filter(|s| {
+            s.extends.is_none()
+                && dev
+                    .structs
+                    .iter()
+                    .any(|o| o.extends.as_deref() == Some(&s.name))
+        })
         .map(|s| {
             let ty = struct_ty(s);
             let batch = format_ident!("{}Batch", ty);
-            let d = format!(" A fixed-capacity batch of [`{ty}`] values (e.g. commands to submit together).");
+            let d = format!(
+                " A fixed-capacity batch of [`{ty}`] values (e.g. commands to submit together)."
+            );
             quote! {
                 #[doc = #d]
                 pub type #batch<const N: usize> = heapless::Vec<#ty, N>;
@@ -128,7 +147,9 @@ pub fn emit(dev: &Device) -> TokenStream {
         /// [`regmap_rt::Words`]: `ste.get(Ste::V)`, `ste.with(Ste::S1CONTEXTPTR, pa >> 6)`.
         pub mod structs {
             pub use regmap_rt::Words;
+            #[allow(unused_imports)]
             use super::enums as e;
+            #[allow(unused_imports)]
             use regmap_rt::{EnumField as Ef, StructField as Sf};
             #(#items)*
             #(#batches)*

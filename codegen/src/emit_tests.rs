@@ -25,7 +25,11 @@ fn hex(v: u64) -> TokenStream {
 
 /// (method, count) of every block enclosing each register, outermost first.
 fn chains(low: &Lowered) -> Vec<Vec<(proc_macro2::Ident, u32)>> {
-    fn walk(b: &LBlock, prefix: &[(proc_macro2::Ident, u32)], out: &mut Vec<Vec<(proc_macro2::Ident, u32)>>) {
+    fn walk(
+        b: &LBlock,
+        prefix: &[(proc_macro2::Ident, u32)],
+        out: &mut Vec<Vec<(proc_macro2::Ident, u32)>>,
+    ) {
         let mut p = prefix.to_vec();
         p.push((b.method.clone(), b.count));
         for &r in &b.regs {
@@ -74,7 +78,9 @@ pub fn emit(low: &Lowered, dev: &Device, crate_name: &str) -> TokenStream {
                 let over = Literal::usize_unsuffixed(*count as usize);
                 chain.push(quote!(.#m(#last).expect("last element")));
                 let pre = chain[..chain.len() - 1].to_vec();
-                indices.push(quote!(assert!(d #(#pre)* .#m(#over).is_none(), "index past the array");));
+                indices.push(
+                    quote!(assert!(d #(#pre)* .#m(#over).is_none(), "index past the array");),
+                );
             } else {
                 chain.push(quote!(.#m()));
             }
@@ -85,12 +91,16 @@ pub fn emit(low: &Lowered, dev: &Device, crate_name: &str) -> TokenStream {
             Some((count, _)) => {
                 let last = Literal::usize_unsuffixed(count as usize - 1);
                 let over = Literal::usize_unsuffixed(count as usize);
-                indices.push(quote!(assert!(d #(#chain)* .#m(#over).is_none(), "index past the array");));
+                indices.push(
+                    quote!(assert!(d #(#chain)* .#m(#over).is_none(), "index past the array");),
+                );
                 quote!(d #(#chain)* .#m(#last).expect("last element"))
             }
         };
         let last_idx: Vec<u32> = r.arrays.iter().map(|a| a.count - 1).collect();
-        let Some(abs) = r.element_offset(&last_idx) else { continue };
+        let Some(abs) = r.element_offset(&last_idx) else {
+            continue;
+        };
         let abs = hex(abs);
         for f in &r.fields {
             let name = unique(test_name(&[&r.path().replace('.', "_"), &f.name]));

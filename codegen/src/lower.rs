@@ -140,7 +140,11 @@ fn doc_of(r: &Register) -> String {
 /// Lowers a validated device.
 pub fn lower(dev: &Device) -> Lowered {
     let module_path = |r: &Register| -> Vec<Ident> {
-        r.blocks.iter().map(|b| ident(b)).chain(std::iter::once(ident(&r.name))).collect()
+        r.blocks
+            .iter()
+            .map(|b| ident(b))
+            .chain(std::iter::once(ident(&r.name)))
+            .collect()
     };
     let mut regs: Vec<LReg> = dev
         .registers
@@ -154,7 +158,11 @@ pub fn lower(dev: &Device) -> Lowered {
             } else {
                 Layout::Inline(lower_fields(&r.fields))
             };
-            let array = r.arrays.last().filter(|d| d.name == r.name).map(|d| (d.count, d.stride));
+            let array = r
+                .arrays
+                .last()
+                .filter(|d| d.name == r.name)
+                .map(|d| (d.count, d.stride));
             LReg {
                 index: i,
                 path: module_path(r),
@@ -195,7 +203,11 @@ pub fn lower(dev: &Device) -> Lowered {
         for &i in &own {
             regs[i].rel_offset = regs[i].offset - abs;
         }
-        let children = b.blocks.iter().map(|c| block(c, abs, &path, &names, dev, regs)).collect();
+        let children = b
+            .blocks
+            .iter()
+            .map(|c| block(c, abs, &path, &names, dev, regs))
+            .collect();
         LBlock {
             ty: camel(&names.join("_")),
             method: snake(&b.name),
@@ -205,15 +217,32 @@ pub fn lower(dev: &Device) -> Lowered {
             regs: own,
             children,
             path,
-            doc: if b.description.is_empty() { names.join(".") } else { b.description.clone() },
+            doc: if b.description.is_empty() {
+                names.join(".")
+            } else {
+                b.description.clone()
+            },
         }
     }
-    let blocks = dev.blocks.iter().map(|b| block(b, 0, &[], &[], dev, &mut regs)).collect();
-    let root_regs = (0..dev.registers.len()).filter(|&i| dev.registers[i].blocks.is_empty()).collect();
+    let blocks = dev
+        .blocks
+        .iter()
+        .map(|b| block(b, 0, &[], &[], dev, &mut regs))
+        .collect();
+    let root_regs = (0..dev.registers.len())
+        .filter(|&i| dev.registers[i].blocks.is_empty())
+        .collect();
     let fieldsets = dev
         .fieldsets
         .iter()
-        .map(|f| (ident(&f.name), f.width, lower_fields(&f.fields), f.description.clone()))
+        .map(|f| {
+            (
+                ident(&f.name),
+                f.width,
+                lower_fields(&f.fields),
+                f.description.clone(),
+            )
+        })
         .collect();
     Lowered {
         root_ty: camel(&dev.name),

@@ -6,10 +6,11 @@ use proc_macro2::Ident;
 use quote::format_ident;
 
 const KEYWORDS: &[&str] = &[
-    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",
-    "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static", "struct", "super",
-    "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become", "box",
-    "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
 
 /// An identifier, with `_` appended when the name is a Rust keyword.
@@ -50,5 +51,9 @@ pub fn camel(name: &str) -> Ident {
 /// A test-function name from parts: `["VINTF", "CONFIG", "ENABLE"]` ->
 /// `vintf_config_enable`.
 pub fn test_name(parts: &[&str]) -> String {
-    parts.iter().map(|p| p.to_ascii_lowercase()).collect::<Vec<_>>().join("_")
+    parts
+        .iter()
+        .map(|p| p.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join("_")
 }
