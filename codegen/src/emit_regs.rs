@@ -314,7 +314,7 @@ fn block_accessor(
     }
 }
 
-fn block_items(b: &LBlock, low: &Lowered, dev: &Device, out: &mut Vec<TokenStream>) {
+fn block_items(b: &LBlock, low: &Lowered, out: &mut Vec<TokenStream>) {
     let ty = &b.ty;
     let doc = docs(&format!(
         "Handle on one element of block `{}`.",
@@ -358,7 +358,7 @@ fn block_items(b: &LBlock, low: &Lowered, dev: &Device, out: &mut Vec<TokenStrea
         }
     });
     for c in &b.children {
-        block_items(c, low, dev, out);
+        block_items(c, low, out);
     }
 }
 
@@ -492,7 +492,7 @@ pub fn emit(low: &Lowered, dev: &Device) -> TokenStream {
         .map(|b| block_accessor(b, quote!(0), quote!('_), quote!(&self.mmio)));
     let mut handles = Vec::new();
     for b in &low.blocks {
-        block_items(b, low, dev, &mut handles);
+        block_items(b, low, &mut handles);
     }
     quote! {
         /// Shared field layouts, re-exported by every register that uses them.

@@ -224,22 +224,30 @@ mod access {
     #[inline(always)]
     pub unsafe fn read32(p: *const u32) -> u32 {
         let v: u32;
-        unsafe { asm!("ldr {v:w}, [{p}]", p = in(reg) p, v = out(reg) v, options(nostack, readonly, preserves_flags)) };
+        unsafe {
+            asm!("ldr {v:w}, [{p}]", p = in(reg) p, v = out(reg) v, options(nostack, readonly, preserves_flags))
+        };
         v
     }
     #[inline(always)]
     pub unsafe fn read64(p: *const u64) -> u64 {
         let v: u64;
-        unsafe { asm!("ldr {v:x}, [{p}]", p = in(reg) p, v = out(reg) v, options(nostack, readonly, preserves_flags)) };
+        unsafe {
+            asm!("ldr {v:x}, [{p}]", p = in(reg) p, v = out(reg) v, options(nostack, readonly, preserves_flags))
+        };
         v
     }
     #[inline(always)]
     pub unsafe fn write32(p: *mut u32, v: u32) {
-        unsafe { asm!("str {v:w}, [{p}]", p = in(reg) p, v = in(reg) v, options(nostack, preserves_flags)) };
+        unsafe {
+            asm!("str {v:w}, [{p}]", p = in(reg) p, v = in(reg) v, options(nostack, preserves_flags))
+        };
     }
     #[inline(always)]
     pub unsafe fn write64(p: *mut u64, v: u64) {
-        unsafe { asm!("str {v:x}, [{p}]", p = in(reg) p, v = in(reg) v, options(nostack, preserves_flags)) };
+        unsafe {
+            asm!("str {v:x}, [{p}]", p = in(reg) p, v = in(reg) v, options(nostack, preserves_flags))
+        };
     }
 }
 
@@ -307,7 +315,7 @@ impl<const N: usize> FakeMmio<N> {
         Self::default()
     }
     fn word(&self, offset: usize) -> Option<&Cell<u32>> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return None;
         }
         self.words.get(offset / 4)
@@ -410,7 +418,9 @@ pub trait Words<const N: usize>: Sized + Copy {
     #[inline]
     fn get(&self, f: impl Into<StructField>) -> u64 {
         let f = f.into();
-        self.words().get(f.word).map_or(0, |w| (w >> f.shift) & f.mask)
+        self.words()
+            .get(f.word)
+            .map_or(0, |w| (w >> f.shift) & f.mask)
     }
     /// This structure with field `f` set to `value` (bits beyond the field's
     /// width are dropped).
@@ -459,7 +469,9 @@ pub fn debug_fields(
 ) -> core::fmt::Result {
     let mut d = f.debug_struct(name);
     for (n, fld) in fields {
-        let v = words.get(fld.word).map_or(0, |w| (w >> fld.shift) & fld.mask);
+        let v = words
+            .get(fld.word)
+            .map_or(0, |w| (w >> fld.shift) & fld.mask);
         d.field(n, &format_args!("{v:#x}"));
     }
     d.finish()
@@ -467,10 +479,17 @@ pub fn debug_fields(
 
 /// The `defmt` counterpart of [`debug_fields`].
 #[cfg(feature = "defmt")]
-pub fn defmt_fields(f: defmt::Formatter<'_>, name: &str, words: &[u64], fields: &[(&str, StructField)]) {
+pub fn defmt_fields(
+    f: defmt::Formatter<'_>,
+    name: &str,
+    words: &[u64],
+    fields: &[(&str, StructField)],
+) {
     defmt::write!(f, "{=str} {{", name);
     for (n, fld) in fields {
-        let v = words.get(fld.word).map_or(0, |w| (w >> fld.shift) & fld.mask);
+        let v = words
+            .get(fld.word)
+            .map_or(0, |w| (w >> fld.shift) & fld.mask);
         defmt::write!(f, " {=str}: {=u64:#x}", n, v);
     }
     defmt::write!(f, " }}");
@@ -533,7 +552,11 @@ mod tests {
         m.write32(4, 0x10); // ERR (w1c) pending
         let r: Reg<'_, _, u32, Layout, ReadWrite> = Reg::new(&m, 4, 0x10);
         r.modify(FieldValue::<u32, Layout>::new(1, 0, 1));
-        assert_eq!(m.read32(4), 0x1, "the pending w1c bit must not be acknowledged by a modify");
+        assert_eq!(
+            m.read32(4),
+            0x1,
+            "the pending w1c bit must not be acknowledged by a modify"
+        );
         assert_eq!(r.read(EN), 1);
         assert!(!r.is_set(ERR));
         r.set(0x10); // an explicit write clears on purpose

@@ -14,3 +14,6 @@
 pub struct ReadmeDoctests;
 
 pub mod backend;
+pub mod cmdqv;
+pub mod smmuv3;
+pub mod vmm;

@@ -15,6 +15,14 @@ pub trait GuestMemory: Send + Sync {
     /// The host physical address backing `gpa`, if backed. Two guest pages are
     /// physically contiguous when their host addresses differ by the page size.
     fn host_phys(&self, gpa: u64) -> Option<u64>;
+    /// Size of the host page backing `gpa` (the memory backend's page size:
+    /// 4 KiB, 2 MiB, 1 GiB...), if backed and known. Device models use it to
+    /// bound what must be physically contiguous (a VCMDQ); `None` makes them
+    /// assume the smallest page.
+    fn backing_page_size(&self, gpa: u64) -> Option<u64> {
+        let _ = gpa;
+        None
+    }
 }
 
 struct Region {
@@ -116,6 +124,10 @@ impl GuestMemory for SimGuestRam {
         let off = off as u64;
         let k = off / r.backing_page;
         Some(r.phys_base + (2 * k + 1) * r.backing_page + off % r.backing_page)
+    }
+
+    fn backing_page_size(&self, gpa: u64) -> Option<u64> {
+        self.find(gpa, 1).map(|(r, _)| r.backing_page)
     }
 }
 

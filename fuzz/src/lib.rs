@@ -1,0 +1,183 @@
+//! Shared harness of the dispatcher fuzz targets: the input is decoded into
+//! a sequence of guest reads/writes (at valid offsets, their neighbours or
+//! anywhere, any size) and device-side stores, run against the generated
+//! dispatcher and the reference model in lockstep. A panic anywhere, or any
+//! disagreement with the model, is a crash.
+
+pub use dispatch_tests::model::{unflatten, Model};
+
+/// Reads fuzz input bytes, returning zeros once exhausted.
+pub struct Input<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    /// Wraps the fuzzer's bytes.
+    pub fn new(data: &'a [u8]) -> Self {
+        Input { data }
+    }
+    /// Whether input remains.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    /// Next byte (0 when exhausted).
+    pub fn u8(&mut self) -> u8 {
+        match self.data.split_first() {
+            Some((b, rest)) => {
+                self.data = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    /// Next little-endian u16.
+    pub fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+    /// Next little-endian u64.
+    pub fn u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        for x in &mut b {
+            *x = self.u8();
+        }
+        u64::from_le_bytes(b)
+    }
+}
+
+/// One decoded operation.
+#[derive(Debug, Clone, Copy)]
+pub enum Op {
+    /// Guest read.
+    Read {
+        /// Offset.
+        off: u64,
+        /// Size in bytes.
+        size: usize,
+    },
+    /// Guest write.
+    Write {
+        /// Offset.
+        off: u64,
+        /// Size in bytes.
+        size: usize,
+        /// Value.
+        value: u64,
+    },
+    /// Device-side store into the `pick`-th storage element.
+    Set {
+        /// Element selector (modulo the number of elements).
+        pick: usize,
+        /// Value.
+        value: u64,
+    },
+}
+
+/// Decodes the next operation; offsets favour real register elements.
+pub fn next_op(inp: &mut Input<'_>, offsets: &[u64]) -> Op {
+    let tag = inp.u8();
+    let size = match tag >> 4 {
+        0..=8 => 4,
+        9..=13 => 8,
+        n => usize::from(n) - 12, // 2, 3: bad sizes
+    };
+    let off = match (tag >> 2) & 3 {
+        0 | 1 => {
+            let i = usize::from(inp.u16()) % offsets.len().max(1);
+            offsets.get(i).copied().unwrap_or(0)
+        }
+        2 => {
+            let i = usize::from(inp.u16()) % offsets.len().max(1);
+            offsets
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .wrapping_add(u64::from(inp.u8() % 16))
+        }
+        _ => inp.u64(),
+    };
+    match tag & 3 {
+        0 | 1 => Op::Read { off, size },
+        2 => Op::Write {
+            off,
+            size,
+            value: inp.u64(),
+        },
+        _ => Op::Set {
+            pick: usize::from(inp.u16()),
+            value: inp.u64(),
+        },
+    }
+}
+
+/// Defines `run(data)` for one generated `regfile` module: lockstep with
+/// the reference model using `$hooks` (an expression building the hooks).
+/// When the hooks map index-mapped aliases (the model cannot), the model is
+/// resynchronised from the register file after such an access.
+#[macro_export]
+macro_rules! dispatch_harness {
+    ($rf:path, $hooks:expr) => {
+        use $rf as rf;
+
+        fn resync(m: &mut $crate::Model, regs: &rf::RegFile) {
+            for d in m.descs.clone().iter().filter(|d| !d.alias) {
+                for flat in 0..m.store[d.storage].len() {
+                    let idx = $crate::unflatten(flat, d.dims);
+                    m.store[d.storage][flat] = regs.get(rf::Reg::ALL[d.storage], &idx).expect("valid index");
+                }
+            }
+        }
+
+        pub fn run(data: &[u8]) {
+            let mut m = $crate::Model::new(dispatch_tests::descs!($rf));
+            let offsets = m.offsets();
+            let cells: Vec<(usize, usize)> = m
+                .descs
+                .iter()
+                .filter(|d| !d.alias)
+                .flat_map(|d| (0..m.store[d.storage].len()).map(move |f| (d.storage, f)))
+                .collect();
+            let mut regs = rf::RegFile::new();
+            let mut hooks = $hooks;
+            let mut inp = $crate::Input::new(data);
+            let mut n = 0;
+            while !inp.is_empty() && n < 4096 {
+                n += 1;
+                match $crate::next_op(&mut inp, &offsets) {
+                    $crate::Op::Read { off, size } => {
+                        let got = regs.read_with(&mut hooks, off, size).map_err(|e| format!("{e:?}"));
+                        let want = m.read(off, size).map_err(|e| format!("{e:?}"));
+                        if matches!(&want, Err(e) if e == "AliasUnmapped") {
+                            resync(&mut m, &regs);
+                        } else {
+                            assert_eq!(got, want, "read {off:#x}/{size}");
+                        }
+                    }
+                    $crate::Op::Write { off, size, value } => {
+                        let got = regs.write_with(&mut hooks, off, size, value).map_err(|e| format!("{e:?}"));
+                        let want = m.write(off, size, value).map_err(|e| format!("{e:?}"));
+                        if matches!(&want, Err(e) if e == "AliasUnmapped") {
+                            resync(&mut m, &regs);
+                        } else {
+                            assert_eq!(got, want, "write {off:#x}/{size} = {value:#x}");
+                        }
+                    }
+                    $crate::Op::Set { pick, value } => {
+                        if let Some(&(s, flat)) = cells.get(pick % cells.len().max(1)) {
+                            let d = *m.descs.iter().find(|d| !d.alias && d.storage == s).expect("storage has a register");
+                            let idx = $crate::unflatten(flat, d.dims);
+                            regs.set(rf::Reg::ALL[s], &idx, value).expect("valid index");
+                            m.store[s][flat] = if d.bits == 64 { value } else { value & 0xffff_ffff };
+                        }
+                    }
+                }
+            }
+            // Whole-state agreement at the end.
+            for d in m.descs.iter().filter(|d| !d.alias) {
+                for (flat, want) in m.store[d.storage].iter().enumerate() {
+                    let idx = $crate::unflatten(flat, d.dims);
+                    assert_eq!(regs.get(rf::Reg::ALL[d.storage], &idx), Ok(*want), "{}{:?}", d.path, idx);
+                }
+            }
+        }
+    };
+}

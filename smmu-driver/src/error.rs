@@ -1,0 +1,74 @@
+//! Driver errors.
+
+/// Command queue error codes (CMDQ_CONS.ERR / VCMDQ_CONS.ERR).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmdError {
+    /// CERROR_NONE (0): no error recorded.
+    None,
+    /// CERROR_ILL (1): illegal or unsupported command.
+    Ill,
+    /// CERROR_ABT (2): abort while fetching a command.
+    Abt,
+    /// CERROR_ATC_INV_SYNC (3): an ATC invalidation did not complete.
+    AtcInvSync,
+    /// Any other (reserved or implementation-defined) code.
+    Other(u8),
+}
+
+impl CmdError {
+    /// Decodes a 7-bit ERR field.
+    pub fn from_code(code: u32) -> CmdError {
+        match code {
+            0 => CmdError::None,
+            1 => CmdError::Ill,
+            2 => CmdError::Abt,
+            3 => CmdError::AtcInvSync,
+            c => CmdError::Other((c & 0x7f) as u8),
+        }
+    }
+}
+
+/// A command the SMMU refused, as found by error recovery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandFault {
+    /// Why processing stopped.
+    pub error: CmdError,
+    /// Queue slot of the refused command.
+    pub slot: u32,
+    /// The refused command's opcode.
+    pub opcode: u8,
+}
+
+/// Everything that can go wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The registers do not describe a device this driver supports.
+    Unsupported(&'static str),
+    /// A buffer is too small or misaligned, or a size is out of range.
+    BadBuffer(&'static str),
+    /// An argument is outside what the device or the configuration allows.
+    OutOfRange(&'static str),
+    /// A queue or table was used before being set up.
+    NotConfigured(&'static str),
+    /// An acknowledgement or completion did not arrive within the polling bound.
+    Timeout(&'static str),
+    /// The command queue stopped on an error (recover with
+    /// `recover_command_error`).
+    Command(CmdError),
+    /// The command queue has no room and the device is not consuming.
+    QueueFull,
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Error::Unsupported(s) => write!(f, "unsupported: {s}"),
+            Error::BadBuffer(s) => write!(f, "bad buffer: {s}"),
+            Error::OutOfRange(s) => write!(f, "out of range: {s}"),
+            Error::NotConfigured(s) => write!(f, "not configured: {s}"),
+            Error::Timeout(s) => write!(f, "timeout: {s}"),
+            Error::Command(e) => write!(f, "command queue error {e:?}"),
+            Error::QueueFull => write!(f, "command queue full"),
+        }
+    }
+}

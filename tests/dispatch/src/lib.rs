@@ -1,0 +1,48 @@
+#![no_std]
+//! The generated register files and trap dispatchers of every map (the same
+//! code the `-regs` crates include), compiled `no_std`, plus a reference
+//! model of the access semantics written independently of the generator, used
+//! by the property tests, the fuzz targets and the BTreeMap bench baseline.
+
+extern crate alloc;
+
+pub mod model;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use alloc::vec::Vec;
+}
+
+/// The example map of FORMAT.md.
+pub mod example {
+    /// Generated register file and dispatcher.
+    pub mod regfile {
+        include!(concat!(env!("OUT_DIR"), "/example_regfile.rs"));
+    }
+}
+
+/// The dispatcher-coverage map (`codegen/tests/features.yaml`).
+pub mod features {
+    /// Generated register file and dispatcher.
+    pub mod regfile {
+        include!(concat!(env!("OUT_DIR"), "/features_regfile.rs"));
+    }
+}
+
+/// The SMMUv3 map.
+#[cfg(have_smmuv3)]
+pub mod smmuv3 {
+    /// Generated register file and dispatcher.
+    pub mod regfile {
+        include!(concat!(env!("OUT_DIR"), "/smmuv3_regfile.rs"));
+    }
+}
+
+/// The Tegra241 CMDQV map.
+#[cfg(have_cmdqv)]
+pub mod cmdqv {
+    /// Generated register file and dispatcher.
+    pub mod regfile {
+        include!(concat!(env!("OUT_DIR"), "/cmdqv_regfile.rs"));
+    }
+}

@@ -1,0 +1,245 @@
+//! A reference model of the trapped-access semantics, written independently
+//! of the generator: every register element is expanded into a `BTreeMap`
+//! keyed by offset and the field semantics of FORMAT.md are applied from the
+//! per-access-kind masks one kind at a time. The property tests and fuzz
+//! targets run it in lockstep with a generated dispatcher.
+
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Position of each access kind in the metadata's mask array
+/// (FORMAT.md order: rw ro wo w1c w1s rc sc res0 res1 raz_wi).
+pub mod kind {
+    /// `rw`.
+    pub const RW: usize = 0;
+    /// `ro`.
+    pub const RO: usize = 1;
+    /// `wo`.
+    pub const WO: usize = 2;
+    /// `w1c`.
+    pub const W1C: usize = 3;
+    /// `w1s`.
+    pub const W1S: usize = 4;
+    /// `rc`.
+    pub const RC: usize = 5;
+    /// `sc`.
+    pub const SC: usize = 6;
+    /// `res0`.
+    pub const RES0: usize = 7;
+    /// `res1`.
+    pub const RES1: usize = 8;
+    /// `raz_wi`.
+    pub const RAZ_WI: usize = 9;
+}
+
+/// One register as described by a generated module's `REGISTERS` table.
+#[derive(Clone, Copy, Debug)]
+pub struct Desc {
+    /// Path in the map.
+    pub path: &'static str,
+    /// Absolute offset of element 0.
+    pub offset: u64,
+    /// Width in bits.
+    pub bits: u32,
+    /// `(count, stride)` per dimension.
+    pub dims: &'static [(u32, u64)],
+    /// Reset value of the storage.
+    pub reset: u64,
+    /// Masks per access kind.
+    pub masks: [u64; 10],
+    /// Storage number (position in `Reg::ALL`).
+    pub storage: usize,
+    /// Alias of another register.
+    pub alias: bool,
+    /// Alias whose element is chosen by an `index_map` hook.
+    pub index_mapped: bool,
+}
+
+/// Builds the descriptions of a generated `regfile` module.
+#[macro_export]
+macro_rules! descs {
+    ($rf:path) => {{
+        use $rf as rf;
+        rf::REGISTERS
+            .iter()
+            .map(|i| $crate::model::Desc {
+                path: i.path,
+                offset: i.offset,
+                bits: i.bits,
+                dims: i.dims,
+                reset: i.reset,
+                masks: i.masks,
+                storage: rf::Reg::ALL
+                    .iter()
+                    .position(|r| *r == i.storage)
+                    .expect("storage is in Reg::ALL"),
+                alias: i.alias,
+                index_mapped: i.index_mapped,
+            })
+            .collect::<$crate::__private::Vec<_>>()
+    }};
+}
+
+/// Errors, named like the generated `AccessError` variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// No register element at the offset.
+    Unmapped,
+    /// Size not 4 or 8.
+    BadSize,
+    /// Offset not a multiple of the size.
+    Unaligned,
+    /// 8-byte access to a 32-bit register.
+    Straddle,
+    /// Index-mapped alias without a mapping (the model has no hooks).
+    AliasUnmapped,
+    /// Index out of range.
+    BadIndex,
+}
+
+/// The reference model: element map plus storage.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// Register descriptions.
+    pub descs: Vec<Desc>,
+    /// Element offset -> (description, flat element number).
+    pub elems: BTreeMap<u64, (usize, usize)>,
+    /// Storage per `Reg` (flat elements).
+    pub store: Vec<Vec<u64>>,
+}
+
+fn expand(d: &Desc) -> Vec<u64> {
+    let mut offs = vec![d.offset];
+    for &(count, stride) in d.dims {
+        offs = offs
+            .iter()
+            .flat_map(|o| (0..u64::from(count)).map(move |i| o + i * stride))
+            .collect();
+    }
+    offs
+}
+
+fn width_mask(bits: u32) -> u64 {
+    if bits == 64 {
+        u64::MAX
+    } else {
+        0xffff_ffff
+    }
+}
+
+impl Model {
+    /// A model at reset.
+    pub fn new(descs: Vec<Desc>) -> Model {
+        let n = descs.iter().map(|d| d.storage + 1).max().unwrap_or(0);
+        let mut store = vec![Vec::new(); n];
+        for d in descs.iter().filter(|d| !d.alias) {
+            let len: usize = d.dims.iter().map(|&(c, _)| c as usize).product();
+            store[d.storage] = vec![d.reset; len];
+        }
+        let mut elems = BTreeMap::new();
+        for (i, d) in descs.iter().enumerate() {
+            for (flat, o) in expand(d).into_iter().enumerate() {
+                elems.insert(o, (i, flat));
+            }
+        }
+        Model {
+            descs,
+            elems,
+            store,
+        }
+    }
+
+    /// Finds the element holding `offset`: (description, flat, byte offset in it).
+    fn find(&self, offset: u64, size: usize) -> Result<(usize, usize, u64), Error> {
+        if size != 4 && size != 8 {
+            return Err(Error::BadSize);
+        }
+        if offset.checked_rem(size as u64) != Some(0) {
+            return Err(Error::Unaligned);
+        }
+        let (&base, &(d, flat)) = self
+            .elems
+            .range(..=offset)
+            .next_back()
+            .ok_or(Error::Unmapped)?;
+        let desc = &self.descs[d];
+        let within = offset - base;
+        if within >= u64::from(desc.bits / 8) {
+            return Err(Error::Unmapped);
+        }
+        if size == 8 && desc.bits == 32 {
+            return Err(Error::Straddle);
+        }
+        if desc.index_mapped {
+            return Err(Error::AliasUnmapped);
+        }
+        Ok((d, flat, within))
+    }
+
+    fn lane(bits: u32, size: usize, within: u64) -> (u64, u32) {
+        if size == 8 || bits == 32 {
+            (width_mask(bits), 0)
+        } else if within == 4 {
+            (0xffff_ffff_0000_0000, 32)
+        } else {
+            (0xffff_ffff, 0)
+        }
+    }
+
+    /// A guest read.
+    pub fn read(&mut self, offset: u64, size: usize) -> Result<u64, Error> {
+        let (d, flat, within) = self.find(offset, size)?;
+        let desc = self.descs[d];
+        let (lane, shift) = Self::lane(desc.bits, size, within);
+        let m = desc.masks;
+        let cell = &mut self.store[desc.storage][flat];
+        let mut v = 0;
+        for k in [kind::RW, kind::RO, kind::W1C, kind::W1S, kind::RC] {
+            v |= *cell & m[k];
+        }
+        v |= m[kind::RES1];
+        *cell &= !(m[kind::RC] & lane);
+        Ok((v & lane) >> shift)
+    }
+
+    /// A guest write.
+    pub fn write(&mut self, offset: u64, size: usize, value: u64) -> Result<(), Error> {
+        let (d, flat, within) = self.find(offset, size)?;
+        let desc = self.descs[d];
+        let (lane, shift) = Self::lane(desc.bits, size, within);
+        let v = (value << shift) & lane;
+        let m = desc.masks;
+        let cell = &mut self.store[desc.storage][flat];
+        let mut new = *cell;
+        for k in [kind::RW, kind::WO] {
+            new = (new & !(m[k] & lane)) | (v & m[k]);
+        }
+        new &= !(v & m[kind::W1C]);
+        new |= v & m[kind::W1S];
+        // Self-clearing bits: stored for the hook, then dropped.
+        new &= !m[kind::SC];
+        *cell = new & width_mask(desc.bits);
+        Ok(())
+    }
+
+    /// Every element offset of registers that are not index-mapped.
+    pub fn offsets(&self) -> Vec<u64> {
+        self.elems
+            .iter()
+            .filter(|(_, (d, _))| !self.descs[*d].index_mapped)
+            .map(|(o, _)| *o)
+            .collect()
+    }
+}
+
+/// Row-major indices of element `flat` in an array of `dims`.
+pub fn unflatten(mut flat: usize, dims: &[(u32, u64)]) -> Vec<u32> {
+    let mut idx = vec![0u32; dims.len()];
+    for (slot, &(count, _)) in idx.iter_mut().zip(dims).rev() {
+        let c = count as usize;
+        *slot = (flat % c) as u32;
+        flat /= c;
+    }
+    idx
+}

@@ -1,0 +1,640 @@
+//! The CMDQV lifecycle as a small state machine over the [`Backend`] handles,
+//! driven by explicit events (device plug/unplug, the four VCMDQ
+//! preconditions, reset, teardown). It owns every kernel object the CMDQV and
+//! the vSMMUv3 front end share: the vIOMMU (one VINTF), the mmap'd VINTF page
+//! 0, the vEVENTQ, the vDEVICEs and the HW queues.
+//!
+//! The rules it keeps (DESIGN.md, "The CMDQV lifecycle"):
+//!
+//! * first device attach: `IOMMU_GET_HW_INFO` (Tegra241 CMDQV: version 1, at
+//!   least 2 VCMDQs, at least 16 SIDs), `IOMMU_VIOMMU_ALLOC` on the nesting
+//!   parent, mmap of VINTF page 0 at once, a vEVENTQ for the error maps. Any
+//!   failure undoes what was done and the attach fails; nothing leaks.
+//! * a logical VCMDQ is allocated once BASE was written, CMDQ_ALLOC_MAP.ALLOC,
+//!   CONFIG.CMDQV_EN and VINTF_CONFIG.ENABLE are set, in any order; every
+//!   precondition event retries. The kernel allocates in ascending index
+//!   order, so queue *n* waits for queue *n−1*. On success the register cache
+//!   is copied into the page ([`QueueRegCache::restore`]); on failure the
+//!   transition [`Transition::QueueInitError`] tells the front end to raise
+//!   GERROR.CMDQ_INIT_ERR.
+//! * the page is installed into guest MMIO (through [`RegionInstaller`]) only
+//!   while the VINTF is enabled.
+//! * a vDEVICE follows the device's plugged state.
+//! * teardown: queues in descending order, region removed, munmap, vDEVICEs,
+//!   vEVENTQ, then the vIOMMU.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::backend::{
+    uapi, Backend, Device, Error, HwQueue, NestParent, Tegra241Info, VDevice, VEventQ, VintfPage,
+    Viommu, ViommuDataIn,
+};
+use crate::vmm::RegionInstaller;
+
+/// Logical VCMDQs the model exposes per VINTF.
+pub const NUM_LVCMDQS: usize = 2;
+/// SID_MATCH/SID_REPLACE slots the model exposes.
+pub const NUM_SIDS: usize = 16;
+/// log2 of the largest VCMDQ in 16-byte entries (8 MiB).
+pub const MAX_LOG2_ENTRIES: u32 = 19;
+/// Depth of the vEVENTQ that carries the LVCMDQ error maps.
+pub const VEVENTQ_DEPTH: u32 = 64;
+
+/// Why an event of the lifecycle failed (for the VMM; the guest sees
+/// registers, never this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LifecycleError {
+    /// A backend call failed.
+    Backend(Error),
+    /// The host CMDQV does not offer what the model exposes.
+    Unsupported(String),
+    /// The vSID is already plugged.
+    DuplicateVsid(u32),
+    /// An index out of the model's range.
+    BadIndex(usize),
+}
+
+impl fmt::Display for LifecycleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LifecycleError::Backend(e) => write!(f, "{e}"),
+            LifecycleError::Unsupported(s) => write!(f, "host CMDQV unsupported: {s}"),
+            LifecycleError::DuplicateVsid(v) => write!(f, "vSID {v:#x} already plugged"),
+            LifecycleError::BadIndex(i) => write!(f, "index {i} out of range"),
+        }
+    }
+}
+
+impl std::error::Error for LifecycleError {}
+
+impl From<Error> for LifecycleError {
+    fn from(e: Error) -> Self {
+        LifecycleError::Backend(e)
+    }
+}
+
+/// What an event changed, in order: the front end reacts to some (GERROR on
+/// an init error) and the demo prints them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// `IOMMU_GET_HW_INFO` confirmed the host CMDQV.
+    Probed(Tegra241Info),
+    /// The vIOMMU was allocated, VINTF page 0 mapped, the vEVENTQ allocated.
+    Bound {
+        /// vIOMMU id.
+        viommu: u32,
+    },
+    /// A logical VCMDQ got its HW queue; the cached registers were restored.
+    QueueAllocated {
+        /// Logical index.
+        lidx: usize,
+        /// HW queue id.
+        hw_queue: u32,
+    },
+    /// `IOMMU_HW_QUEUE_ALLOC` failed: the guest must see CMDQ_INIT_ERR.
+    QueueInitError {
+        /// Logical index.
+        lidx: usize,
+        /// The backend error.
+        error: Error,
+    },
+    /// A HW queue was freed (its registers saved into the cache first).
+    QueueFreed {
+        /// Logical index.
+        lidx: usize,
+    },
+    /// VINTF page 0 installed into guest MMIO as RAM.
+    RegionInstalled {
+        /// Guest physical address.
+        gpa: u64,
+    },
+    /// The VMM refused the region; accesses stay trapped (and still reach the
+    /// page through the trap path).
+    RegionInstallFailed(String),
+    /// VINTF page 0 removed from guest MMIO.
+    RegionRemoved {
+        /// Guest physical address.
+        gpa: u64,
+    },
+    /// A vDEVICE was allocated for a plugged device.
+    VdeviceAllocated {
+        /// The vSID.
+        vsid: u32,
+    },
+    /// A vDEVICE was freed (unplug or teardown).
+    VdeviceFreed {
+        /// The vSID.
+        vsid: u32,
+    },
+    /// Everything was released.
+    TornDown,
+}
+
+/// The register cache of the logical VCMDQs' page-0 registers: the front end
+/// keeps trapped values there while no HW queue exists.
+pub trait QueueRegCache {
+    /// After `IOMMU_HW_QUEUE_ALLOC` succeeded: copy the cached registers of
+    /// queue `lidx` into the page.
+    fn restore(&mut self, lidx: usize, page: &VintfPage);
+    /// Before the queue is freed: copy the page's registers into the cache.
+    fn save(&mut self, lidx: usize, page: &VintfPage);
+}
+
+/// A cache that keeps nothing (tests of the bare lifecycle).
+pub struct NoCache;
+
+impl QueueRegCache for NoCache {
+    fn restore(&mut self, _lidx: usize, _page: &VintfPage) {}
+    fn save(&mut self, _lidx: usize, _page: &VintfPage) {}
+}
+
+/// A logical VCMDQ's preconditions and HW queue.
+#[derive(Default)]
+struct Queue {
+    /// Guest address and log2 of the entries, once BASE was written.
+    base: Option<(u64, u32)>,
+    alloc: bool,
+    hw: Option<Arc<HwQueue>>,
+    /// The last allocation attempt failed (cleared by a success or a free).
+    failed: bool,
+}
+
+/// What the first attach created. Field order is drop order: the page is
+/// unmapped before the vIOMMU can be destroyed (the handles enforce it too).
+struct Bound {
+    page: Option<VintfPage>,
+    veventq: Option<VEventQ>,
+    viommu: Arc<Viommu>,
+    info: Option<Tegra241Info>,
+}
+
+struct Plugged {
+    device: Arc<Device>,
+    vdevice: Option<VDevice>,
+}
+
+/// Errors delivered by the vEVENTQ since the last poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErrorEvents {
+    /// OR of the LVCMDQ error maps reported.
+    pub err_map: u128,
+    /// Records were lost (queue overflow): the front end should re-read state.
+    pub lost: bool,
+    /// Records read.
+    pub records: usize,
+}
+
+/// The CMDQV lifecycle state machine. See the module documentation.
+pub struct Lifecycle {
+    backend: Arc<dyn Backend>,
+    parent: Arc<NestParent>,
+    regions: Arc<dyn RegionInstaller>,
+    vintf_gpa: u64,
+    queues: [Queue; NUM_LVCMDQS],
+    cmdqv_en: bool,
+    vintf_en: bool,
+    installed: bool,
+    devices: BTreeMap<u32, Plugged>,
+    /// Devices attached before their vSID is known.
+    unnamed: Vec<Arc<Device>>,
+    bound: Option<Bound>,
+    /// Whether the host offers the CMDQV (else a plain SMMUv3 vIOMMU).
+    cmdqv: bool,
+}
+
+impl Lifecycle {
+    /// A lifecycle over the VM's nesting parent (its stage-2), installing VINTF
+    /// page 0 at guest physical `vintf_gpa` through `regions`.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        parent: Arc<NestParent>,
+        regions: Arc<dyn RegionInstaller>,
+        vintf_gpa: u64,
+    ) -> Self {
+        Lifecycle {
+            backend,
+            parent,
+            regions,
+            vintf_gpa,
+            queues: Default::default(),
+            cmdqv_en: false,
+            vintf_en: false,
+            installed: false,
+            devices: BTreeMap::new(),
+            unnamed: Vec::new(),
+            bound: None,
+            cmdqv: true,
+        }
+    }
+
+    /// The vIOMMU, once a device was attached.
+    pub fn viommu(&self) -> Option<&Arc<Viommu>> {
+        self.bound.as_ref().map(|b| &b.viommu)
+    }
+
+    /// The mapped VINTF page 0, once a device was attached (CMDQV hosts only).
+    pub fn page(&self) -> Option<&VintfPage> {
+        self.bound.as_ref().and_then(|b| b.page.as_ref())
+    }
+
+    /// What the host reported, once probed.
+    pub fn host_info(&self) -> Option<Tegra241Info> {
+        self.bound.as_ref().and_then(|b| b.info)
+    }
+
+    /// Whether the host offers the CMDQV (known after the first attach).
+    pub fn cmdqv_available(&self) -> bool {
+        self.cmdqv && self.bound.as_ref().is_none_or(|b| b.page.is_some())
+    }
+
+    /// Whether logical VCMDQ `lidx` has a HW queue.
+    pub fn queue_allocated(&self, lidx: usize) -> bool {
+        self.queues.get(lidx).is_some_and(|q| q.hw.is_some())
+    }
+
+    /// Whether the last allocation attempt of `lidx` failed.
+    pub fn queue_failed(&self, lidx: usize) -> bool {
+        self.queues.get(lidx).is_some_and(|q| q.failed)
+    }
+
+    /// Whether VINTF page 0 is installed into guest MMIO.
+    pub fn region_installed(&self) -> bool {
+        self.installed
+    }
+
+    /// The device plugged with `vsid`.
+    pub fn device(&self, vsid: u32) -> Option<&Arc<Device>> {
+        self.devices.get(&vsid).map(|p| &p.device)
+    }
+
+    /// Whether `vsid` has a vDEVICE.
+    pub fn has_vdevice(&self, vsid: u32) -> bool {
+        self.devices.get(&vsid).is_some_and(|p| p.vdevice.is_some())
+    }
+
+    /// The plugged vSIDs.
+    pub fn vsids(&self) -> Vec<u32> {
+        self.devices.keys().copied().collect()
+    }
+
+    /// Lets the (simulated) hardware run the VCMDQs after guest writes to the
+    /// page; see [`Backend::kick`].
+    pub fn kick(&self) -> crate::backend::Result<()> {
+        match &self.bound {
+            Some(b) if b.page.is_some() => b.viommu.kick(),
+            _ => Ok(()),
+        }
+    }
+
+    /// The first attach: probe, vIOMMU, mmap, vEVENTQ. All or nothing.
+    fn bind(&mut self, dev: &Arc<Device>, out: &mut Vec<Transition>) -> Result<(), LifecycleError> {
+        if self.bound.is_some() {
+            return Ok(());
+        }
+        let types = *self.backend.types();
+        let info = match dev.hw_info_typed() {
+            Ok(hi) => hi.tegra241(),
+            // A host without the CMDQV answers EOPNOTSUPP: plain SMMUv3.
+            Err(e) if e.errno == libc::EOPNOTSUPP => None,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(info) = info else {
+            self.cmdqv = false;
+            let viommu = Viommu::with_type(
+                dev,
+                &self.parent,
+                uapi::VIOMMU_TYPE_ARM_SMMUV3,
+                ViommuDataIn::None,
+            )?;
+            out.push(Transition::Bound {
+                viommu: viommu.id(),
+            });
+            self.bound = Some(Bound {
+                page: None,
+                veventq: None,
+                viommu,
+                info: None,
+            });
+            return Ok(());
+        };
+        if info.version != 1
+            || (1usize << info.log2vcmdqs) < NUM_LVCMDQS
+            || (1usize << info.log2vsids) < NUM_SIDS
+        {
+            return Err(LifecycleError::Unsupported(format!(
+                "version {}, {} VCMDQs, {} SIDs per VINTF (need version 1, {NUM_LVCMDQS}, {NUM_SIDS})",
+                info.version,
+                1u64 << info.log2vcmdqs.min(63),
+                1u64 << info.log2vsids.min(63)
+            )));
+        }
+        out.push(Transition::Probed(info));
+        let viommu = Viommu::with_type(
+            dev,
+            &self.parent,
+            types.viommu_type,
+            ViommuDataIn::for_shape(types.viommu_data, 0),
+        )?;
+        // Dropping `viommu` on any error below destroys it (after the page).
+        let page = viommu.map_page()?;
+        let veventq = viommu.alloc_veventq(VEVENTQ_DEPTH)?;
+        out.push(Transition::Bound {
+            viommu: viommu.id(),
+        });
+        self.cmdqv = true;
+        self.bound = Some(Bound {
+            page: Some(page),
+            veventq: Some(veventq),
+            viommu,
+            info: Some(info),
+        });
+        Ok(())
+    }
+
+    /// A passthrough device was attached to the SMMU whose vSID is not known
+    /// yet. The first attach binds the host (vIOMMU, page, vEVENTQ).
+    pub fn attach_device(&mut self, dev: &Arc<Device>) -> Result<Vec<Transition>, LifecycleError> {
+        let mut out = Vec::new();
+        self.bind(dev, &mut out)?;
+        if !self.unnamed.iter().any(|d| Arc::ptr_eq(d, dev)) {
+            self.unnamed.push(dev.clone());
+        }
+        Ok(out)
+    }
+
+    /// A device is plugged with its vSID known: binds the host on the first
+    /// attach, then allocates the vDEVICE (`IOMMU_VDEVICE_ALLOC`). On failure
+    /// nothing of this call remains.
+    pub fn plug(
+        &mut self,
+        dev: &Arc<Device>,
+        vsid: u32,
+    ) -> Result<Vec<Transition>, LifecycleError> {
+        if self.devices.contains_key(&vsid) {
+            return Err(LifecycleError::DuplicateVsid(vsid));
+        }
+        let mut out = Vec::new();
+        self.bind(dev, &mut out)?;
+        let viommu = self
+            .viommu()
+            .cloned()
+            .ok_or_else(|| LifecycleError::Unsupported("no vIOMMU after binding".into()))?;
+        let vdevice = viommu.alloc_vdevice(dev, u64::from(vsid))?;
+        out.push(Transition::VdeviceAllocated { vsid });
+        self.unnamed.retain(|d| !Arc::ptr_eq(d, dev));
+        self.devices.insert(
+            vsid,
+            Plugged {
+                device: dev.clone(),
+                vdevice: Some(vdevice),
+            },
+        );
+        Ok(out)
+    }
+
+    /// The device with `vsid` is unplugged: its vDEVICE is freed. Queues stay.
+    /// Returns the device so the caller can detach it.
+    pub fn unplug(&mut self, vsid: u32) -> (Option<Arc<Device>>, Vec<Transition>) {
+        let mut out = Vec::new();
+        let dev = self.devices.remove(&vsid).map(|p| {
+            if p.vdevice.is_some() {
+                out.push(Transition::VdeviceFreed { vsid });
+            }
+            drop(p.vdevice);
+            p.device
+        });
+        (dev, out)
+    }
+
+    /// The guest wrote a logical VCMDQ's BASE: `addr` (bits 47:5) and the
+    /// effective log2 of the entries (already clamped to what the model
+    /// advertises). Retries the allocation.
+    pub fn write_base(
+        &mut self,
+        lidx: usize,
+        addr: u64,
+        log2size: u32,
+        cache: &mut dyn QueueRegCache,
+    ) -> Result<Vec<Transition>, LifecycleError> {
+        let q = self
+            .queues
+            .get_mut(lidx)
+            .ok_or(LifecycleError::BadIndex(lidx))?;
+        let new = Some((addr, log2size.min(MAX_LOG2_ENTRIES)));
+        let mut out = Vec::new();
+        if q.hw.is_some() && q.base != new {
+            // A live queue cannot move: the hardware ignores BASE while the
+            // queue is mapped. Keep the old base.
+            return Ok(out);
+        }
+        q.base = new;
+        self.retry(cache, &mut out);
+        Ok(out)
+    }
+
+    /// The guest set or cleared CMDQ_ALLOC_MAP.ALLOC of logical VCMDQ `lidx`.
+    pub fn set_alloc(
+        &mut self,
+        lidx: usize,
+        alloc: bool,
+        cache: &mut dyn QueueRegCache,
+    ) -> Result<Vec<Transition>, LifecycleError> {
+        let q = self
+            .queues
+            .get_mut(lidx)
+            .ok_or(LifecycleError::BadIndex(lidx))?;
+        q.alloc = alloc;
+        let mut out = Vec::new();
+        if !alloc {
+            self.free_from(lidx, cache, &mut out);
+        }
+        self.retry(cache, &mut out);
+        Ok(out)
+    }
+
+    /// The guest set or cleared CONFIG.CMDQV_EN.
+    pub fn set_cmdqv_enable(&mut self, en: bool, cache: &mut dyn QueueRegCache) -> Vec<Transition> {
+        self.cmdqv_en = en;
+        let mut out = Vec::new();
+        if !en {
+            self.free_from(0, cache, &mut out);
+        }
+        self.retry(cache, &mut out);
+        out
+    }
+
+    /// The guest set or cleared VINTF_CONFIG.ENABLE: installs or removes the
+    /// page and retries the allocations.
+    pub fn set_vintf_enable(&mut self, en: bool, cache: &mut dyn QueueRegCache) -> Vec<Transition> {
+        self.vintf_en = en;
+        let mut out = Vec::new();
+        if en {
+            self.install(&mut out);
+        } else {
+            self.free_from(0, cache, &mut out);
+            self.remove(&mut out);
+        }
+        self.retry(cache, &mut out);
+        out
+    }
+
+    /// Whether VINTF_CONFIG.ENABLE is set.
+    pub fn vintf_enabled(&self) -> bool {
+        self.vintf_en
+    }
+
+    /// Whether CONFIG.CMDQV_EN is set.
+    pub fn cmdqv_enabled(&self) -> bool {
+        self.cmdqv_en
+    }
+
+    fn install(&mut self, out: &mut Vec<Transition>) {
+        if self.installed {
+            return;
+        }
+        let Some(page) = self.page() else { return };
+        let (ptr, len) = (page.region().host_ptr(), page.region().len());
+        match self.regions.install(self.vintf_gpa, ptr, len) {
+            Ok(()) => {
+                self.installed = true;
+                out.push(Transition::RegionInstalled {
+                    gpa: self.vintf_gpa,
+                });
+            }
+            Err(e) => out.push(Transition::RegionInstallFailed(e.0)),
+        }
+    }
+
+    fn remove(&mut self, out: &mut Vec<Transition>) {
+        if !self.installed {
+            return;
+        }
+        let len = self.page().map(|p| p.region().len()).unwrap_or(0);
+        self.regions.remove(self.vintf_gpa, len);
+        self.installed = false;
+        out.push(Transition::RegionRemoved {
+            gpa: self.vintf_gpa,
+        });
+    }
+
+    fn ready(&self, lidx: usize) -> bool {
+        let q = &self.queues[lidx];
+        self.cmdqv_en && self.vintf_en && q.alloc && q.base.is_some() && q.hw.is_none()
+    }
+
+    /// Tries every ready queue in ascending order (the kernel's order rule).
+    fn retry(&mut self, cache: &mut dyn QueueRegCache, out: &mut Vec<Transition>) {
+        let Some(b) = &self.bound else { return };
+        let (viommu, has_page) = (b.viommu.clone(), b.page.is_some());
+        if !has_page {
+            return;
+        }
+        for lidx in 0..NUM_LVCMDQS {
+            if !self.ready(lidx) {
+                continue;
+            }
+            let prev = if lidx == 0 {
+                None
+            } else {
+                match &self.queues[lidx - 1].hw {
+                    Some(p) => Some(p.clone()),
+                    // Waits for queue lidx-1; retried when that one comes up.
+                    None => continue,
+                }
+            };
+            let (addr, log2) = self.queues[lidx].base.unwrap_or((0, 0));
+            let len = 1u64 << (log2 + 4);
+            match viommu.alloc_hw_queue(prev.as_ref(), addr, len) {
+                Ok(hw) => {
+                    let id = hw.id();
+                    self.queues[lidx].hw = Some(hw);
+                    self.queues[lidx].failed = false;
+                    if let Some(page) = self.page() {
+                        cache.restore(lidx, page);
+                    }
+                    out.push(Transition::QueueAllocated { lidx, hw_queue: id });
+                }
+                Err(error) => {
+                    self.queues[lidx].failed = true;
+                    out.push(Transition::QueueInitError { lidx, error });
+                }
+            }
+        }
+    }
+
+    /// Frees the HW queues `lidx..` in descending order (queue n+1 holds
+    /// queue n, so a lower queue can only go after the higher ones).
+    fn free_from(&mut self, lidx: usize, cache: &mut dyn QueueRegCache, out: &mut Vec<Transition>) {
+        for i in (lidx..NUM_LVCMDQS).rev() {
+            if let Some(hw) = self.queues[i].hw.take() {
+                if let Some(page) = self.bound.as_ref().and_then(|b| b.page.as_ref()) {
+                    cache.save(i, page);
+                }
+                drop(hw);
+                out.push(Transition::QueueFreed { lidx: i });
+            }
+            self.queues[i].failed = false;
+        }
+    }
+
+    /// Reads the vEVENTQ: the LVCMDQ error maps the host reported.
+    pub fn poll_errors(&mut self) -> crate::backend::Result<ErrorEvents> {
+        let mut ev = ErrorEvents::default();
+        let Some(q) = self.bound.as_ref().and_then(|b| b.veventq.as_ref()) else {
+            return Ok(ev);
+        };
+        for r in q.read()? {
+            ev.records += 1;
+            if r.is_lost_marker() {
+                ev.lost = true;
+            } else if let Some(m) = r.lvcmdq_err_map() {
+                ev.err_map |= m;
+            }
+        }
+        Ok(ev)
+    }
+
+    /// A device or system reset of the CMDQV: queues freed (descending), the
+    /// region removed, every precondition cleared. The vIOMMU, page and
+    /// vDEVICEs stay: the devices are still plugged.
+    pub fn reset(&mut self, cache: &mut dyn QueueRegCache) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.free_from(0, cache, &mut out);
+        self.remove(&mut out);
+        self.queues = Default::default();
+        self.cmdqv_en = false;
+        self.vintf_en = false;
+        out
+    }
+
+    /// Releases everything in the kernel's order: queues (descending), region
+    /// removed, munmap, vDEVICEs, vEVENTQ, vIOMMU.
+    pub fn teardown(&mut self) -> Vec<Transition> {
+        let mut out = self.reset(&mut NoCache);
+        let vsids: Vec<u32> = self.devices.keys().copied().collect();
+        if let Some(mut b) = self.bound.take() {
+            drop(b.page.take());
+            for vsid in vsids {
+                let (_, t) = self.unplug(vsid);
+                out.extend(t);
+            }
+            drop(b.veventq.take());
+            drop(b);
+        } else {
+            self.devices.clear();
+        }
+        self.unnamed.clear();
+        out.push(Transition::TornDown);
+        out
+    }
+}
+
+impl Drop for Lifecycle {
+    fn drop(&mut self) {
+        if self.bound.is_some() || self.installed {
+            self.teardown();
+        }
+    }
+}

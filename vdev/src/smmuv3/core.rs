@@ -1,0 +1,321 @@
+//! The host side of the vSMMUv3 that does not depend on register decoding:
+//! device configuration from guest STEs (attach to an abort, bypass or nested
+//! stage-1 HWPT), the command executor behind the emulated command queue
+//! (invalidations batched into `IOMMU_HWPT_INVALIDATE`, CMD_SYNC with its
+//! MSI), and device plug/unplug together with the CMDQV [`Lifecycle`] that
+//! owns the shared kernel objects.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::cmdq::{self, op, Command, Executor, CERROR_ILL};
+use super::strtab::{self, Attach};
+use crate::backend::{Device, Error, NestedHwpt};
+use crate::cmdqv::lifecycle::{Lifecycle, LifecycleError, Transition};
+use crate::vmm::{DeviceAttach, GuestMemory};
+
+/// Counters of what the core did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Commands completed by the emulated queue.
+    pub commands: u64,
+    /// Commands forwarded to `IOMMU_HWPT_INVALIDATE`.
+    pub invalidations: u64,
+    /// `IOMMU_HWPT_INVALIDATE` calls.
+    pub flushes: u64,
+    /// CMD_SYNCs completed.
+    pub syncs: u64,
+    /// Completion MSIs written.
+    pub msis: u64,
+    /// STEs applied (CFGI_STE and friends).
+    pub ste_applied: u64,
+    /// STEs the kernel refused (the device was attached to abort instead).
+    pub ste_refused: u64,
+    /// Commands that stopped the queue.
+    pub cmd_errors: u64,
+}
+
+/// A device's current configuration on the host.
+struct Binding {
+    attach: Attach,
+    // Keeps the HWPT the device is attached to alive.
+    _hwpt: NestedHwpt,
+}
+
+/// See the module documentation.
+pub struct SmmuCore {
+    /// The kernel objects shared with the CMDQV.
+    pub lc: Lifecycle,
+    attach: Arc<dyn DeviceAttach>,
+    mem: Arc<dyn GuestMemory>,
+    strtab: Option<strtab::Config>,
+    smmu_enabled: bool,
+    gbpa_abort: bool,
+    bindings: BTreeMap<u32, Binding>,
+    batch: Vec<u8>,
+    batch_len: usize,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl SmmuCore {
+    /// A core over a lifecycle, the VMM's device attachment and guest memory.
+    pub fn new(lc: Lifecycle, attach: Arc<dyn DeviceAttach>, mem: Arc<dyn GuestMemory>) -> Self {
+        SmmuCore {
+            lc,
+            attach,
+            mem,
+            strtab: None,
+            smmu_enabled: false,
+            gbpa_abort: false,
+            bindings: BTreeMap::new(),
+            batch: Vec::with_capacity(16 * cmdq::MAX_BATCH),
+            batch_len: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Guest memory.
+    pub fn mem(&self) -> &Arc<dyn GuestMemory> {
+        &self.mem
+    }
+
+    /// Latches the stream table configuration (None: reserved format).
+    pub fn set_strtab(&mut self, cfg: Option<strtab::Config>) {
+        self.strtab = cfg;
+    }
+
+    /// CR0.SMMUEN changed, or GBPA.ABORT was latched: reconfigures every device.
+    pub fn set_enable(&mut self, smmu_enabled: bool, gbpa_abort: bool) {
+        let changed = smmu_enabled != self.smmu_enabled || gbpa_abort != self.gbpa_abort;
+        self.smmu_enabled = smmu_enabled;
+        self.gbpa_abort = gbpa_abort;
+        if changed {
+            for vsid in self.lc.vsids() {
+                self.configure(vsid);
+            }
+        }
+    }
+
+    /// What `vsid` is attached to now.
+    pub fn attachment(&self, vsid: u32) -> Option<Attach> {
+        self.bindings.get(&vsid).map(|b| b.attach)
+    }
+
+    /// Plugs a passthrough device as `vsid`: vDEVICE (and on the first device
+    /// the vIOMMU, page and vEVENTQ), then the attachment its STE asks for.
+    pub fn plug(
+        &mut self,
+        dev: &Arc<Device>,
+        vsid: u32,
+    ) -> Result<Vec<Transition>, LifecycleError> {
+        let t = self.lc.plug(dev, vsid)?;
+        self.configure(vsid);
+        Ok(t)
+    }
+
+    /// Unplugs `vsid`: detaches the device, releases its HWPT and vDEVICE.
+    pub fn unplug(&mut self, vsid: u32) -> Vec<Transition> {
+        if let Some(dev) = self.lc.device(vsid) {
+            if let Err(e) = self.attach.detach(dev.id()) {
+                eprintln!("vdev: detaching vSID {vsid:#x}: {e}");
+            }
+        }
+        self.bindings.remove(&vsid);
+        self.lc.unplug(vsid).1
+    }
+
+    /// Releases everything: devices detached, HWPTs, then the lifecycle's
+    /// objects in the kernel's order.
+    pub fn teardown(&mut self) -> Vec<Transition> {
+        for vsid in self.lc.vsids() {
+            if let Some(dev) = self.lc.device(vsid) {
+                let _ = self.attach.detach(dev.id());
+            }
+        }
+        self.bindings.clear();
+        self.lc.teardown()
+    }
+
+    /// What the guest asks for `vsid` right now.
+    fn wanted(&self, vsid: u32) -> Attach {
+        if !self.smmu_enabled {
+            return if self.gbpa_abort {
+                Attach::Abort
+            } else {
+                Attach::Bypass
+            };
+        }
+        match &self.strtab {
+            Some(cfg) => match strtab::fetch_ste(cfg, vsid, self.mem.as_ref()) {
+                Ok(ste) => strtab::decide(ste),
+                Err(_) => Attach::Abort,
+            },
+            None => Attach::Abort,
+        }
+    }
+
+    /// Applies `vsid`'s configuration: a nested HWPT for the vSTE, the device
+    /// attached to it, the old HWPT released afterwards. A vSTE the kernel
+    /// refuses leaves the device attached to abort.
+    pub fn configure(&mut self, vsid: u32) {
+        let Some(dev) = self.lc.device(vsid).cloned() else {
+            return;
+        };
+        let Some(viommu) = self.lc.viommu().cloned() else {
+            return;
+        };
+        let want = self.wanted(vsid);
+        if self.bindings.get(&vsid).map(|b| b.attach) == Some(want) {
+            return;
+        }
+        self.stats.ste_applied += 1;
+        let try_attach = |a: Attach| -> Result<NestedHwpt, Error> {
+            let h = viommu.alloc_nested_ste(&dev, strtab::vste_for(a))?;
+            self.attach.attach(dev.id(), h.id())?;
+            Ok(h)
+        };
+        let (attach, hwpt) = match try_attach(want) {
+            Ok(h) => (want, h),
+            Err(_) => {
+                self.stats.ste_refused += 1;
+                match try_attach(Attach::Abort) {
+                    Ok(h) => (Attach::Abort, h),
+                    Err(e) => {
+                        eprintln!("vdev: vSID {vsid:#x}: cannot attach to abort: {e}");
+                        return;
+                    }
+                }
+            }
+        };
+        // The old binding (if any) drops here, after the device moved away.
+        self.bindings.insert(
+            vsid,
+            Binding {
+                attach,
+                _hwpt: hwpt,
+            },
+        );
+    }
+
+    /// StreamIDs in `[start, start + count)` that have a plugged device.
+    fn plugged_in(&self, start: u64, count: u64) -> Vec<u32> {
+        self.lc
+            .vsids()
+            .into_iter()
+            .filter(|v| u64::from(*v) >= start && u64::from(*v) - start < count)
+            .collect()
+    }
+
+    /// Runs the command queue between `cons` and `prod`.
+    pub fn consume(&mut self, g: cmdq::Geometry, prod: u32, cons: u32) -> cmdq::Outcome {
+        let mem = self.mem.clone();
+        let out = cmdq::consume(g, prod, cons, mem.as_ref(), self);
+        self.stats.commands += out.executed;
+        if out.error.is_some() {
+            self.stats.cmd_errors += 1;
+        }
+        out
+    }
+}
+
+impl Executor for SmmuCore {
+    fn batchable(&self, cmd: &Command) -> bool {
+        let invalidation = matches!(
+            cmd.opcode(),
+            op::TLBI_NH_ALL
+                | op::TLBI_NH_ASID
+                | op::TLBI_NH_VA
+                | op::TLBI_NH_VAA
+                | op::TLBI_NSNH_ALL
+                | op::ATC_INV
+                | op::CFGI_CD
+                | op::CFGI_CD_ALL
+        );
+        // Without a vIOMMU there is no cache to invalidate, and a command
+        // naming a StreamID without a vDEVICE has nothing to act on (the
+        // kernel would refuse it): those complete as no-ops in `execute`.
+        invalidation
+            && self.lc.viommu().is_some()
+            && (!matches!(cmd.opcode(), op::ATC_INV | op::CFGI_CD | op::CFGI_CD_ALL)
+                || self.lc.has_vdevice(cmd.sid()))
+    }
+
+    fn batch(&mut self, cmd: &Command) {
+        self.batch.extend_from_slice(&cmd.0[0].to_le_bytes());
+        self.batch.extend_from_slice(&cmd.0[1].to_le_bytes());
+        self.batch_len += 1;
+    }
+
+    fn flush(&mut self) -> Result<(), (usize, u32)> {
+        if self.batch_len == 0 {
+            return Ok(());
+        }
+        let n = self.batch_len;
+        self.batch_len = 0;
+        let r = match self.lc.viommu() {
+            Some(v) => v.invalidate(&self.batch),
+            None => Ok(0),
+        };
+        self.batch.clear();
+        self.stats.flushes += 1;
+        match r {
+            Ok(_) => {
+                self.stats.invalidations += n as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let done = e.handled.unwrap_or(0) as usize;
+                self.stats.invalidations += done as u64;
+                Err((done.min(n), CERROR_ILL))
+            }
+        }
+    }
+
+    fn execute(&mut self, cmd: &Command) -> Result<(), u32> {
+        match cmd.opcode() {
+            // Not batched (see `batchable`): nothing to invalidate.
+            op::TLBI_NH_ALL
+            | op::TLBI_NH_ASID
+            | op::TLBI_NH_VA
+            | op::TLBI_NH_VAA
+            | op::TLBI_NSNH_ALL
+            | op::ATC_INV
+            | op::CFGI_CD
+            | op::CFGI_CD_ALL => Ok(()),
+            op::PREFETCH_CONFIG | op::PREFETCH_ADDR => Ok(()),
+            op::CFGI_STE => {
+                self.configure(cmd.sid());
+                Ok(())
+            }
+            op::CFGI_STE_RANGE => {
+                // 2^(Range+1) StreamIDs, aligned; Range 31 is CFGI_ALL.
+                let count = 2u64 << cmd.range();
+                let start = u64::from(cmd.sid()) & !(count - 1);
+                for vsid in self.plugged_in(start, count) {
+                    self.configure(vsid);
+                }
+                Ok(())
+            }
+            op::CMD_SYNC => {
+                self.stats.syncs += 1;
+                if cmd.sync_cs() == 1 {
+                    let data = cmd.sync_msi_data().to_le_bytes();
+                    if self.mem.write(cmd.sync_msi_addr(), &data) {
+                        self.stats.msis += 1;
+                    }
+                }
+                Ok(())
+            }
+            // Stage-2, EL2/EL3 and stall/PRI commands name features the model
+            // does not offer; anything else is not a command.
+            _ => Err(CERROR_ILL),
+        }
+    }
+}
+
+impl Drop for SmmuCore {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}

@@ -1,0 +1,297 @@
+//! What a VMM plugs the device models into: guest memory, a way to install host
+//! memory as guest RAM, interrupt lines, device attachment, and an adapter onto
+//! the rust-vmm `vm-device` MMIO bus.
+//!
+//! Guest memory is the one trait the simulator already uses
+//! ([`crate::backend::sim::GuestMemory`], re-exported here as [`GuestMemory`]):
+//! a VMM implements it once and hands the same object to the models and, in
+//! tests, to the simulated backend.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use vm_device::bus::{MmioAddress, MmioAddressOffset};
+use vm_device::MutDeviceMmio;
+
+use crate::backend::sim::SimBackend;
+use crate::backend::{ObjId, Result};
+
+pub use crate::backend::sim::GuestMemory;
+
+/// Why the VMM could not install a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionError(pub String);
+
+impl std::fmt::Display for RegionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "region install failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for RegionError {}
+
+/// Installs host memory into the guest physical address space as RAM (a KVM
+/// memory slot, a `RamDevice` subregion in QEMU terms). The models use it for
+/// the mmap'd VINTF page 0, so guest loads and stores reach the hardware
+/// without a trap.
+pub trait RegionInstaller: Send + Sync {
+    /// Maps `len` bytes of host memory at `host` at guest physical `gpa`. The
+    /// memory stays valid until [`RegionInstaller::remove`] is called for the
+    /// same `gpa`; the model guarantees that order.
+    fn install(&self, gpa: u64, host: *mut u8, len: usize) -> std::result::Result<(), RegionError>;
+    /// Removes the region installed at `gpa`; accesses trap again afterwards.
+    fn remove(&self, gpa: u64, len: usize);
+}
+
+/// An interrupt line of the device (wired SPI or a fixed MSI route).
+pub trait IrqLine: Send + Sync {
+    /// Drives the line to `level`.
+    fn set_level(&self, level: bool);
+    /// An edge: the line goes high then low (SMMUv3 wired interrupts are edges).
+    fn pulse(&self) {
+        self.set_level(true);
+        self.set_level(false);
+    }
+}
+
+/// Attaches a passthrough device to an iommufd page table. For a VFIO device
+/// this is `VFIO_DEVICE_ATTACH_IOMMUFD_PT` on the device's cdev, which is not an
+/// iommufd call, so the VMM provides it.
+pub trait DeviceAttach: Send + Sync {
+    /// Attaches (or re-attaches) device `dev_id` to HWPT `pt`.
+    fn attach(&self, dev_id: ObjId, pt: ObjId) -> Result<()>;
+    /// Detaches device `dev_id` (`VFIO_DEVICE_DETACH_IOMMUFD_PT`).
+    fn detach(&self, dev_id: ObjId) -> Result<()>;
+}
+
+impl DeviceAttach for SimBackend {
+    fn attach(&self, dev_id: ObjId, pt: ObjId) -> Result<()> {
+        self.attach_device(dev_id, pt)
+    }
+    fn detach(&self, dev_id: ObjId) -> Result<()> {
+        self.detach_device(dev_id)
+    }
+}
+
+/// A trapped MMIO device: the models implement it on their register window,
+/// offsets relative to the window's base.
+pub trait MmioDevice {
+    /// A guest load of `data.len()` bytes at `offset`. Unmapped or malformed
+    /// accesses read as zero.
+    fn mmio_read(&mut self, offset: u64, data: &mut [u8]);
+    /// A guest store of `data` at `offset`. Unmapped or malformed accesses are
+    /// ignored.
+    fn mmio_write(&mut self, offset: u64, data: &[u8]);
+}
+
+/// Adapter putting an [`MmioDevice`] on a rust-vmm `vm-device` bus
+/// (`MutDeviceMmio`), e.g. behind a `Mutex` in an `IoManager`.
+pub struct MmioAdapter<D> {
+    /// The device.
+    pub device: D,
+}
+
+impl<D> MmioAdapter<D> {
+    /// Wraps `device`.
+    pub fn new(device: D) -> Self {
+        MmioAdapter { device }
+    }
+}
+
+impl<D: MmioDevice> MutDeviceMmio for MmioAdapter<D> {
+    fn mmio_read(&mut self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
+        self.device.mmio_read(offset, data);
+    }
+    fn mmio_write(&mut self, _base: MmioAddress, offset: MmioAddressOffset, data: &[u8]) {
+        self.device.mmio_write(offset, data);
+    }
+}
+
+/// A [`RegionInstaller`] that records the installed regions, for tests and the
+/// demo's guest bus: it can perform guest accesses to installed RAM itself, as
+/// a CPU would without trapping.
+#[derive(Default)]
+pub struct RecordingRegions {
+    regions: Mutex<BTreeMap<u64, (usize, usize)>>,
+    installs: AtomicU64,
+    removes: AtomicU64,
+    refuse: Mutex<bool>,
+}
+
+impl RecordingRegions {
+    /// No region installed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes further installs fail (to test the models' error paths).
+    pub fn refuse_installs(&self, refuse: bool) {
+        *self.refuse.lock().unwrap_or_else(|p| p.into_inner()) = refuse;
+    }
+
+    /// The installed regions: `(gpa, len)`.
+    pub fn installed(&self) -> Vec<(u64, usize)> {
+        let r = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        r.iter().map(|(g, (_, l))| (*g, *l)).collect()
+    }
+
+    /// How many installs and removes happened.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.installs.load(Ordering::Relaxed),
+            self.removes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn find(&self, gpa: u64, size: usize) -> Option<*mut u8> {
+        let r = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        let (start, (ptr, len)) = r.range(..=gpa).next_back()?;
+        let off = (gpa - start) as usize;
+        (off.checked_add(size)? <= *len).then(|| (*ptr + off) as *mut u8)
+    }
+
+    /// A guest 32-bit load from installed RAM, `None` when `gpa` is not in an
+    /// installed region (the access would trap) or unaligned.
+    pub fn read32(&self, gpa: u64) -> Option<u32> {
+        if !gpa.is_multiple_of(4) {
+            return None;
+        }
+        let p = self.find(gpa, 4)?;
+        // SAFETY: the region is installed, so the model keeps the host memory
+        // mapped (it removes the region before unmapping), and `p` is 4-byte
+        // aligned inside it.
+        Some(unsafe { std::ptr::read_volatile(p as *const u32) })
+    }
+
+    /// A guest 32-bit store to installed RAM; `false` when it would trap.
+    pub fn write32(&self, gpa: u64, value: u32) -> bool {
+        if !gpa.is_multiple_of(4) {
+            return false;
+        }
+        match self.find(gpa, 4) {
+            Some(p) => {
+                // SAFETY: as in `read32`.
+                unsafe { std::ptr::write_volatile(p as *mut u32, value) };
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl RegionInstaller for RecordingRegions {
+    fn install(&self, gpa: u64, host: *mut u8, len: usize) -> std::result::Result<(), RegionError> {
+        if *self.refuse.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(RegionError("refused by test".into()));
+        }
+        let mut r = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        if r.contains_key(&gpa) {
+            return Err(RegionError(format!("{gpa:#x} already installed")));
+        }
+        r.insert(gpa, (host as usize, len));
+        self.installs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn remove(&self, gpa: u64, _len: usize) {
+        let mut r = self.regions.lock().unwrap_or_else(|p| p.into_inner());
+        if r.remove(&gpa).is_some() {
+            self.removes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// An [`IrqLine`] that counts rising edges and remembers the level.
+#[derive(Default)]
+pub struct CountingIrq {
+    level: Mutex<bool>,
+    edges: AtomicU64,
+}
+
+impl CountingIrq {
+    /// A low line.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Rising edges seen.
+    pub fn edges(&self) -> u64 {
+        self.edges.load(Ordering::Relaxed)
+    }
+    /// Current level.
+    pub fn level(&self) -> bool {
+        *self.level.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl IrqLine for CountingIrq {
+    fn set_level(&self, level: bool) {
+        let mut l = self.level.lock().unwrap_or_else(|p| p.into_inner());
+        if level && !*l {
+            self.edges.fetch_add(1, Ordering::Relaxed);
+        }
+        *l = level;
+    }
+}
+
+/// An interrupt line shared between a model and the VMM.
+pub type SharedIrq = Arc<dyn IrqLine>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Reg32(u32);
+    impl MmioDevice for Reg32 {
+        fn mmio_read(&mut self, offset: u64, data: &mut [u8]) {
+            if offset == 0 && data.len() == 4 {
+                data.copy_from_slice(&self.0.to_le_bytes());
+            } else {
+                data.fill(0);
+            }
+        }
+        fn mmio_write(&mut self, offset: u64, data: &[u8]) {
+            if offset == 0 && data.len() == 4 {
+                self.0 = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+            }
+        }
+    }
+
+    #[test]
+    fn adapter_forwards_offsets() {
+        let mut a = MmioAdapter::new(Reg32(0));
+        a.mmio_write(MmioAddress(0x1000), 0, &7u32.to_le_bytes());
+        let mut b = [0u8; 4];
+        MutDeviceMmio::mmio_read(&mut a, MmioAddress(0x1000), 0, &mut b);
+        assert_eq!(u32::from_le_bytes(b), 7);
+        MutDeviceMmio::mmio_read(&mut a, MmioAddress(0x1000), 4, &mut b);
+        assert_eq!(b, [0; 4]);
+    }
+
+    #[test]
+    fn recording_regions_route_accesses() {
+        let mut mem = vec![0u32; 16];
+        let r = RecordingRegions::new();
+        assert!(!r.write32(0x1000, 1));
+        r.install(0x1000, mem.as_mut_ptr() as *mut u8, 64).unwrap();
+        assert!(r.install(0x1000, mem.as_mut_ptr() as *mut u8, 64).is_err());
+        assert!(r.write32(0x1004, 0xabcd));
+        assert_eq!(r.read32(0x1004), Some(0xabcd));
+        assert_eq!(r.read32(0x1040), None);
+        assert_eq!(r.read32(0x1002), None);
+        r.remove(0x1000, 64);
+        assert_eq!(r.read32(0x1004), None);
+        assert_eq!(r.counts(), (1, 1));
+        assert_eq!(mem[1], 0xabcd);
+    }
+
+    #[test]
+    fn irq_counts_edges() {
+        let i = CountingIrq::new();
+        i.pulse();
+        i.set_level(true);
+        i.set_level(true);
+        assert_eq!(i.edges(), 2);
+        assert!(i.level());
+    }
+}

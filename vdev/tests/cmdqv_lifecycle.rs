@@ -1,0 +1,493 @@
+//! The CMDQV lifecycle core against the simulated Tegra241 kernel: every order
+//! of the four VCMDQ preconditions, injected failures at each backend call with
+//! no leak, VINTF disable/re-enable, reset mid-flight, unplug with live queues,
+//! and an illegal command on a VCMDQ.
+
+use std::sync::Arc;
+
+use vdev::backend::sim::{regs, Fault, FaultWhen, SimBackend, SimConfig, SimGuestRam};
+use vdev::backend::{Backend, Device, Ioas, NestParent, Op};
+use vdev::cmdqv::lifecycle::{Lifecycle, LifecycleError, NoCache, Transition};
+use vdev::vmm::RecordingRegions;
+
+const RAM: u64 = 0x4000_0000;
+const RAM_LEN: u64 = 16 << 20;
+const VINTF_GPA: u64 = 0x0900_0000 + 0x3_0000;
+const Q0: u64 = RAM + 0x10_0000;
+const Q1: u64 = RAM + 0x20_0000;
+const LOG2: u32 = 8; // 256 entries, 4 KiB
+
+struct Rig {
+    sim: SimBackend,
+    ram: Arc<SimGuestRam>,
+    regions: Arc<RecordingRegions>,
+    devs: Vec<Arc<Device>>,
+    lc: Lifecycle,
+    baseline: usize,
+}
+
+fn rig() -> Rig {
+    let ram = Arc::new(SimGuestRam::new().with_region(RAM, RAM_LEN, 2 << 20));
+    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
+    let b: Arc<dyn Backend> = Arc::new(sim.clone());
+    let ioas = Ioas::new(&b).unwrap();
+    ioas.map(RAM, RAM_LEN, 0).unwrap();
+    let devs = vec![
+        Device::external(&b, sim.add_device(0x100)),
+        Device::external(&b, sim.add_device(0x200)),
+    ];
+    let parent = NestParent::new(&devs[0], &ioas).unwrap();
+    let baseline = sim.live_objects();
+    let regions = Arc::new(RecordingRegions::new());
+    let lc = Lifecycle::new(b, parent, regions.clone(), VINTF_GPA);
+    Rig {
+        sim,
+        ram,
+        regions,
+        devs,
+        lc,
+        baseline,
+    }
+}
+
+impl Rig {
+    fn assert_clean(&mut self) {
+        let t = self.lc.teardown();
+        assert_eq!(t.last(), Some(&Transition::TornDown));
+        assert_eq!(
+            self.sim.live_objects(),
+            self.baseline,
+            "kernel objects leaked"
+        );
+        assert_eq!(self.sim.live_mappings(), 0, "mapping leaked");
+        assert!(self.regions.installed().is_empty(), "region left installed");
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Pre {
+    Base,
+    Alloc,
+    CmdqvEn,
+    VintfEn,
+}
+
+fn apply(lc: &mut Lifecycle, p: Pre, lidx: usize, base: u64) -> Vec<Transition> {
+    match p {
+        Pre::Base => lc.write_base(lidx, base, LOG2, &mut NoCache).unwrap(),
+        Pre::Alloc => lc.set_alloc(lidx, true, &mut NoCache).unwrap(),
+        Pre::CmdqvEn => lc.set_cmdqv_enable(true, &mut NoCache),
+        Pre::VintfEn => lc.set_vintf_enable(true, &mut NoCache),
+    }
+}
+
+fn permutations(items: &[Pre]) -> Vec<Vec<Pre>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let x = rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, x);
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn all_24_orders_allocate_exactly_at_the_last_precondition() {
+    let orders = permutations(&[Pre::Base, Pre::Alloc, Pre::CmdqvEn, Pre::VintfEn]);
+    assert_eq!(orders.len(), 24);
+    for order in orders {
+        let mut r = rig();
+        let dev = r.devs[0].clone();
+        r.lc.plug(&dev, 0x10).unwrap();
+        let viommu = r.lc.viommu().unwrap().id();
+        for (k, p) in order.iter().enumerate() {
+            let t = apply(&mut r.lc, *p, 0, Q0);
+            let last = k == order.len() - 1;
+            assert_eq!(r.lc.queue_allocated(0), last, "{order:?} step {k}");
+            assert_eq!(
+                t.iter()
+                    .any(|t| matches!(t, Transition::QueueAllocated { lidx: 0, .. })),
+                last,
+                "{order:?} step {k}: {t:?}"
+            );
+            // The page is guest RAM exactly while the VINTF is enabled.
+            let vintf_on = order[..=k].iter().any(|p| matches!(p, Pre::VintfEn));
+            assert_eq!(r.lc.region_installed(), vintf_on, "{order:?} step {k}");
+        }
+        let snap = r.sim.vintf(viommu).unwrap();
+        assert!(snap.queues[0].is_some(), "{order:?}");
+        assert_eq!(snap.queues[0].unwrap().2, LOG2);
+        // Retrying a precondition on a live queue changes nothing.
+        let t = apply(&mut r.lc, order[0], 0, Q0);
+        assert!(t.is_empty(), "{order:?}: {t:?}");
+        r.assert_clean();
+    }
+}
+
+#[test]
+fn queue_one_waits_for_queue_zero_then_follows() {
+    let mut r = rig();
+    let dev = r.devs[0].clone();
+    r.lc.plug(&dev, 0x10).unwrap();
+    r.lc.set_cmdqv_enable(true, &mut NoCache);
+    r.lc.set_vintf_enable(true, &mut NoCache);
+    r.lc.write_base(1, Q1, LOG2, &mut NoCache).unwrap();
+    r.lc.set_alloc(1, true, &mut NoCache).unwrap();
+    assert!(!r.lc.queue_allocated(1), "ascending order: queue 1 waits");
+    r.lc.write_base(0, Q0, LOG2, &mut NoCache).unwrap();
+    let t = r.lc.set_alloc(0, true, &mut NoCache).unwrap();
+    let lidxs: Vec<usize> = t
+        .iter()
+        .filter_map(|t| match t {
+            Transition::QueueAllocated { lidx, .. } => Some(*lidx),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lidxs, vec![0, 1]);
+    // Clearing ALLOC of queue 0 frees 1 then 0 (descending).
+    let t = r.lc.set_alloc(0, false, &mut NoCache).unwrap();
+    assert_eq!(
+        t,
+        vec![
+            Transition::QueueFreed { lidx: 1 },
+            Transition::QueueFreed { lidx: 0 }
+        ]
+    );
+    assert!(!r.lc.queue_allocated(1));
+    r.assert_clean();
+}
+
+#[test]
+fn hw_queue_failure_is_an_init_error_and_each_write_retries() {
+    for order in permutations(&[Pre::Base, Pre::Alloc, Pre::CmdqvEn, Pre::VintfEn]) {
+        let mut r = rig();
+        let dev = r.devs[0].clone();
+        r.lc.plug(&dev, 0x10).unwrap();
+        r.sim.inject(Fault {
+            op: Some(Op::HwQueueAlloc),
+            when: FaultWhen::Nth(1),
+            errno: libc::ENOMEM,
+        });
+        let mut t = Vec::new();
+        for p in &order {
+            t = apply(&mut r.lc, *p, 0, Q0);
+        }
+        assert!(
+            matches!(&t[..], [.., Transition::QueueInitError { lidx: 0, error }] if error.errno == libc::ENOMEM),
+            "{order:?}: {t:?}"
+        );
+        assert!(r.lc.queue_failed(0));
+        // Every precondition write retries; the fault fired once.
+        let last = *order.last().unwrap();
+        let t = apply(&mut r.lc, last, 0, Q0);
+        assert!(
+            matches!(&t[..], [Transition::QueueAllocated { lidx: 0, .. }]),
+            "{order:?}: {t:?}"
+        );
+        assert!(!r.lc.queue_failed(0));
+        r.assert_clean();
+    }
+}
+
+#[test]
+fn kernel_rules_reach_the_guest_as_init_errors() {
+    let mut r = rig();
+    let dev = r.devs[0].clone();
+    r.lc.plug(&dev, 0x10).unwrap();
+    r.lc.set_cmdqv_enable(true, &mut NoCache);
+    r.lc.set_vintf_enable(true, &mut NoCache);
+    r.lc.set_alloc(0, true, &mut NoCache).unwrap();
+    // Misaligned for its length: the kernel says EINVAL.
+    let t = r.lc.write_base(0, Q0 + 0x100, LOG2, &mut NoCache).unwrap();
+    assert!(
+        matches!(&t[..], [Transition::QueueInitError { error, .. }] if error.errno == libc::EINVAL),
+        "{t:?}"
+    );
+    // Outside the IOAS: ENOENT.
+    let t = r.lc.write_base(0, 0x1000_0000, LOG2, &mut NoCache).unwrap();
+    assert!(
+        matches!(&t[..], [Transition::QueueInitError { error, .. }] if error.errno == libc::ENOENT),
+        "{t:?}"
+    );
+    let t = r.lc.write_base(0, Q0, LOG2, &mut NoCache).unwrap();
+    assert!(
+        matches!(&t[..], [Transition::QueueAllocated { .. }]),
+        "{t:?}"
+    );
+    r.assert_clean();
+}
+
+/// One full bring-up: two devices, two queues. Returns the first error.
+fn full_bringup(r: &mut Rig) -> Result<Vec<Transition>, LifecycleError> {
+    let mut all = Vec::new();
+    let (d0, d1) = (r.devs[0].clone(), r.devs[1].clone());
+    all.extend(r.lc.plug(&d0, 0x10)?);
+    all.extend(r.lc.plug(&d1, 0x11)?);
+    all.extend(r.lc.set_cmdqv_enable(true, &mut NoCache));
+    all.extend(r.lc.write_base(0, Q0, LOG2, &mut NoCache)?);
+    all.extend(r.lc.write_base(1, Q1, LOG2, &mut NoCache)?);
+    all.extend(r.lc.set_alloc(0, true, &mut NoCache)?);
+    all.extend(r.lc.set_alloc(1, true, &mut NoCache)?);
+    all.extend(r.lc.set_vintf_enable(true, &mut NoCache));
+    Ok(all)
+}
+
+#[test]
+fn failure_at_each_backend_call_leaks_nothing() {
+    let ops = [
+        Op::GetHwInfo,
+        Op::ViommuAlloc,
+        Op::Mmap,
+        Op::VeventqAlloc,
+        Op::VdeviceAlloc,
+        Op::HwQueueAlloc,
+    ];
+    for op in ops {
+        for nth in 1..=2u64 {
+            let mut r = rig();
+            r.sim.inject(Fault {
+                op: Some(op),
+                when: FaultWhen::Nth(nth),
+                errno: libc::ENOMEM,
+            });
+            let res = full_bringup(&mut r);
+            match (op, nth) {
+                // Binding failures: the plug fails and nothing remains.
+                (Op::GetHwInfo | Op::ViommuAlloc | Op::Mmap | Op::VeventqAlloc, 1) => {
+                    let e = res.unwrap_err();
+                    assert!(
+                        matches!(&e, LifecycleError::Backend(x) if x.op == op && x.errno == libc::ENOMEM),
+                        "{op:?}: {e}"
+                    );
+                    assert!(r.lc.viommu().is_none());
+                    assert_eq!(r.sim.live_objects(), r.baseline, "{op:?}");
+                    assert_eq!(r.sim.live_mappings(), 0, "{op:?}");
+                }
+                // Called once only: the second never happens.
+                (Op::GetHwInfo | Op::ViommuAlloc | Op::Mmap | Op::VeventqAlloc, _) => {
+                    res.unwrap();
+                    assert!(r.lc.queue_allocated(1));
+                }
+                (Op::VdeviceAlloc, n) => {
+                    let e = res.unwrap_err();
+                    assert!(
+                        matches!(&e, LifecycleError::Backend(x) if x.op == op),
+                        "{e}"
+                    );
+                    assert_eq!(r.lc.has_vdevice(0x10), n == 2);
+                    assert!(!r.lc.has_vdevice(0x11));
+                }
+                (Op::HwQueueAlloc, n) => {
+                    let t = res.unwrap();
+                    let errs: Vec<usize> = t
+                        .iter()
+                        .filter_map(|t| match t {
+                            Transition::QueueInitError { lidx, .. } => Some(*lidx),
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(errs, vec![n as usize - 1], "{t:?}");
+                    assert_eq!(r.lc.queue_allocated(0), n == 2);
+                    assert!(!r.lc.queue_allocated(1));
+                }
+                _ => unreachable!(),
+            }
+            r.assert_clean();
+        }
+    }
+}
+
+#[test]
+fn any_call_failing_in_turn_never_panics_or_leaks() {
+    for n in 1..=16u64 {
+        let mut r = rig();
+        r.sim.inject(Fault {
+            op: None,
+            when: FaultWhen::Nth(n),
+            errno: libc::EIO,
+        });
+        let _ = full_bringup(&mut r);
+        let _ = r.lc.poll_errors();
+        // A refused IOMMU_DESTROY leaks by definition; teardown runs clean.
+        r.sim.clear_faults();
+        r.assert_clean();
+    }
+}
+
+#[test]
+fn vintf_disable_frees_queues_and_removes_the_page_reenable_restores() {
+    let mut r = rig();
+    full_bringup(&mut r).unwrap();
+    let viommu = r.lc.viommu().unwrap().id();
+    assert!(r.lc.queue_allocated(0) && r.lc.queue_allocated(1));
+    assert_eq!(
+        r.regions.installed(),
+        vec![(VINTF_GPA, regs::VINTF_PAGE0_SIZE)]
+    );
+    let t = r.lc.set_vintf_enable(false, &mut NoCache);
+    assert_eq!(
+        t,
+        vec![
+            Transition::QueueFreed { lidx: 1 },
+            Transition::QueueFreed { lidx: 0 },
+            Transition::RegionRemoved { gpa: VINTF_GPA }
+        ]
+    );
+    assert!(r.regions.installed().is_empty());
+    assert!(r
+        .sim
+        .vintf(viommu)
+        .unwrap()
+        .queues
+        .iter()
+        .all(|q| q.is_none()));
+    let t = r.lc.set_vintf_enable(true, &mut NoCache);
+    assert!(matches!(
+        &t[..],
+        [
+            Transition::RegionInstalled { .. },
+            Transition::QueueAllocated { lidx: 0, .. },
+            Transition::QueueAllocated { lidx: 1, .. }
+        ]
+    ));
+    assert_eq!(r.regions.counts(), (2, 1));
+    r.assert_clean();
+}
+
+#[test]
+fn refused_region_keeps_the_queues_working() {
+    let mut r = rig();
+    r.regions.refuse_installs(true);
+    let t = full_bringup(&mut r).unwrap();
+    assert!(t
+        .iter()
+        .any(|t| matches!(t, Transition::RegionInstallFailed(_))));
+    assert!(!r.lc.region_installed());
+    assert!(r.lc.queue_allocated(1));
+    r.assert_clean();
+}
+
+#[test]
+fn reset_mid_flight_frees_queues_keeps_devices() {
+    let mut r = rig();
+    full_bringup(&mut r).unwrap();
+    let page = r.lc.page().unwrap();
+    // Commands published but not yet consumed.
+    assert!(r.ram.write_u64(Q0, 0x11));
+    page.write32(regs::lvcmdq(0, regs::CONFIG), regs::CONFIG_EN);
+    page.write32(regs::lvcmdq(0, regs::PROD), 1);
+    let bound = r.baseline + 2 /* viommu, veventq */ + 2 /* vdevices */;
+    assert_eq!(r.sim.live_objects(), bound + 2);
+    let t = r.lc.reset(&mut NoCache);
+    assert_eq!(
+        t,
+        vec![
+            Transition::QueueFreed { lidx: 1 },
+            Transition::QueueFreed { lidx: 0 },
+            Transition::RegionRemoved { gpa: VINTF_GPA }
+        ]
+    );
+    assert_eq!(r.sim.live_objects(), bound);
+    assert!(r.lc.has_vdevice(0x10) && r.lc.has_vdevice(0x11));
+    // The guest can bring the queues up again after the reset.
+    full_bringup_again(&mut r);
+    assert!(r.lc.queue_allocated(1));
+    r.assert_clean();
+}
+
+fn full_bringup_again(r: &mut Rig) {
+    r.lc.set_cmdqv_enable(true, &mut NoCache);
+    r.lc.write_base(0, Q0, LOG2, &mut NoCache).unwrap();
+    r.lc.write_base(1, Q1, LOG2, &mut NoCache).unwrap();
+    r.lc.set_alloc(0, true, &mut NoCache).unwrap();
+    r.lc.set_alloc(1, true, &mut NoCache).unwrap();
+    r.lc.set_vintf_enable(true, &mut NoCache);
+}
+
+#[test]
+fn unplug_with_live_queues_frees_only_the_vdevice() {
+    let mut r = rig();
+    full_bringup(&mut r).unwrap();
+    let viommu = r.lc.viommu().unwrap().id();
+    let before = r.sim.vintf(viommu).unwrap();
+    assert_eq!(before.sid_match.iter().filter(|m| *m & 1 != 0).count(), 2);
+    let (dev, t) = r.lc.unplug(0x10);
+    assert!(dev.is_some());
+    assert_eq!(t, vec![Transition::VdeviceFreed { vsid: 0x10 }]);
+    let after = r.sim.vintf(viommu).unwrap();
+    assert_eq!(after.sid_match.iter().filter(|m| *m & 1 != 0).count(), 1);
+    assert!(r.lc.queue_allocated(0) && r.lc.queue_allocated(1));
+    assert!(r.lc.unplug(0x10).0.is_none());
+    // Re-plug with the same vSID works; a duplicate is refused.
+    let d0 = r.devs[0].clone();
+    r.lc.plug(&d0, 0x10).unwrap();
+    assert_eq!(
+        r.lc.plug(&d0, 0x10).unwrap_err(),
+        LifecycleError::DuplicateVsid(0x10)
+    );
+    r.assert_clean();
+}
+
+#[test]
+fn illegal_command_on_a_vcmdq_stops_it_reports_and_recovers() {
+    let mut r = rig();
+    full_bringup(&mut r).unwrap();
+    let page = r.lc.page().unwrap();
+    // TLBI_NH_ASID, then an opcode the VCMDQ refuses (CFGI_STE), then SYNC.
+    assert!(r.ram.write_u64(Q0, 0x11 | (5 << 48)));
+    assert!(r.ram.write_u64(Q0 + 16, 0x03));
+    assert!(r.ram.write_u64(Q0 + 32, 0x46));
+    page.write32(regs::lvcmdq(0, regs::CONFIG), regs::CONFIG_EN);
+    page.write32(regs::lvcmdq(0, regs::PROD), 3);
+    r.lc.kick().unwrap();
+    let page = r.lc.page().unwrap();
+    let cons = page.read32(regs::lvcmdq(0, regs::CONS)).unwrap();
+    assert_eq!(cons & 0xff, 1);
+    assert_eq!(
+        (cons & regs::CONS_ERR_MASK) >> regs::CONS_ERR_SHIFT,
+        regs::CERROR_ILL
+    );
+    let gerror = page.read32(regs::lvcmdq(0, regs::GERROR)).unwrap();
+    assert_eq!(gerror & regs::GERROR_CMDQ_ERR, 1);
+    let ev = r.lc.poll_errors().unwrap();
+    assert_eq!(ev.err_map, 1);
+    // The guest skips the bad command and acknowledges.
+    let page = r.lc.page().unwrap();
+    page.write32(regs::lvcmdq(0, regs::CONS), 2);
+    page.write32(regs::lvcmdq(0, regs::GERRORN), gerror);
+    r.lc.kick().unwrap();
+    let page = r.lc.page().unwrap();
+    assert_eq!(page.read32(regs::lvcmdq(0, regs::CONS)), Some(3));
+    assert_eq!(r.lc.poll_errors().unwrap().err_map, 0);
+    r.assert_clean();
+}
+
+#[test]
+fn unknown_cmdqv_version_is_refused_cleanly() {
+    use vdev::backend::sim::SimModel;
+    let ram = Arc::new(SimGuestRam::new().with_region(RAM, RAM_LEN, 2 << 20));
+    let mut cfg = SimConfig::tegra241();
+    if let SimModel::Tegra241(h) = &mut cfg.model {
+        h.version = 2;
+    }
+    let sim = SimBackend::new(cfg, ram);
+    let b: Arc<dyn Backend> = Arc::new(sim.clone());
+    let ioas = Ioas::new(&b).unwrap();
+    ioas.map(RAM, RAM_LEN, 0).unwrap();
+    let dev = Device::external(&b, sim.add_device(0x100));
+    let parent = NestParent::new(&dev, &ioas).unwrap();
+    let base = sim.live_objects();
+    let mut lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), VINTF_GPA);
+    let e = lc.plug(&dev, 1).unwrap_err();
+    assert!(matches!(e, LifecycleError::Unsupported(_)), "{e}");
+    assert_eq!(sim.live_objects(), base);
+    drop(lc);
+    // The lifecycle held the last handle of the nesting parent.
+    assert_eq!(sim.live_objects(), base - 1);
+}

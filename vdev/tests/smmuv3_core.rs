@@ -1,0 +1,244 @@
+//! The vSMMUv3 core against the simulated kernel: STEs from a linear and a
+//! two-level stream table attach devices to abort, bypass or nested HWPTs;
+//! invalidations reach `IOMMU_HWPT_INVALIDATE` with the vSID translated;
+//! CMD_SYNC writes its MSI; illegal and kernel-refused commands stop the queue
+//! at the right entry and the queue resumes afterwards; unplug and teardown
+//! leave nothing behind.
+
+use std::sync::Arc;
+
+use vdev::backend::sim::{KernelInvalidation, SimBackend, SimConfig, SimGuestRam};
+use vdev::backend::{Backend, Device, Ioas, NestParent};
+use vdev::cmdqv::lifecycle::Lifecycle;
+use vdev::smmuv3::cmdq::{Geometry, CERROR_ILL};
+use vdev::smmuv3::strtab::{Attach, Config};
+use vdev::smmuv3::SmmuCore;
+use vdev::vmm::RecordingRegions;
+
+const RAM: u64 = 0x4000_0000;
+const STRTAB: u64 = RAM + 0x1_0000;
+const CMDQ: u64 = RAM + 0x4_0000;
+const MSI: u64 = RAM + 0x8_0000;
+const L2: u64 = RAM + 0x9_0000;
+const CD: u64 = RAM + 0xa_0000;
+
+struct Rig {
+    sim: SimBackend,
+    ram: Arc<SimGuestRam>,
+    core: SmmuCore,
+    devs: Vec<Arc<Device>>,
+    baseline: usize,
+    prod: u32,
+    cons: u32,
+}
+
+const LOG2Q: u32 = 10;
+
+fn rig() -> Rig {
+    let ram = Arc::new(SimGuestRam::new().with_region(RAM, 16 << 20, 2 << 20));
+    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
+    let b: Arc<dyn Backend> = Arc::new(sim.clone());
+    let ioas = Ioas::new(&b).unwrap();
+    ioas.map(RAM, 16 << 20, 0).unwrap();
+    let devs = vec![
+        Device::external(&b, sim.add_device(0x100)),
+        Device::external(&b, sim.add_device(0x200)),
+    ];
+    let parent = NestParent::new(&devs[0], &ioas).unwrap();
+    let baseline = sim.live_objects();
+    let lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), 0x900_0000);
+    let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
+    Rig {
+        sim,
+        ram,
+        core,
+        devs,
+        baseline,
+        prod: 0,
+        cons: 0,
+    }
+}
+
+fn ste_s1() -> [u64; 2] {
+    [1 | (0b101 << 1) | CD, 0]
+}
+
+fn ste_bypass() -> [u64; 2] {
+    [1 | (0b100 << 1), 0]
+}
+
+impl Rig {
+    fn put_ste(&self, addr: u64, ste: [u64; 2]) {
+        assert!(self.ram.write_u64(addr, ste[0]));
+        assert!(self.ram.write_u64(addr + 8, ste[1]));
+    }
+    fn submit(&mut self, cmds: &[[u64; 2]]) -> vdev::smmuv3::cmdq::Outcome {
+        let mask = (2u32 << LOG2Q) - 1;
+        for c in cmds {
+            let slot = u64::from(self.prod & ((1 << LOG2Q) - 1));
+            assert!(self.ram.write_u64(CMDQ + slot * 16, c[0]));
+            assert!(self.ram.write_u64(CMDQ + slot * 16 + 8, c[1]));
+            self.prod = (self.prod + 1) & mask;
+        }
+        let out = self.core.consume(
+            Geometry::from_base(CMDQ | u64::from(LOG2Q), 19),
+            self.prod,
+            self.cons,
+        );
+        self.cons = out.cons;
+        out
+    }
+    fn plug_both(&mut self) {
+        let (d0, d1) = (self.devs[0].clone(), self.devs[1].clone());
+        self.core.plug(&d0, 0x10).unwrap();
+        self.core.plug(&d1, 0x11).unwrap();
+    }
+    fn finish(mut self) {
+        self.core.teardown();
+        assert_eq!(self.sim.live_objects(), self.baseline, "leak");
+        assert_eq!(self.sim.live_mappings(), 0);
+    }
+}
+
+fn cfgi_ste(sid: u32) -> [u64; 2] {
+    [0x03 | (u64::from(sid) << 32), 1]
+}
+
+#[test]
+fn stes_from_a_linear_table_attach_bypass_nested_abort() {
+    let mut r = rig();
+    r.plug_both();
+    // SMMUEN = 0 with GBPA.ABORT = 0: bypass.
+    assert_eq!(r.core.attachment(0x10), Some(Attach::Bypass));
+    r.core.set_enable(false, true);
+    assert_eq!(r.core.attachment(0x11), Some(Attach::Abort));
+    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
+    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
+    r.put_ste(STRTAB + 0x11 * 64, ste_bypass());
+    r.core.set_enable(true, false);
+    assert!(matches!(r.core.attachment(0x10), Some(Attach::Nested(_))));
+    assert_eq!(r.core.attachment(0x11), Some(Attach::Bypass));
+    // The guest invalidates an STE it made invalid: abort after CFGI_STE.
+    r.put_ste(STRTAB + 0x11 * 64, [0, 0]);
+    let o = r.submit(&[cfgi_ste(0x11), [0x46, 0]]);
+    assert_eq!(o.error, None);
+    assert_eq!(r.core.attachment(0x11), Some(Attach::Abort));
+    // CFGI_ALL (STE_RANGE with Range 31) re-reads both.
+    r.put_ste(STRTAB + 0x11 * 64, ste_s1());
+    r.put_ste(STRTAB + 0x10 * 64, ste_bypass());
+    let o = r.submit(&[[0x04, 31], [0x46, 0]]);
+    assert_eq!(o.error, None);
+    assert_eq!(r.core.attachment(0x10), Some(Attach::Bypass));
+    assert!(matches!(r.core.attachment(0x11), Some(Attach::Nested(_))));
+    // A stage-2 config is not offered: abort, without a command error.
+    r.put_ste(STRTAB + 0x10 * 64, [1 | (0b110 << 1), 0]);
+    assert_eq!(r.submit(&[cfgi_ste(0x10)]).error, None);
+    assert_eq!(r.core.attachment(0x10), Some(Attach::Abort));
+    r.finish();
+}
+
+#[test]
+fn two_level_stream_table() {
+    let mut r = rig();
+    r.plug_both();
+    // 2^16 SIDs, split 8: SID 0x10/0x11 live in L1[0] -> L2 with SPAN 9.
+    r.core
+        .set_strtab(Config::from_regs(STRTAB, 16 | (8 << 6) | (1 << 16), 16));
+    assert!(r.ram.write_u64(STRTAB, L2 | 9));
+    r.put_ste(L2 + 0x10 * 64, ste_s1());
+    r.core.set_enable(true, false);
+    assert!(matches!(r.core.attachment(0x10), Some(Attach::Nested(_))));
+    // 0x11's STE is zero: V = 0, abort.
+    assert_eq!(r.core.attachment(0x11), Some(Attach::Abort));
+    r.finish();
+}
+
+#[test]
+fn invalidations_batch_translate_and_sync_writes_msi() {
+    let mut r = rig();
+    r.plug_both();
+    let mut cmds = Vec::new();
+    for i in 0..300u64 {
+        cmds.push([0x12 | (7 << 48), i << 12]);
+    }
+    cmds.push([0x40 | (0x11 << 32), 0]); // ATC_INV for vSID 0x11
+    cmds.push([0x40 | (0x55 << 32), 0]); // no such device: a no-op
+    cmds.push([0x46 | (1 << 12) | (0xcafe << 32), MSI]);
+    let o = r.submit(&cmds);
+    assert_eq!(o.error, None);
+    assert_eq!(o.executed, 303);
+    let k = r.sim.kernel_invalidations();
+    assert_eq!(k.len(), 301);
+    assert!(matches!(
+        k.last(),
+        Some(KernelInvalidation::Smmuv3 { cmd, .. }) if cmd[0] >> 32 == 0x200
+    ));
+    let mut b = [0u8; 4];
+    assert!(vdev::vmm::GuestMemory::read(r.ram.as_ref(), MSI, &mut b));
+    assert_eq!(u32::from_le_bytes(b), 0xcafe);
+    assert_eq!(r.core.stats.msis, 1);
+    assert!(r.core.stats.flushes >= 3, "batches of at most 128");
+    r.finish();
+}
+
+#[test]
+fn illegal_command_stops_at_it_and_the_queue_resumes() {
+    let mut r = rig();
+    r.plug_both();
+    // TLBI_EL2_ALL (0x20) is not offered to a stage-1-only guest.
+    let o = r.submit(&[[0x12, 0], [0x12, 0x1000], [0x20, 0], [0x46, 0]]);
+    assert_eq!(o.error, Some(CERROR_ILL));
+    assert_eq!(o.cons, 2 | (CERROR_ILL << 24));
+    assert_eq!(o.executed, 2);
+    assert_eq!(r.sim.kernel_invalidations().len(), 2);
+    // The guest skips the bad entry (after acknowledging GERROR).
+    r.cons = 3;
+    let o = r.submit(&[]);
+    assert_eq!(o.error, None);
+    assert_eq!(o.cons, 4);
+    assert_eq!(r.core.stats.cmd_errors, 1);
+    r.finish();
+}
+
+#[test]
+fn kernel_refused_invalidation_is_an_illegal_command_at_its_index() {
+    let mut r = rig();
+    r.plug_both();
+    // The kernel refuses the batch before handling any entry (an injected
+    // EIO): the queue stops at the first batched command.
+    r.sim.inject(vdev::backend::sim::Fault {
+        op: Some(vdev::backend::Op::HwptInvalidate),
+        when: vdev::backend::sim::FaultWhen::Nth(1),
+        errno: libc::EIO,
+    });
+    let o = r.submit(&[[0x12, 0], [0x12, 0x1000], [0x46, 0]]);
+    assert_eq!(o.error, Some(CERROR_ILL));
+    assert_eq!(o.cons, CERROR_ILL << 24);
+    r.cons = 0;
+    let o = r.submit(&[]);
+    assert_eq!(o.error, None);
+    assert_eq!(o.cons, 3);
+    r.finish();
+}
+
+#[test]
+fn unplug_detaches_and_frees_and_teardown_is_clean() {
+    let mut r = rig();
+    r.plug_both();
+    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
+    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
+    r.core.set_enable(true, false);
+    let before = r.sim.live_objects();
+    let t = r.core.unplug(0x10);
+    assert_eq!(
+        t,
+        vec![vdev::cmdqv::lifecycle::Transition::VdeviceFreed { vsid: 0x10 }]
+    );
+    // vDEVICE and the nested HWPT are gone.
+    assert_eq!(r.sim.live_objects(), before - 2);
+    assert_eq!(r.core.attachment(0x10), None);
+    // Commands for the unplugged SID complete as no-ops.
+    let o = r.submit(&[[0x40 | (0x10 << 32), 0], cfgi_ste(0x10), [0x46, 0]]);
+    assert_eq!(o.error, None);
+    r.finish();
+}
