@@ -10,18 +10,11 @@
 
 use std::collections::HashSet;
 
-use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
 use regmap::model::{Device, RegAccess, Width};
 
-use crate::emit_regs::lit;
 use crate::emit_structs::struct_ty;
 use crate::lower::{enum_ty, LBlock, Lowered};
 use crate::names::{ident, test_name};
-
-fn hex(v: u64) -> TokenStream {
-    format!("{v:#x}").parse().expect("hex literal")
-}
 
 /// (method, count) of every block enclosing each register, outermost first.
 fn chains(low: &Lowered) -> Vec<Vec<(proc_macro2::Ident, u32)>> {
@@ -46,191 +39,231 @@ fn chains(low: &Lowered) -> Vec<Vec<(proc_macro2::Ident, u32)>> {
     out
 }
 
+/// `{v:#x}` at the register's width (what [`crate::emit_regs::lit`] writes).
+fn hex_at(w: Width, v: u64) -> String {
+    match w {
+        Width::W32 => format!("{:#x}", v as u32),
+        Width::W64 => format!("{v:#x}"),
+    }
+}
+
 /// The generated per-field tests for `dev`, whose crate is `crate_name`.
-pub fn emit(low: &Lowered, dev: &Device, crate_name: &str) -> TokenStream {
-    let krate = ident(crate_name);
+///
+/// Written as text rather than tokens: the tests are most of the generated
+/// lines, and printing them directly, already indented, keeps the generator
+/// within its time budget (see the crate docs).
+pub fn emit(low: &Lowered, dev: &Device, crate_name: &str) -> String {
+    use std::fmt::Write;
     let root = &low.root_ty;
     let chains = chains(low);
     let mut used = HashSet::new();
-    let mut unique = |base: String| -> proc_macro2::Ident {
+    let mut unique = |base: String| -> String {
         let mut name = base.clone();
         let mut n = 2;
         while !used.insert(name.clone()) {
             name = format!("{base}_{n}");
             n += 1;
         }
-        format_ident!("{}", name)
+        name
     };
-    let mut tests = Vec::new();
+    let mut out = String::with_capacity(64 * 1024);
+    out.push_str(&PRELUDE.replace("CRATE", crate_name));
     for (i, r) in dev.registers.iter().enumerate() {
         let lr = &low.regs[i];
-        let path = &lr.path;
+        let path: Vec<String> = lr.path.iter().map(|p| p.to_string()).collect();
+        let path = format!("dev::{}", path.join("::"));
         let t = match r.width {
-            Width::W32 => quote!(u32),
-            Width::W64 => quote!(u64),
+            Width::W32 => "u32",
+            Width::W64 => "u64",
         };
         // Reach the last element of every array: the bound most likely wrong.
-        let mut chain = Vec::new();
-        let mut indices = Vec::new();
+        let mut chain = String::new();
+        let mut indices = String::new();
         for (m, count) in &chains[i] {
             if *count > 1 {
-                let last = Literal::usize_unsuffixed(*count as usize - 1);
-                let over = Literal::usize_unsuffixed(*count as usize);
-                chain.push(quote!(.#m(#last).expect("last element")));
-                let pre = chain[..chain.len() - 1].to_vec();
-                indices.push(
-                    quote!(assert!(d #(#pre)* .#m(#over).is_none(), "index past the array");),
+                let _ = writeln!(
+                    indices,
+                    "    assert!(d{chain}.{m}({count}).is_none(), \"index past the array\");"
                 );
+                let _ = write!(chain, ".{m}({}).expect(\"last element\")", count - 1);
             } else {
-                chain.push(quote!(.#m()));
+                let _ = write!(chain, ".{m}()");
             }
         }
         let m = &lr.method;
         let reg_expr = match lr.array {
-            None => quote!(d #(#chain)* .#m()),
+            None => format!("d{chain}.{m}()"),
             Some((count, _)) => {
-                let last = Literal::usize_unsuffixed(count as usize - 1);
-                let over = Literal::usize_unsuffixed(count as usize);
-                indices.push(
-                    quote!(assert!(d #(#chain)* .#m(#over).is_none(), "index past the array");),
+                let _ = writeln!(
+                    indices,
+                    "    assert!(d{chain}.{m}({count}).is_none(), \"index past the array\");"
                 );
-                quote!(d #(#chain)* .#m(#last).expect("last element"))
+                format!("d{chain}.{m}({}).expect(\"last element\")", count - 1)
             }
         };
         let last_idx: Vec<u32> = r.arrays.iter().map(|a| a.count - 1).collect();
         let Some(abs) = r.element_offset(&last_idx) else {
             continue;
         };
-        let abs = hex(abs);
+        let abs = format!("{abs:#x}");
         for f in &r.fields {
             let name = unique(test_name(&[&r.path().replace('.', "_"), &f.name]));
-            let fname = ident(&f.name);
-            let mask = lit(r.width, f.value_mask());
-            let shifted = lit(r.width, f.mask());
-            let shift = Literal::usize_unsuffixed(f.lsb as usize);
-            let reset = lit(r.width, f.reset);
-            let access_check = match r.access {
-                RegAccess::Rw => quote! {
-                    reg.write(dev::#(#path)::*::#fname.val(#mask));
-                    assert_eq!(peek(&mmio, #abs, W), u64::from(#shifted as #t), "write puts the field in place");
-                    assert_eq!(reg.read(dev::#(#path)::*::#fname), #mask);
-                    poke(&mmio, #abs, W, u64::MAX);
-                    reg.modify(dev::#(#path)::*::#fname.val(0));
-                    let expect = !(#shifted as #t) & !dev::#(#path)::*::KEEP_ZERO;
-                    assert_eq!(peek(&mmio, #abs, W), u64::from(expect), "modify keeps other fields and never writes back w1c/sc bits");
-                },
-                RegAccess::Ro => quote! {
-                    poke(&mmio, #abs, W, u64::from(#shifted as #t));
-                    assert_eq!(reg.read(dev::#(#path)::*::#fname), #mask);
-                    assert!(reg.is_set(dev::#(#path)::*::#fname));
-                },
-                RegAccess::Wo => quote! {
-                    reg.write(dev::#(#path)::*::#fname.val(#mask));
-                    assert_eq!(peek(&mmio, #abs, W), u64::from(#shifted as #t));
-                },
+            let field = format!("{path}::{}", ident(&f.name));
+            let mask = hex_at(r.width, f.value_mask());
+            let shifted = hex_at(r.width, f.mask());
+            let reset = hex_at(r.width, f.reset);
+            let _ = write!(
+                out,
+                "#[test]
+fn {name}() {{
+    const W: u32 = {path}::WIDTH;
+    assert_eq!({field}.mask, {mask}, \"mask as in the map\");
+    assert_eq!({field}.shift, {shift}, \"shift as in the map\");
+    assert_eq!({field}.read({path}::RESET), {reset}, \"reset as in the map\");
+    let mmio = TestMmio::default();
+    let d = dev::{root}::new(&mmio);
+{indices}    let reg = {reg_expr};
+    assert_eq!(reg.offset(), {abs}, \"element offset\");
+",
+                shift = f.lsb,
+            );
+            let _ = match r.access {
+                RegAccess::Rw => write!(
+                    out,
+                    "    reg.write({field}.val({mask}));
+    assert_eq!(peek(&mmio, {abs}, W), u64::from({shifted} as {t}), \"write puts the field in place\");
+    assert_eq!(reg.read({field}), {mask});
+    poke(&mmio, {abs}, W, u64::MAX);
+    reg.modify({field}.val(0));
+    let expect = !({shifted} as {t}) & !{path}::KEEP_ZERO;
+    assert_eq!(
+        peek(&mmio, {abs}, W),
+        u64::from(expect),
+        \"modify keeps other fields and never writes back w1c/sc bits\"
+    );
+"
+                ),
+                RegAccess::Ro => write!(
+                    out,
+                    "    poke(&mmio, {abs}, W, u64::from({shifted} as {t}));
+    assert_eq!(reg.read({field}), {mask});
+    assert!(reg.is_set({field}));
+"
+                ),
+                RegAccess::Wo => write!(
+                    out,
+                    "    reg.write({field}.val({mask}));
+    assert_eq!(peek(&mmio, {abs}, W), u64::from({shifted} as {t}));
+"
+                ),
             };
-            let enum_check = f.enum_name.as_deref().and_then(|e| dev.enum_by_name(e).map(|en| (e, en))).map(|(e, en)| {
-                let et = enum_ty(e);
-                let checks = en.values.iter().map(|v| {
+            if let Some((e, en)) = f
+                .enum_name
+                .as_deref()
+                .and_then(|e| dev.enum_by_name(e).map(|en| (e, en)))
+            {
+                let et = format!("dev::enums::{}", enum_ty(e));
+                for v in &en.values {
                     let vn = ident(&v.name);
-                    let vv = lit(r.width, v.value);
-                    quote! {
-                        let fv = dev::#(#path)::*::#fname.val(#vv);
-                        assert_eq!(dev::#(#path)::*::#fname.read_as_enum::<dev::enums::#et>(fv.value), Some(dev::enums::#et::#vn));
-                        assert_eq!(dev::#(#path)::*::#fname::#vn.value, fv.value, "named field value");
-                        assert_eq!(dev::enums::#et::#vn.value(), #vv as u64);
-                    }
-                });
-                quote!(#(#checks)*)
-            });
-            tests.push(quote! {
-                #[test]
-                fn #name() {
-                    const W: u32 = dev::#(#path)::*::WIDTH;
-                    assert_eq!(dev::#(#path)::*::#fname.mask, #mask, "mask as in the map");
-                    assert_eq!(dev::#(#path)::*::#fname.shift, #shift, "shift as in the map");
-                    assert_eq!(dev::#(#path)::*::#fname.read(dev::#(#path)::*::RESET), #reset, "reset as in the map");
-                    let mmio = TestMmio::default();
-                    let d = dev::#root::new(&mmio);
-                    #(#indices)*
-                    let reg = #reg_expr;
-                    assert_eq!(reg.offset(), #abs, "element offset");
-                    #access_check
-                    #enum_check
+                    let vv = hex_at(r.width, v.value);
+                    let _ = write!(
+                        out,
+                        "    let fv = {field}.val({vv});
+    assert_eq!({field}.read_as_enum::<{et}>(fv.value), Some({et}::{vn}));
+    assert_eq!({field}::{vn}.value, fv.value, \"named field value\");
+    assert_eq!({et}::{vn}.value(), {vv} as u64);
+"
+                    );
                 }
-            });
+            }
+            out.push_str("}\n");
         }
     }
     for s in &dev.structs {
-        let ty = struct_ty(s);
+        let ty = format!("dev::structs::{}", struct_ty(s));
         for f in &s.fields {
             let name = unique(format!("struct_{}", test_name(&[&s.name, &f.name])));
-            let fname = ident(&f.name);
-            let w = Literal::usize_unsuffixed(f.word as usize);
-            let mask = hex(f.value_mask());
-            let shift = Literal::u32_unsuffixed(f.lsb);
-            let enum_check = f.enum_name.as_deref().and_then(|e| dev.enum_by_name(e).map(|en| (e, en))).map(|(e, en)| {
-                let et = enum_ty(e);
-                let checks = en.values.iter().map(|v| {
+            let field = format!("{ty}::{}", ident(&f.name));
+            let w = f.word;
+            let mask = format!("{:#x}", f.value_mask());
+            let shift = f.lsb;
+            let _ = write!(
+                out,
+                "#[test]
+fn {name}() {{
+    use dev::structs::Words;
+    let base = {ty}::new();
+    let s = Words::with(base, {field}, {mask});
+    assert_eq!(Words::get(&s, {field}), {mask});
+    assert_eq!(s.0[{w}] & ({mask} << {shift}), {mask} << {shift}, \"field bits in place\");
+    for (i, (a, b)) in s.0.iter().zip(base.0.iter()).enumerate() {{
+        let expect = if i == {w} {{ b | ({mask} << {shift}) }} else {{ *b }};
+        assert_eq!(*a, expect, \"other bits untouched\");
+    }}
+    assert_eq!(Words::get(&Words::with(s, {field}, 0), {field}), 0);
+"
+            );
+            if let Some((e, en)) = f
+                .enum_name
+                .as_deref()
+                .and_then(|e| dev.enum_by_name(e).map(|en| (e, en)))
+            {
+                let et = format!("dev::enums::{}", enum_ty(e));
+                for v in &en.values {
                     let vn = ident(&v.name);
-                    quote! {
-                        let e = Words::with_enum(base, dev::structs::#ty::#fname, dev::enums::#et::#vn);
-                        assert_eq!(Words::get_enum(&e, dev::structs::#ty::#fname), Some(dev::enums::#et::#vn));
-                    }
-                });
-                quote!(#(#checks)*)
-            });
-            tests.push(quote! {
-                #[test]
-                fn #name() {
-                    use dev::structs::Words;
-                    let base = dev::structs::#ty::new();
-                    let s = Words::with(base, dev::structs::#ty::#fname, #mask);
-                    assert_eq!(Words::get(&s, dev::structs::#ty::#fname), #mask);
-                    assert_eq!(s.0[#w] & (#mask << #shift), #mask << #shift, "field bits in place");
-                    for (i, (a, b)) in s.0.iter().zip(base.0.iter()).enumerate() {
-                        let expect = if i == #w { b | (#mask << #shift) } else { *b };
-                        assert_eq!(*a, expect, "other bits untouched");
-                    }
-                    assert_eq!(Words::get(&Words::with(s, dev::structs::#ty::#fname, 0), dev::structs::#ty::#fname), 0);
-                    #enum_check
+                    let _ = write!(
+                        out,
+                        "    let e = Words::with_enum(base, {field}, {et}::{vn});
+    assert_eq!(Words::get_enum(&e, {field}), Some({et}::{vn}));
+"
+                    );
                 }
-            });
+            }
+            out.push_str("}\n");
         }
     }
-    quote! {
-        use #krate as dev;
-        use std::cell::RefCell;
-        use std::collections::HashMap;
+    out
+}
 
-        /// A sparse in-memory register window for the generated tests.
-        #[derive(Default)]
-        struct TestMmio(RefCell<HashMap<usize, u32>>);
-        impl regmap_rt::Mmio for TestMmio {
-            fn read32(&self, offset: usize) -> u32 {
-                self.0.borrow().get(&offset).copied().unwrap_or(0)
-            }
-            fn read64(&self, offset: usize) -> u64 {
-                u64::from(self.read32(offset)) | (u64::from(self.read32(offset + 4)) << 32)
-            }
-            fn write32(&self, offset: usize, value: u32) {
-                self.0.borrow_mut().insert(offset, value);
-            }
-            fn write64(&self, offset: usize, value: u64) {
-                self.write32(offset, value as u32);
-                self.write32(offset + 4, (value >> 32) as u32);
-            }
-        }
-        #[allow(dead_code)]
-        fn peek(m: &TestMmio, offset: usize, width: u32) -> u64 {
-            use regmap_rt::Mmio;
-            if width == 64 { m.read64(offset) } else { u64::from(m.read32(offset)) }
-        }
-        #[allow(dead_code)]
-        fn poke(m: &TestMmio, offset: usize, width: u32, value: u64) {
-            use regmap_rt::Mmio;
-            if width == 64 { m.write64(offset, value) } else { m.write32(offset, value as u32) }
-        }
-        #(#tests)*
+/// The top of every generated test file: the crate under test as `dev` and
+/// a sparse in-memory MMIO backend.
+const PRELUDE: &str = "use CRATE as dev;
+use std::cell::RefCell;
+use std::collections::HashMap;
+/// A sparse in-memory register window for the generated tests.
+#[derive(Default)]
+struct TestMmio(RefCell<HashMap<usize, u32>>);
+impl regmap_rt::Mmio for TestMmio {
+    fn read32(&self, offset: usize) -> u32 {
+        self.0.borrow().get(&offset).copied().unwrap_or(0)
+    }
+    fn read64(&self, offset: usize) -> u64 {
+        u64::from(self.read32(offset)) | (u64::from(self.read32(offset + 4)) << 32)
+    }
+    fn write32(&self, offset: usize, value: u32) {
+        self.0.borrow_mut().insert(offset, value);
+    }
+    fn write64(&self, offset: usize, value: u64) {
+        self.write32(offset, value as u32);
+        self.write32(offset + 4, (value >> 32) as u32);
     }
 }
+#[allow(dead_code)]
+fn peek(m: &TestMmio, offset: usize, width: u32) -> u64 {
+    use regmap_rt::Mmio;
+    if width == 64 {
+        m.read64(offset)
+    } else {
+        u64::from(m.read32(offset))
+    }
+}
+#[allow(dead_code)]
+fn poke(m: &TestMmio, offset: usize, width: u32, value: u64) {
+    use regmap_rt::Mmio;
+    if width == 64 {
+        m.write64(offset, value)
+    } else {
+        m.write32(offset, value as u32)
+    }
+}
+";
