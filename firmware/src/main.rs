@@ -50,7 +50,9 @@ extern "C" fn fw_main() -> ! {
     let mut failed = 0u32;
     for (name, run) in SCENARIOS {
         println!("-- {}", name);
-        match run(&mut world) {
+        let outcome = run(&mut world);
+        scenarios::snapshot(&world);
+        match outcome {
             Ok(()) => println!("PASS {}", name),
             Err(e) => {
                 failed += 1;

@@ -5,10 +5,10 @@
 use crate::arena::Arena;
 use crate::pci::Edu;
 use smmu_driver::smmu::{CMD_WORDS, EVT_WORDS};
-use smmu_driver::structs::event_id;
+use smmu_driver::smmuv3_regs::enums::{CmdError as RegCmdError, EventId};
+use smmu_driver::smmuv3_regs::{CMDQ_CONS, GERROR};
 use smmu_driver::{
-    Cd, CmdError, Command, DmaBuf, Error, Event, Granule, Mmio, Smmu, Stage1Config, Ste,
-    VolatileMmio,
+    cd, cmd, event, ste, CmdError, DmaBuf, Error, Event, Granule, Smmu, Stage1Config, VolatileMmio,
 };
 
 /// QEMU virt's SMMUv3 (page 0 and page 1).
@@ -125,10 +125,10 @@ impl World {
             let Some(e) = ev else { break };
             if n == 0 {
                 crate::println!(
-                    "  event {:#04x} {} sid={:#x} words={:#018x} {:#018x} {:#018x} {:#018x}",
-                    e.id(),
-                    e.name(),
-                    e.sid(),
+                    "  event {:#04x} {:?} sid={:#x} words={:#018x} {:#018x} {:#018x} {:#018x}",
+                    event::id(&e),
+                    event::kind(&e),
+                    event::sid(&e),
                     e.0[0],
                     e.0[1],
                     e.0[2],
@@ -149,12 +149,12 @@ impl World {
 
 /// Checks that at least one event arrived and that the kept ones all have
 /// type `id` and stream `sid`; returns the first.
-fn expect_events(events: &[Option<Event>], n: usize, id: u8, sid: u32) -> Result<Event, Fail> {
+fn expect_events(events: &[Option<Event>], n: usize, id: EventId, sid: u32) -> Result<Event, Fail> {
     ensure(n >= 1, "no event recorded")?;
     let first = events[0].ok_or(Fail::Msg("event missing"))?;
     for e in events.iter().flatten() {
-        expect("event id", e.id().into(), id.into())?;
-        expect("event sid", e.sid().into(), sid.into())?;
+        expect("event id", event::id(e).into(), id.value())?;
+        expect("event sid", event::sid(e).into(), sid.into())?;
     }
     Ok(first)
 }
@@ -162,7 +162,7 @@ fn expect_events(events: &[Option<Event>], n: usize, id: u8, sid: u32) -> Result
 /// probe: the ID registers, against QEMU 7.2's values.
 pub fn probe(w: &mut World) -> Outcome {
     // SAFETY: the virt machine's SMMUv3 window, MMU off.
-    let mmio = unsafe { VolatileMmio::new(SMMU_BASE) };
+    let mmio = unsafe { VolatileMmio::new(SMMU_BASE as *mut u8) };
     let smmu = Smmu::probe(mmio)?;
     let c = *smmu.capabilities();
     crate::println!(
@@ -220,17 +220,17 @@ pub fn enable(w: &mut World) -> Outcome {
 /// cfgi_all_sync: CFGI_ALL + TLBI_NH_ALL + CMD_SYNC complete.
 pub fn cfgi_all_sync(w: &mut World) -> Outcome {
     let smmu = w.smmu()?;
-    smmu.submit_and_sync(&[Command::cfgi_all(), Command::tlbi_nh_all()])?;
+    smmu.submit_and_sync(&[cmd::cfgi_all(), cmd::tlbi_nh_all()])?;
     // A longer batch that wraps the 256-entry queue several times.
     for round in 0..4u16 {
         let mut b = smmu.batch();
         for i in 0..200u16 {
-            b.push(Command::tlbi_nh_asid(round * 200 + i))?;
+            b.push(cmd::tlbi_nh_asid(round * 200 + i))?;
         }
         b.sync()?;
     }
-    let cons = smmu.mmio().read32(0x9c);
-    let prod = smmu.mmio().read32(0x98);
+    let cons = smmu.regs().cmdq_cons().get();
+    let prod = smmu.regs().cmdq_prod().get();
     crate::println!("  CMDQ_PROD={:#x} CMDQ_CONS={:#x}", prod, cons);
     expect("CMDQ_CONS", cons.into(), prod.into())?;
     ensure(smmu.global_errors().is_empty(), "global error after sync")
@@ -240,12 +240,12 @@ pub fn cfgi_all_sync(w: &mut World) -> Outcome {
 pub fn ignored_opcodes(w: &mut World) -> Outcome {
     let smmu = w.smmu()?;
     let cmds = [
-        Command::raw(0x01, 0), // PREFETCH_CONFIG
-        Command::raw(0x02, 0), // PREFETCH_ADDR
-        Command::tlbi_el2_all(),
-        Command::raw(0x28, 0), // TLBI_S12_VMALL
-        Command::raw(0x40, 0), // ATC_INV
-        Command::raw(0x45, 0), // STALL_TERM
+        cmd::raw(0x01, 0), // PREFETCH_CONFIG
+        cmd::raw(0x02, 0), // PREFETCH_ADDR
+        cmd::tlbi_el2_all(),
+        cmd::raw(0x28, 0), // TLBI_S12_VMALL
+        cmd::raw(0x40, 0), // ATC_INV
+        cmd::raw(0x45, 0), // STALL_TERM
     ];
     smmu.submit_and_sync(&cmds)?;
     ensure(
@@ -259,9 +259,9 @@ pub fn ignored_opcodes(w: &mut World) -> Outcome {
 pub fn illegal_opcode(w: &mut World) -> Outcome {
     let smmu = w.smmu()?;
     let mut b = smmu.batch();
-    b.push(Command::tlbi_nh_all())?;
-    b.push(Command::raw(0x7f, 0))?;
-    b.push(Command::tlbi_nh_all())?;
+    b.push(cmd::tlbi_nh_all())?;
+    b.push(cmd::raw(0x7f, 0))?;
+    b.push(cmd::tlbi_nh_all())?;
     let r = b.sync();
     crate::println!("  sync after opcode 0x7f -> {:?}", r);
     ensure(
@@ -269,9 +269,9 @@ pub fn illegal_opcode(w: &mut World) -> Outcome {
         "expected Error::Command(CERROR_ILL)",
     )?;
     let ge = smmu.global_errors();
-    let cons = smmu.mmio().read32(0x9c);
-    let gerror = smmu.mmio().read32(0x60);
-    let gerrorn = smmu.mmio().read32(0x64);
+    let cons = smmu.regs().cmdq_cons().get();
+    let gerror = smmu.regs().gerror().get();
+    let gerrorn = smmu.regs().gerrorn().get();
     crate::println!(
         "  CMDQ_CONS={:#x} GERROR={:#x} GERRORN={:#x}",
         cons,
@@ -279,7 +279,15 @@ pub fn illegal_opcode(w: &mut World) -> Outcome {
         gerrorn
     );
     ensure(ge.cmdq_err(), "GERROR.CMDQ_ERR not active")?;
-    expect("CMDQ_CONS.ERR", ((cons >> 24) & 0x7f).into(), 1)?;
+    ensure(
+        GERROR::CMDQ_ERR.is_set(gerror ^ gerrorn),
+        "GERROR ^ GERRORN lacks CMDQ_ERR",
+    )?;
+    expect(
+        "CMDQ_CONS.ERR",
+        CMDQ_CONS::ERR.read(cons).into(),
+        RegCmdError::CERROR_ILL.value(),
+    )?;
     let fault = smmu
         .recover_command_error()?
         .ok_or(Fail::Msg("recovery found no error"))?;
@@ -291,11 +299,16 @@ pub fn illegal_opcode(w: &mut World) -> Outcome {
         "GERROR still active after recovery",
     )?;
     // QEMU keeps the ERR code in CMDQ_CONS after recovery (recorded, harmless).
-    crate::println!("  CMDQ_CONS after recovery={:#x}", smmu.mmio().read32(0x9c));
-    smmu.submit_and_sync(&[Command::cfgi_all()])?;
+    crate::println!(
+        "  CMDQ_CONS after recovery={:#x} GERROR={:#x} GERRORN={:#x}",
+        smmu.regs().cmdq_cons().get(),
+        smmu.regs().gerror().get(),
+        smmu.regs().gerrorn().get()
+    );
+    smmu.submit_and_sync(&[cmd::cfgi_all()])?;
     // Opcode 0 and CFGI_VMS_PIDM (0x07) are illegal to QEMU 7.2 as well.
     for op in [0x00u64, 0x07] {
-        let r = smmu.submit_and_sync(&[Command::raw(op, 0)]);
+        let r = smmu.submit_and_sync(&[cmd::raw(op, 0)]);
         ensure(
             r == Err(Error::Command(CmdError::Ill)),
             "expected CERROR_ILL",
@@ -306,11 +319,14 @@ pub fn illegal_opcode(w: &mut World) -> Outcome {
         expect("refused opcode", fault.opcode.into(), op)?;
     }
     // CFGI_STE with SSEC = 1 (a secure stream from the non-secure queue).
-    let r = smmu.submit_and_sync(&[Command::raw(0x03 | 1 << 10 | 0x10 << 32, 0)]);
+    let r = smmu.submit_and_sync(&[cmd::raw(0x03 | 1 << 10 | 0x10 << 32, 0)]);
     crate::println!("  CFGI_STE with SSEC=1 -> {:?}", r);
-    ensure(r == Err(Error::Command(CmdError::Ill)), "expected CERROR_ILL for SSEC=1")?;
+    ensure(
+        r == Err(Error::Command(CmdError::Ill)),
+        "expected CERROR_ILL for SSEC=1",
+    )?;
     smmu.recover_command_error()?;
-    smmu.submit_and_sync(&[Command::sync()])?;
+    smmu.submit_and_sync(&[cmd::sync()])?;
     ensure(smmu.global_errors().is_empty(), "global error at the end")
 }
 
@@ -355,7 +371,10 @@ pub fn invalid_ste_event(w: &mut World) -> Outcome {
     w.src = Some(src);
     w.dst = Some(dst);
     let smmu = w.smmu()?;
-    ensure(!smmu.read_ste(sid)?.is_valid(), "STE unexpectedly valid")?;
+    ensure(
+        !ste::is_valid(&smmu.read_ste(sid)?),
+        "STE unexpectedly valid",
+    )?;
     let mut before = [None; 4];
     w.drain_events(&mut before)?;
     let src_phys = w.src.as_ref().map_or(0, |b| b.phys());
@@ -363,14 +382,14 @@ pub fn invalid_ste_event(w: &mut World) -> Outcome {
     edu.dma(src_phys, 64, true).map_err(Fail::Msg)?;
     let mut ev = [None; 32];
     let n = w.drain_events(&mut ev)?;
-    expect_events(&ev, n, event_id::C_BAD_STE, sid)?;
+    expect_events(&ev, n, EventId::C_BAD_STE, sid)?;
     Ok(())
 }
 
 /// bypass_ste_dma: with a bypass STE, DMA reaches physical memory.
 pub fn bypass_ste_dma(w: &mut World) -> Outcome {
     let sid = edu_sid(w)?;
-    w.smmu()?.write_ste(sid, &Ste::bypass())?;
+    w.smmu()?.write_ste(sid, &ste::bypass())?;
     let (sp, dp) = {
         let src = w.src.as_mut().ok_or(Fail::Msg("no buffers"))?;
         fill(src, 0x1111_2222_3333_4444);
@@ -419,7 +438,7 @@ pub fn stage1_dma(w: &mut World) -> Outcome {
     };
     let ttb0 = build_page_tables(w, sp, dp)?;
     let mut cd_buf = w.alloc(64, 64)?;
-    let cd = Cd::stage1(&Stage1Config {
+    let cd = cd::stage1(&Stage1Config {
         asid: 1,
         ttb0,
         t0sz: 25,
@@ -431,8 +450,8 @@ pub fn stage1_dma(w: &mut World) -> Outcome {
     let cd_phys = Smmu::<VolatileMmio>::write_cd(&mut cd_buf, &cd)?;
     w.cd_phys = cd_phys;
     let smmu = w.smmu()?;
-    smmu.write_ste(sid, &Ste::stage1(cd_phys))?;
-    smmu.submit_and_sync(&[Command::cfgi_cd(sid, true), Command::tlbi_nh_asid(1)])?;
+    smmu.write_ste(sid, &ste::stage1(cd_phys))?;
+    smmu.submit_and_sync(&[cmd::cfgi_cd(sid, true), cmd::tlbi_nh_asid(1)])?;
     edu_round_trip(w, IOVA_SRC, IOVA_DST)?;
     let mut ev = [None; 4];
     let n = w.drain_events(&mut ev)?;
@@ -452,14 +471,14 @@ pub fn translation_fault_event(w: &mut World) -> Outcome {
     edu.dma(IOVA_UNMAPPED, 64, true).map_err(Fail::Msg)?;
     let mut ev = [None; 32];
     let n = w.drain_events(&mut ev)?;
-    let e = expect_events(&ev, n, event_id::F_TRANSLATION, sid)?;
-    expect("event input address", e.input_addr(), IOVA_UNMAPPED)
+    let e = expect_events(&ev, n, EventId::F_TRANSLATION, sid)?;
+    expect("event input address", event::input_addr(&e), IOVA_UNMAPPED)
 }
 
 /// abort_ste: CONFIG = abort refuses DMA silently (no event).
 pub fn abort_ste(w: &mut World) -> Outcome {
     let sid = edu_sid(w)?;
-    w.smmu()?.write_ste(sid, &Ste::abort())?;
+    w.smmu()?.write_ste(sid, &ste::abort())?;
     let dp = {
         let dst = w.dst.as_mut().ok_or(Fail::Msg("no buffers"))?;
         dst.zero();
@@ -503,13 +522,13 @@ pub fn two_level(w: &mut World) -> Outcome {
         .map_err(Fail::Msg)?;
     let mut ev = [None; 32];
     let n = w.drain_events(&mut ev)?;
-    expect_events(&ev, n, event_id::C_BAD_STREAMID, sid)?;
+    expect_events(&ev, n, EventId::C_BAD_STREAMID, sid)?;
     {
         let smmu = w.smmu()?;
         smmu.install_l2_table(sid >> 8, l2)?;
-        smmu.write_ste(sid, &Ste::stage1(cd_phys))?;
+        smmu.write_ste(sid, &ste::stage1(cd_phys))?;
         let back = smmu.read_ste(sid)?;
-        ensure(back == Ste::stage1(cd_phys), "STE read back differs")?;
+        ensure(back == ste::stage1(cd_phys), "STE read back differs")?;
     }
     if let Some(d) = w.dst.as_mut() {
         d.zero();
@@ -544,7 +563,7 @@ pub fn back_to_linear(w: &mut World) -> Outcome {
         smmu.setup_cmdq(cmdq, CMDQ_LOG2)?;
         smmu.setup_eventq(evtq, EVTQ_LOG2)?;
         smmu.enable()?;
-        smmu.write_ste(sid, &Ste::bypass())?;
+        smmu.write_ste(sid, &ste::bypass())?;
     }
     let (sp, dp) = {
         let src = w.src.as_mut().ok_or(Fail::Msg("no buffers"))?;
@@ -572,5 +591,30 @@ pub fn back_to_linear(w: &mut World) -> Outcome {
     // A full event queue shows up as EVENTQ_ABT_ERR on QEMU; acknowledge
     // whatever is active so the SMMU is left clean.
     smmu.ack_global_errors(ge.0);
-    ensure(smmu.global_errors().is_empty(), "global errors stay active after acknowledgement")
+    ensure(
+        smmu.global_errors().is_empty(),
+        "global errors stay active after acknowledgement",
+    )
+}
+
+/// Prints the SMMU's observable state after a scenario (one `REGS` line):
+/// what the host-side run of the same scenario against the model is
+/// compared with.
+pub fn snapshot(w: &World) {
+    let Some(smmu) = w.smmu.as_ref() else {
+        return;
+    };
+    let r = smmu.regs();
+    crate::println!(
+        "  REGS CR0={:#x} CR0ACK={:#x} GERROR={:#x} GERRORN={:#x} CMDQ_PROD={:#x} CMDQ_CONS={:#x} EVENTQ_PROD={:#x} EVENTQ_CONS={:#x} STRTAB_BASE_CFG={:#x}",
+        r.cr0().get(),
+        r.cr0ack().get(),
+        r.gerror().get(),
+        r.gerrorn().get(),
+        r.cmdq_prod().get(),
+        r.cmdq_cons().get(),
+        r.eventq_prod().get(),
+        r.eventq_cons().get(),
+        r.strtab_base_cfg().get()
+    );
 }

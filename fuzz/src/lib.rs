@@ -63,13 +63,24 @@ pub enum Op {
         /// Value.
         value: u64,
     },
-    /// Device-side store into the `pick`-th storage element.
+    /// Device-side store into the storage element a guest access at `off`
+    /// reaches, or the `pick`-th storage element when it reaches none.
     Set {
+        /// Offset whose element is stored into.
+        off: u64,
         /// Element selector (modulo the number of elements).
         pick: usize,
         /// Value.
         value: u64,
     },
+}
+
+/// The storage element `(storage, flat)` a guest access at `off` reaches in
+/// the model: `None` when unmapped or index-mapped.
+pub fn element(m: &Model, off: u64) -> Option<(usize, usize)> {
+    let (&base, &(d, flat)) = m.elems.range(..=off).next_back()?;
+    let desc = m.descs.get(d)?;
+    (off - base < u64::from(desc.bits / 8) && !desc.index_mapped).then_some((desc.storage, flat))
 }
 
 /// Decodes the next operation; offsets favour real register elements.
@@ -103,6 +114,7 @@ pub fn next_op(inp: &mut Input<'_>, offsets: &[u64]) -> Op {
             value: inp.u64(),
         },
         _ => Op::Set {
+            off,
             pick: usize::from(inp.u16()),
             value: inp.u64(),
         },
@@ -127,22 +139,35 @@ macro_rules! dispatch_harness {
             }
         }
 
+        /// The model at reset with its element offsets and storage cells,
+        /// built once (clones share the layout).
+        fn base() -> &'static ($crate::Model, Vec<u64>, Vec<(usize, usize)>) {
+            static BASE: std::sync::OnceLock<($crate::Model, Vec<u64>, Vec<(usize, usize)>)> =
+                std::sync::OnceLock::new();
+            BASE.get_or_init(|| {
+                let m = $crate::Model::new(dispatch_tests::descs!($rf));
+                let offsets = m.offsets();
+                let cells = m
+                    .descs
+                    .iter()
+                    .filter(|d| !d.alias)
+                    .flat_map(|d| (0..m.store[d.storage].len()).map(move |f| (d.storage, f)))
+                    .collect();
+                (m, offsets, cells)
+            })
+        }
+
+        /// Runs one fuzz input; panics on a disagreement with the model.
         pub fn run(data: &[u8]) {
-            let mut m = $crate::Model::new(dispatch_tests::descs!($rf));
-            let offsets = m.offsets();
-            let cells: Vec<(usize, usize)> = m
-                .descs
-                .iter()
-                .filter(|d| !d.alias)
-                .flat_map(|d| (0..m.store[d.storage].len()).map(move |f| (d.storage, f)))
-                .collect();
+            let (base, offsets, cells) = base();
+            let mut m = base.clone();
             let mut regs = rf::RegFile::new();
             let mut hooks = $hooks;
             let mut inp = $crate::Input::new(data);
             let mut n = 0;
             while !inp.is_empty() && n < 4096 {
                 n += 1;
-                match $crate::next_op(&mut inp, &offsets) {
+                match $crate::next_op(&mut inp, offsets) {
                     $crate::Op::Read { off, size } => {
                         let got = regs.read_with(&mut hooks, off, size).map_err(|e| format!("{e:?}"));
                         let want = m.read(off, size).map_err(|e| format!("{e:?}"));
@@ -161,8 +186,8 @@ macro_rules! dispatch_harness {
                             assert_eq!(got, want, "write {off:#x}/{size} = {value:#x}");
                         }
                     }
-                    $crate::Op::Set { pick, value } => {
-                        if let Some(&(s, flat)) = cells.get(pick % cells.len().max(1)) {
+                    $crate::Op::Set { off, pick, value } => {
+                        if let Some((s, flat)) = $crate::element(&m, off).or_else(|| cells.get(pick % cells.len().max(1)).copied()) {
                             let d = *m.descs.iter().find(|d| !d.alias && d.storage == s).expect("storage has a register");
                             let idx = $crate::unflatten(flat, d.dims);
                             regs.set(rf::Reg::ALL[s], &idx, value).expect("valid index");

@@ -12,10 +12,12 @@ use crate::dma::{dma_rmb, dma_wmb, DmaBuf};
 use crate::error::{CmdError, CommandFault, Error};
 use crate::mmio::Mmio;
 use crate::queue::Queue;
-use crate::regs::cmdqv::*;
-use crate::regs::smmu::CMDQ_CONS_ERR;
 use crate::smmu::{CMD_WORDS, DEFAULT_POLL_LIMIT};
-use crate::structs::Command;
+use crate::structs::{cmd, Command};
+use cmdqv_regs::{
+    Cmdqv as Regs, VintfPage0Lvcmdq, VintfPage1Lvcmdq, CMDQ_ALLOC_MAP, CONFIG, PARAM, STATUS,
+    VINTF, VINTF_PAGE0, VINTF_PAGE1,
+};
 
 /// What CMDQV_PARAM says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,12 +35,11 @@ pub struct CmdqvParams {
 }
 
 /// A VCMDQ set up by [`Cmdqv::setup_vcmdq`]: its memory, indices and
-/// where its registers are.
+/// which logical queue of which VINTF it is.
 pub struct Vcmdq<'a> {
     queue: Queue<'a>,
     vintf: u32,
     lidx: u32,
-    page0: usize,
 }
 
 impl Vcmdq<'_> {
@@ -55,27 +56,39 @@ impl Vcmdq<'_> {
 /// A CMDQV driven through the register window `M` (its 0 is the CMDQV
 /// base: global page, VCMDQ pages, VINTF pages).
 pub struct Cmdqv<M: Mmio> {
-    mmio: M,
+    regs: Regs<M>,
     params: CmdqvParams,
     poll_limit: u32,
 }
 
+/// Polls `done` up to `limit` times.
+fn poll(limit: u32, what: &'static str, mut done: impl FnMut() -> bool) -> Result<(), Error> {
+    for _ in 0..limit {
+        if done() {
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    Err(Error::Timeout(what))
+}
+
 impl<M: Mmio> Cmdqv<M> {
     /// Reads CMDQV_PARAM. Fails on a version-0 or empty CMDQV.
-    pub fn probe(mut mmio: M) -> Result<Self, Error> {
-        let raw = mmio.read32(PARAM);
+    pub fn probe(mmio: M) -> Result<Self, Error> {
+        let regs = Regs::new(mmio);
+        let p = regs.param().extract();
         let params = CmdqvParams {
-            raw,
-            version: PARAM_VER.get32(raw) as u8,
-            num_vintfs: 1 << PARAM_NUM_VINTF_LOG2.get32(raw),
-            num_vcmdqs: 1 << PARAM_NUM_VCMDQ_LOG2.get32(raw),
-            sids_per_vintf: 1 << PARAM_NUM_SID_PER_VM_LOG2.get32(raw),
+            raw: p.get(),
+            version: p.read(PARAM::VER) as u8,
+            num_vintfs: 1 << p.read(PARAM::NUM_VINTF_LOG2),
+            num_vcmdqs: 1 << p.read(PARAM::NUM_VCMDQ_LOG2),
+            sids_per_vintf: 1 << p.read(PARAM::NUM_SID_PER_VM_LOG2),
         };
         if params.version == 0 {
             return Err(Error::Unsupported("CMDQV_PARAM.CMDQV_VER is 0"));
         }
         Ok(Cmdqv {
-            mmio,
+            regs,
             params,
             poll_limit: DEFAULT_POLL_LIMIT,
         })
@@ -91,9 +104,10 @@ impl<M: Mmio> Cmdqv<M> {
         self.poll_limit = limit.max(1);
     }
 
-    /// The register window.
-    pub fn mmio(&mut self) -> &mut M {
-        &mut self.mmio
+    /// The generated register accessors, for registers the driver does
+    /// not wrap (and for reading back what it did).
+    pub fn regs(&self) -> &Regs<M> {
+        &self.regs
     }
 
     /// Logical VCMDQs per VINTF when the VCMDQs are shared out evenly.
@@ -101,38 +115,22 @@ impl<M: Mmio> Cmdqv<M> {
         (self.params.num_vcmdqs / self.params.num_vintfs).max(1)
     }
 
-    fn write_and_poll(
-        &mut self,
-        config: usize,
-        status: usize,
-        value: u32,
-        what: &'static str,
-    ) -> Result<(), Error> {
-        self.mmio.write32(config, value);
-        let want = value & 1;
-        for _ in 0..self.poll_limit {
-            if self.mmio.read32(status) & 1 == want {
-                return Ok(());
-            }
-            core::hint::spin_loop();
-        }
-        Err(Error::Timeout(what))
-    }
-
     /// Sets CONFIG.CMDQV_EN and waits for STATUS.CMDQV_ENABLED to follow.
     pub fn set_enabled(&mut self, enable: bool) -> Result<(), Error> {
-        let cfg = self.mmio.read32(CONFIG);
-        let v = if enable {
-            cfg | CONFIG_CMDQV_EN
+        self.regs.config().modify(if enable {
+            CONFIG::CMDQV_EN::SET
         } else {
-            cfg & !CONFIG_CMDQV_EN
-        };
-        self.write_and_poll(CONFIG, STATUS, v, "CMDQV_STATUS.CMDQV_ENABLED")
+            CONFIG::CMDQV_EN::CLEAR
+        });
+        let status = self.regs.status();
+        poll(self.poll_limit, "CMDQV_STATUS.CMDQV_ENABLED", || {
+            status.is_set(STATUS::CMDQV_ENABLED) == enable
+        })
     }
 
     /// Whether STATUS.CMDQV_ENABLED is set.
-    pub fn is_enabled(&mut self) -> bool {
-        self.mmio.read32(STATUS) & STATUS_CMDQV_ENABLED != 0
+    pub fn is_enabled(&self) -> bool {
+        self.regs.status().is_set(STATUS::CMDQV_ENABLED)
     }
 
     fn check_vintf(&self, vintf: u32) -> Result<(), Error> {
@@ -149,8 +147,33 @@ impl<M: Mmio> Cmdqv<M> {
         Ok(())
     }
 
+    fn vintf_regs(&self, vintf: u32) -> Result<cmdqv_regs::Vintf<'_, M>, Error> {
+        self.check_vintf(vintf)?;
+        self.regs
+            .vintf(vintf as usize)
+            .ok_or(Error::OutOfRange("VINTF index"))
+    }
+
+    /// Page-0 registers of logical VCMDQ `lidx` of VINTF `vintf` (the
+    /// VINTF's logical-VCMDQ window, the one a hypervisor maps into the
+    /// guest).
+    fn lvcmdq0(&self, vintf: u32, lidx: u32) -> Result<VintfPage0Lvcmdq<'_, M>, Error> {
+        self.regs
+            .vintf_page0(vintf as usize)
+            .and_then(|p| p.lvcmdq(lidx as usize))
+            .ok_or(Error::OutOfRange("logical VCMDQ"))
+    }
+
+    /// Page-1 registers (the base) of the same logical VCMDQ.
+    fn lvcmdq1(&self, vintf: u32, lidx: u32) -> Result<VintfPage1Lvcmdq<'_, M>, Error> {
+        self.regs
+            .vintf_page1(vintf as usize)
+            .and_then(|p| p.lvcmdq(lidx as usize))
+            .ok_or(Error::OutOfRange("logical VCMDQ"))
+    }
+
     /// Maps global VCMDQ `q` to logical queue `lidx` of VINTF `vintf`
-    /// (CMDQ_ALLOC_MAP with ALLOCATED = 1). Reads the register back and
+    /// (CMDQ_ALLOC_MAP with ALLOC = 1). Reads the register back and
     /// returns whether the allocation took effect.
     pub fn alloc_vcmdq(&mut self, q: u32, vintf: u32, lidx: u32) -> Result<bool, Error> {
         if q >= self.params.num_vcmdqs {
@@ -158,10 +181,16 @@ impl<M: Mmio> Cmdqv<M> {
         }
         self.check_vintf(vintf)?;
         self.check_lidx(lidx)?;
-        let v = ALLOC_VINTF.val32(vintf) | ALLOC_LVCMDQ.val32(lidx) | ALLOC_ALLOCATED;
-        let reg = CMDQ_ALLOC_MAP + 4 * q as usize;
-        self.mmio.write32(reg, v);
-        Ok(self.mmio.read32(reg) & ALLOC_ALLOCATED != 0)
+        let reg = self
+            .regs
+            .cmdq_alloc_map(q as usize)
+            .ok_or(Error::OutOfRange("VCMDQ index"))?;
+        reg.write(
+            CMDQ_ALLOC_MAP::VIRT_INTF_INDX.val(vintf)
+                + CMDQ_ALLOC_MAP::LVCMDQ.val(lidx)
+                + CMDQ_ALLOC_MAP::ALLOC::SET,
+        );
+        Ok(reg.is_set(CMDQ_ALLOC_MAP::ALLOC))
     }
 
     /// Unmaps global VCMDQ `q`.
@@ -169,51 +198,64 @@ impl<M: Mmio> Cmdqv<M> {
         if q >= self.params.num_vcmdqs {
             return Err(Error::OutOfRange("VCMDQ index"));
         }
-        self.mmio.write32(CMDQ_ALLOC_MAP + 4 * q as usize, 0);
+        self.regs
+            .cmdq_alloc_map(q as usize)
+            .ok_or(Error::OutOfRange("VCMDQ index"))?
+            .set(0);
         Ok(())
     }
 
     /// Enables VINTF `vintf` (asking for HYP_OWN = `hyp_own`) and waits
-    /// for VINTF_STATUS.ENABLED. Returns HYP_OWN as read back: a guest
+    /// for VINTF_STATUS.ENABLE_OK. Returns HYP_OWN as read back: a guest
     /// always reads 0 and is limited to the guest command subset.
     pub fn enable_vintf(&mut self, vintf: u32, hyp_own: bool) -> Result<bool, Error> {
-        self.check_vintf(vintf)?;
-        let base = VINTF_BASE + VINTF_STRIDE * vintf as usize;
-        let own = if hyp_own { VINTF_CONFIG_HYP_OWN } else { 0 };
-        self.mmio.write32(base + VINTF_CONFIG, own);
-        self.write_and_poll(
-            base + VINTF_CONFIG,
-            base + VINTF_STATUS,
-            own | VINTF_CONFIG_ENABLE,
-            "VINTF_STATUS.ENABLED",
-        )?;
-        Ok(self.mmio.read32(base + VINTF_CONFIG) & VINTF_CONFIG_HYP_OWN != 0)
+        let limit = self.poll_limit;
+        let v = self.vintf_regs(vintf)?;
+        let own = if hyp_own {
+            VINTF::CONFIG::HYP_OWN::SET
+        } else {
+            VINTF::CONFIG::HYP_OWN::CLEAR
+        };
+        v.config().write(own);
+        v.config().write(own + VINTF::CONFIG::ENABLE::SET);
+        poll(limit, "VINTF_STATUS.ENABLE_OK", || {
+            v.status().is_set(VINTF::STATUS::ENABLE_OK)
+        })?;
+        Ok(v.config().is_set(VINTF::CONFIG::HYP_OWN))
     }
 
     /// Disables VINTF `vintf`.
     pub fn disable_vintf(&mut self, vintf: u32) -> Result<(), Error> {
-        self.check_vintf(vintf)?;
-        let base = VINTF_BASE + VINTF_STRIDE * vintf as usize;
-        self.write_and_poll(
-            base + VINTF_CONFIG,
-            base + VINTF_STATUS,
-            0,
-            "VINTF_STATUS.ENABLED",
+        let limit = self.poll_limit;
+        let v = self.vintf_regs(vintf)?;
+        v.config().write(VINTF::CONFIG::ENABLE::CLEAR);
+        poll(limit, "VINTF_STATUS.ENABLE_OK", || {
+            !v.status().is_set(VINTF::STATUS::ENABLE_OK)
+        })
+    }
+
+    fn set_lvcmdq_enabled(&self, vintf: u32, lidx: u32, enable: bool) -> Result<(), Error> {
+        let q = self.lvcmdq0(vintf, lidx)?;
+        q.config().write(if enable {
+            VINTF_PAGE0::LVCMDQ::CONFIG::CMDQ_EN::SET
+        } else {
+            VINTF_PAGE0::LVCMDQ::CONFIG::CMDQ_EN::CLEAR
+        });
+        poll(
+            self.poll_limit,
+            if enable {
+                "VCMDQ_STATUS.CMDQ_EN_OK"
+            } else {
+                "VCMDQ_STATUS.CMDQ_EN_OK (disable)"
+            },
+            || q.status().is_set(VINTF_PAGE0::LVCMDQ::STATUS::CMDQ_EN_OK) == enable,
         )
-    }
-
-    fn lvcmdq_page0(vintf: u32, lidx: u32) -> usize {
-        VINTF_PAGES + VINTF_PAGES_STRIDE * vintf as usize + VCMDQ_STRIDE * lidx as usize
-    }
-
-    fn lvcmdq_page1(vintf: u32, lidx: u32) -> usize {
-        Self::lvcmdq_page0(vintf, lidx) + 0x10000
     }
 
     /// Sets up logical VCMDQ `lidx` of VINTF `vintf` on `buf` with
     /// `1 << log2size` commands: disables it, clears its indices and any
-    /// stale error, programs VCMDQ_BASE, then sets CONFIG.EN and waits for
-    /// STATUS.ENABLED.
+    /// stale error, programs VCMDQ_BASE, then sets CONFIG.CMDQ_EN and
+    /// waits for STATUS.CMDQ_EN_OK.
     pub fn setup_vcmdq<'a>(
         &mut self,
         vintf: u32,
@@ -224,107 +266,97 @@ impl<M: Mmio> Cmdqv<M> {
         self.check_vintf(vintf)?;
         self.check_lidx(lidx)?;
         let queue = Queue::new(buf, log2size, CMD_WORDS).ok_or(Error::BadBuffer("VCMDQ buffer"))?;
-        if queue.phys() & !VCMDQ_BASE_ADDR.mask64() != 0 {
+        let addr_field = VINTF_PAGE1::LVCMDQ::BASE::ADDR;
+        if (queue.phys() >> 5) & !addr_field.mask != 0 {
             return Err(Error::BadBuffer("VCMDQ above the 48-bit address range"));
         }
-        let p0 = Self::lvcmdq_page0(vintf, lidx);
-        let p1 = Self::lvcmdq_page1(vintf, lidx);
-        self.write_and_poll(
-            p0 + VCMDQ_CONFIG,
-            p0 + VCMDQ_STATUS,
-            0,
-            "VCMDQ_STATUS.ENABLED (disable)",
-        )?;
-        self.mmio.write32(p0 + VCMDQ_PROD, 0);
-        self.mmio.write32(p0 + VCMDQ_CONS, 0);
-        let gerror = self.mmio.read32(p0 + VCMDQ_GERROR);
-        if gerror != self.mmio.read32(p0 + VCMDQ_GERRORN) {
-            self.mmio.write32(p0 + VCMDQ_GERRORN, gerror);
+        self.set_lvcmdq_enabled(vintf, lidx, false)?;
+        let q0 = self.lvcmdq0(vintf, lidx)?;
+        q0.prod().write(VINTF_PAGE0::LVCMDQ::PROD::INDEX.val(0));
+        q0.cons().write(VINTF_PAGE0::LVCMDQ::CONS::INDEX.val(0));
+        let gerror = q0.gerror().get();
+        if gerror != q0.gerrorn().get() {
+            q0.gerrorn().set(gerror);
         }
-        let base = (queue.phys() & VCMDQ_BASE_ADDR.mask64())
-            | VCMDQ_BASE_LOG2SIZE.val(u64::from(log2size));
-        self.mmio.write64(p1 + VCMDQ_BASE, base);
-        self.write_and_poll(
-            p0 + VCMDQ_CONFIG,
-            p0 + VCMDQ_STATUS,
-            VCMDQ_CONFIG_EN,
-            "VCMDQ_STATUS.ENABLED",
-        )?;
-        Ok(Vcmdq {
-            queue,
-            vintf,
-            lidx,
-            page0: p0,
-        })
+        self.lvcmdq1(vintf, lidx)?.base().write(
+            addr_field.val(queue.phys() >> 5)
+                + VINTF_PAGE1::LVCMDQ::BASE::LOG2SIZE.val(u64::from(log2size)),
+        );
+        self.set_lvcmdq_enabled(vintf, lidx, true)?;
+        Ok(Vcmdq { queue, vintf, lidx })
     }
 
     /// Disables a VCMDQ and clears its base, so the memory can be reused.
     pub fn teardown_vcmdq(&mut self, vq: Vcmdq<'_>) -> Result<(), Error> {
-        let p0 = vq.page0;
-        let p1 = Self::lvcmdq_page1(vq.vintf, vq.lidx);
-        self.write_and_poll(
-            p0 + VCMDQ_CONFIG,
-            p0 + VCMDQ_STATUS,
-            0,
-            "VCMDQ_STATUS.ENABLED (disable)",
-        )?;
-        self.mmio.write32(p0 + VCMDQ_PROD, 0);
-        self.mmio.write32(p0 + VCMDQ_CONS, 0);
-        self.mmio.write64(p1 + VCMDQ_BASE, 0);
+        self.set_lvcmdq_enabled(vq.vintf, vq.lidx, false)?;
+        let q0 = self.lvcmdq0(vq.vintf, vq.lidx)?;
+        q0.prod().set(0);
+        q0.cons().set(0);
+        self.lvcmdq1(vq.vintf, vq.lidx)?.base().set(0);
         Ok(())
     }
 
-    fn vcmdq_err_active(&mut self, vq: &Vcmdq<'_>) -> bool {
-        let g = self.mmio.read32(vq.page0 + VCMDQ_GERROR);
-        let n = self.mmio.read32(vq.page0 + VCMDQ_GERRORN);
-        (g ^ n) & VCMDQ_GERROR_CMDQ_ERR != 0
+    fn vcmdq_err_active(&self, vq: &Vcmdq<'_>) -> Result<bool, Error> {
+        let q0 = self.lvcmdq0(vq.vintf, vq.lidx)?;
+        let active = q0.gerror().get() ^ q0.gerrorn().get();
+        Ok(VINTF_PAGE0::LVCMDQ::GERROR::CMDQ_ERR.is_set(active))
+    }
+
+    fn vcmdq_cons(&self, vq: &Vcmdq<'_>) -> Result<u32, Error> {
+        Ok(self.lvcmdq0(vq.vintf, vq.lidx)?.cons().get())
+    }
+
+    fn publish(&self, vq: &mut Vcmdq<'_>, prod: u32) -> Result<(), Error> {
+        dma_wmb();
+        self.lvcmdq0(vq.vintf, vq.lidx)?
+            .prod()
+            .write(VINTF_PAGE0::LVCMDQ::PROD::INDEX.val(prod));
+        vq.queue.prod = prod;
+        Ok(())
+    }
+
+    fn command_error(cons_reg: u32) -> Error {
+        Error::Command(CmdError::from_code(
+            VINTF_PAGE0::LVCMDQ::CONS::ERR.read(cons_reg),
+        ))
     }
 
     /// Writes `cmds` and a CMD_SYNC into the VCMDQ, publishes them through
     /// VCMDQ_PROD and waits (bounded) until CONS has passed the sync. A
     /// refused command stops the wait with [`Error::Command`].
     pub fn submit_and_sync(&mut self, vq: &mut Vcmdq<'_>, cmds: &[Command]) -> Result<(), Error> {
-        let sync = Command::sync();
+        let sync = cmd::sync();
         let mut prod = vq.queue.prod;
-        for cmd in cmds.iter().chain(core::iter::once(&sync)) {
+        for c in cmds.iter().chain(core::iter::once(&sync)) {
             let mut waited = 0;
             loop {
-                let cons = self.mmio.read32(vq.page0 + VCMDQ_CONS) & vq.queue.ptr_mask();
+                let cons = self.vcmdq_cons(vq)? & vq.queue.ptr_mask();
                 if !vq.queue.is_full_at(prod, cons) {
                     break;
                 }
                 // Full: publish what is written so the queue drains.
-                dma_wmb();
-                self.mmio.write32(vq.page0 + VCMDQ_PROD, prod);
-                vq.queue.prod = prod;
-                if self.vcmdq_err_active(vq) {
-                    let cons = self.mmio.read32(vq.page0 + VCMDQ_CONS);
-                    return Err(Error::Command(CmdError::from_code(
-                        CMDQ_CONS_ERR.get32(cons),
-                    )));
+                self.publish(vq, prod)?;
+                if self.vcmdq_err_active(vq)? {
+                    return Err(Self::command_error(self.vcmdq_cons(vq)?));
                 }
                 waited += 1;
                 if waited >= self.poll_limit {
                     return Err(Error::QueueFull);
                 }
             }
-            vq.queue.write_entry(prod, &cmd.0);
+            vq.queue.write_entry(prod, &c.0);
             prod = vq.queue.next(prod);
         }
-        dma_wmb();
-        self.mmio.write32(vq.page0 + VCMDQ_PROD, prod);
-        vq.queue.prod = prod;
+        self.publish(vq, prod)?;
         for _ in 0..self.poll_limit {
-            let cons_reg = self.mmio.read32(vq.page0 + VCMDQ_CONS);
-            let cons = cons_reg & vq.queue.ptr_mask();
+            let cons_reg = self.vcmdq_cons(vq)?;
+            let cons = VINTF_PAGE0::LVCMDQ::CONS::INDEX.read(cons_reg) & vq.queue.ptr_mask();
             vq.queue.cons = cons;
             if vq.queue.consumed(cons, prod) {
                 return Ok(());
             }
-            if self.vcmdq_err_active(vq) {
-                return Err(Error::Command(CmdError::from_code(
-                    CMDQ_CONS_ERR.get32(cons_reg),
-                )));
+            if self.vcmdq_err_active(vq)? {
+                return Err(Self::command_error(cons_reg));
             }
             core::hint::spin_loop();
         }
@@ -338,26 +370,26 @@ impl<M: Mmio> Cmdqv<M> {
         &mut self,
         vq: &mut Vcmdq<'_>,
     ) -> Result<Option<CommandFault>, Error> {
-        if !self.vcmdq_err_active(vq) {
+        if !self.vcmdq_err_active(vq)? {
             return Ok(None);
         }
-        let cons_reg = self.mmio.read32(vq.page0 + VCMDQ_CONS);
-        let cons = cons_reg & vq.queue.ptr_mask();
-        let mut bad = [0u64; 2];
+        let cons_reg = self.vcmdq_cons(vq)?;
+        let cons = VINTF_PAGE0::LVCMDQ::CONS::INDEX.read(cons_reg) & vq.queue.ptr_mask();
+        let mut bad = [0u64; CMD_WORDS];
         dma_rmb();
         vq.queue.read_entry(cons, &mut bad);
-        vq.queue.write_entry(cons, &Command::sync().0);
+        vq.queue.write_entry(cons, &cmd::sync().0);
         dma_wmb();
         let fault = CommandFault {
-            error: CmdError::from_code(CMDQ_CONS_ERR.get32(cons_reg)),
+            error: CmdError::from_code(VINTF_PAGE0::LVCMDQ::CONS::ERR.read(cons_reg)),
             slot: vq.queue.slot(cons),
-            opcode: Command(bad).opcode(),
+            opcode: cmd::opcode(&Command(bad)),
         };
-        let gerror = self.mmio.read32(vq.page0 + VCMDQ_GERROR);
-        self.mmio.write32(vq.page0 + VCMDQ_GERRORN, gerror);
+        let q0 = self.lvcmdq0(vq.vintf, vq.lidx)?;
+        q0.gerrorn().set(q0.gerror().get());
         let target = vq.queue.prod;
         for _ in 0..self.poll_limit {
-            let cons = self.mmio.read32(vq.page0 + VCMDQ_CONS) & vq.queue.ptr_mask();
+            let cons = self.vcmdq_cons(vq)? & vq.queue.ptr_mask();
             vq.queue.cons = cons;
             if vq.queue.consumed(cons, target) {
                 return Ok(Some(fault));
@@ -368,30 +400,27 @@ impl<M: Mmio> Cmdqv<M> {
     }
 
     /// VINTFs with an error (CMDQV_VINTF_ERR_MAP, 64 bits as two words).
-    pub fn vintf_error_map(&mut self) -> u64 {
-        let lo = self.mmio.read32(VI_ERR_MAP);
-        let hi = self.mmio.read32(VI_ERR_MAP + 4);
-        u64::from(hi) << 32 | u64::from(lo)
+    pub fn vintf_error_map(&self) -> u64 {
+        let word = |i| self.regs.vintf_err_map(i).map_or(0, |r| r.get());
+        u64::from(word(1)) << 32 | u64::from(word(0))
     }
 
     /// Global VCMDQs with an error, word `m` (0..4) of CMDQV_CMDQ_ERR_MAP.
-    pub fn vcmdq_error_map(&mut self, m: u32) -> Result<u32, Error> {
-        if m >= 4 {
-            return Err(Error::OutOfRange("CMDQ_ERR_MAP word"));
-        }
-        Ok(self.mmio.read32(CMDQ_ERR_MAP + 4 * m as usize))
+    pub fn vcmdq_error_map(&self, m: u32) -> Result<u32, Error> {
+        Ok(self
+            .regs
+            .cmdq_err_map(m as usize)
+            .ok_or(Error::OutOfRange("CMDQ_ERR_MAP word"))?
+            .get())
     }
 
     /// Logical VCMDQs of `vintf` with an error, word `m` (0..2) of
     /// VINTF_LVCMDQ_ERR_MAP.
-    pub fn lvcmdq_error_map(&mut self, vintf: u32, m: u32) -> Result<u64, Error> {
-        self.check_vintf(vintf)?;
-        if m >= 2 {
-            return Err(Error::OutOfRange("LVCMDQ_ERR_MAP word"));
-        }
-        let base = VINTF_BASE + VINTF_STRIDE * vintf as usize;
+    pub fn lvcmdq_error_map(&self, vintf: u32, m: u32) -> Result<u64, Error> {
         Ok(self
-            .mmio
-            .read64(base + VINTF_LVCMDQ_ERR_MAP + 8 * m as usize))
+            .vintf_regs(vintf)?
+            .lvcmdq_err_map(m as usize)
+            .ok_or(Error::OutOfRange("LVCMDQ_ERR_MAP word"))?
+            .get())
     }
 }

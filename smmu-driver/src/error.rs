@@ -16,14 +16,16 @@ pub enum CmdError {
 }
 
 impl CmdError {
-    /// Decodes a 7-bit ERR field.
+    /// Decodes a 7-bit ERR field (CMDQ_CONS.ERR or VCMDQ_CONS.ERR) through
+    /// the map's enum of command errors.
     pub fn from_code(code: u32) -> CmdError {
-        match code {
-            0 => CmdError::None,
-            1 => CmdError::Ill,
-            2 => CmdError::Abt,
-            3 => CmdError::AtcInvSync,
-            c => CmdError::Other((c & 0x7f) as u8),
+        use smmuv3_regs::enums::CmdError as E;
+        match E::from_value(u64::from(code)) {
+            Some(E::CERROR_NONE) => CmdError::None,
+            Some(E::CERROR_ILL) => CmdError::Ill,
+            Some(E::CERROR_ABT) => CmdError::Abt,
+            Some(E::CERROR_ATC_INV_SYNC) => CmdError::AtcInvSync,
+            None => CmdError::Other((code & 0x7f) as u8),
         }
     }
 }

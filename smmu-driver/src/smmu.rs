@@ -5,18 +5,24 @@ use crate::dma::{dma_rmb, dma_wmb, DmaBuf};
 use crate::error::{CmdError, CommandFault, Error};
 use crate::mmio::Mmio;
 use crate::queue::Queue;
-use crate::regs::mem::{L1STD_L2PTR, L1STD_SPAN};
-use crate::regs::smmu::*;
-use crate::structs::{Cd, Command, Event, Ste};
+use crate::structs::{cmd, Cd, Command, Event, Ste};
+use regmap_rt::tock_registers::fields::FieldValue;
+use regmap_rt::Words;
+use smmuv3_regs::enums::{AddrSize, StLevel, StallModel, TermModel, Ttf};
+use smmuv3_regs::structs::L1Std;
+use smmuv3_regs::{
+    Smmuv3, AIDR, CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, CR0, CR1, CR2, EVENTQ_BASE, EVENTQ_CONS,
+    EVENTQ_PROD, GBPA, GERROR, IDR0, IDR1, IDR3, IDR5, STRTAB_BASE, STRTAB_BASE_CFG,
+};
 
 /// Words per command (16 bytes).
-pub const CMD_WORDS: usize = 2;
+pub const CMD_WORDS: usize = Command::SIZE_BYTES / 8;
 /// Words per event record (32 bytes).
-pub const EVT_WORDS: usize = 4;
+pub const EVT_WORDS: usize = Event::SIZE_BYTES / 8;
 /// Words per STE (64 bytes).
-pub const STE_WORDS: usize = 8;
+pub const STE_WORDS: usize = Ste::SIZE_BYTES / 8;
 /// Words per CD (64 bytes).
-pub const CD_WORDS: usize = 8;
+pub const CD_WORDS: usize = Cd::SIZE_BYTES / 8;
 /// Level-2 stream tables the driver can track (two-level format).
 pub const MAX_L2_TABLES: usize = 8;
 /// Default bound on register polls (acknowledgements, queue drains).
@@ -83,14 +89,15 @@ pub struct Capabilities {
 
 impl Capabilities {
     fn decode(idr0: u32, idr1: u32, idr3: u32, idr5: u32, iidr: u32, aidr: u32) -> Self {
-        let oas_bits = match IDR5_OAS.get32(idr5) {
-            0 => 32,
-            1 => 36,
-            2 => 40,
-            3 => 42,
-            4 => 44,
-            5 => 48,
-            _ => 52,
+        let oas_bits = match IDR5::OAS.read_as_enum::<AddrSize>(idr5) {
+            Some(AddrSize::BITS_32) => 32,
+            Some(AddrSize::BITS_36) => 36,
+            Some(AddrSize::BITS_40) => 40,
+            Some(AddrSize::BITS_42) => 42,
+            Some(AddrSize::BITS_44) => 44,
+            Some(AddrSize::BITS_48) => 48,
+            Some(AddrSize::BITS_52) => 52,
+            Some(AddrSize::BITS_56) | None => 56,
         };
         Capabilities {
             idr0,
@@ -98,29 +105,39 @@ impl Capabilities {
             idr3,
             idr5,
             iidr,
-            arch_minor: AIDR_ARCHMINORREV.get32(aidr) as u8,
-            stage1: IDR0_S1P.get32(idr0) != 0,
-            stage2: IDR0_S2P.get32(idr0) != 0,
-            aarch64_tables: IDR0_TTF.get32(idr0) & 2 != 0,
-            coherent: IDR0_COHACC.get32(idr0) != 0,
-            asid16: IDR0_ASID16.get32(idr0) != 0,
-            vmid16: IDR0_VMID16.get32(idr0) != 0,
-            msi: IDR0_MSI.get32(idr0) != 0,
-            hyp: IDR0_HYP.get32(idr0) != 0,
-            two_level_strtab: IDR0_ST_LEVEL.get32(idr0) == 1,
-            term_model_abort_only: IDR0_TERM_MODEL.get32(idr0) != 0,
-            stall_model: IDR0_STALL_MODEL.get32(idr0) as u8,
-            sid_bits: IDR1_SIDSIZE.get32(idr1) as u8,
-            ssid_bits: IDR1_SSIDSIZE.get32(idr1) as u8,
-            cmdq_max_log2: IDR1_CMDQS.get32(idr1) as u8,
-            eventq_max_log2: IDR1_EVENTQS.get32(idr1) as u8,
-            preset: IDR1_QUEUES_PRESET.get32(idr1) != 0 || IDR1_TABLES_PRESET.get32(idr1) != 0,
-            range_inv: IDR3_RIL.get32(idr3) != 0,
+            arch_minor: AIDR::ARCHMINORREV.read(aidr) as u8,
+            stage1: IDR0::S1P.is_set(idr0),
+            stage2: IDR0::S2P.is_set(idr0),
+            aarch64_tables: matches!(
+                IDR0::TTF.read_as_enum::<Ttf>(idr0),
+                Some(Ttf::AARCH64 | Ttf::AARCH32_64)
+            ),
+            coherent: IDR0::COHACC.is_set(idr0),
+            asid16: IDR0::ASID16.is_set(idr0),
+            vmid16: IDR0::VMID16.is_set(idr0),
+            msi: IDR0::MSI.is_set(idr0),
+            hyp: IDR0::HYP.is_set(idr0),
+            two_level_strtab: IDR0::ST_LEVEL.read_as_enum::<StLevel>(idr0)
+                == Some(StLevel::TWO_LEVEL),
+            term_model_abort_only: IDR0::TERM_MODEL.read_as_enum::<TermModel>(idr0)
+                == Some(TermModel::ABORT),
+            stall_model: IDR0::STALL_MODEL.read(idr0) as u8,
+            sid_bits: IDR1::SIDSIZE.read(idr1) as u8,
+            ssid_bits: IDR1::SSIDSIZE.read(idr1) as u8,
+            cmdq_max_log2: IDR1::CMDQS.read(idr1) as u8,
+            eventq_max_log2: IDR1::EVENTQS.read(idr1) as u8,
+            preset: IDR1::QUEUES_PRESET.is_set(idr1) || IDR1::TABLES_PRESET.is_set(idr1),
+            range_inv: IDR3::RIL.is_set(idr3),
             oas_bits,
-            gran4k: IDR5_GRAN4K.get32(idr5) != 0,
-            gran16k: IDR5_GRAN16K.get32(idr5) != 0,
-            gran64k: IDR5_GRAN64K.get32(idr5) != 0,
+            gran4k: IDR5::GRAN4K.is_set(idr5),
+            gran16k: IDR5::GRAN16K.is_set(idr5),
+            gran64k: IDR5::GRAN64K.is_set(idr5),
         }
+    }
+
+    /// IDR0.STALL_MODEL as the map's enum.
+    pub fn stall_model_kind(&self) -> Option<StallModel> {
+        StallModel::from_value(u64::from(self.stall_model))
     }
 }
 
@@ -135,11 +152,11 @@ impl GlobalErrors {
     }
     /// CMDQ_ERR is active.
     pub fn cmdq_err(self) -> bool {
-        self.0 & GERROR_CMDQ_ERR != 0
+        GERROR::CMDQ_ERR.is_set(self.0)
     }
     /// EVENTQ_ABT_ERR is active.
     pub fn eventq_abt_err(self) -> bool {
-        self.0 & GERROR_EVENTQ_ABT_ERR != 0
+        GERROR::EVENTQ_ABT_ERR.is_set(self.0)
     }
 }
 
@@ -160,7 +177,7 @@ enum StreamTable<'a> {
 
 /// An SMMUv3 driven through the register window `M`.
 pub struct Smmu<'a, M: Mmio> {
-    mmio: M,
+    regs: Smmuv3<M>,
     caps: Capabilities,
     cmdq: Option<Queue<'a>>,
     evtq: Option<Queue<'a>>,
@@ -172,14 +189,15 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     /// Reads the ID registers. Fails for a device that is not an SMMUv3
     /// (AIDR.ARCHMAJORREV != 0) or cannot run this driver (no AArch64
     /// stage 1, or preset tables and queues).
-    pub fn probe(mut mmio: M) -> Result<Self, Error> {
-        let idr0 = mmio.read32(IDR0);
-        let idr1 = mmio.read32(IDR1);
-        let idr3 = mmio.read32(IDR3);
-        let idr5 = mmio.read32(IDR5);
-        let iidr = mmio.read32(IIDR);
-        let aidr = mmio.read32(AIDR);
-        if AIDR_ARCHMAJORREV.get32(aidr) != 0 {
+    pub fn probe(mmio: M) -> Result<Self, Error> {
+        let regs = Smmuv3::new(mmio);
+        let idr0 = regs.idr0().get();
+        let idr1 = regs.idr1().get();
+        let idr3 = regs.idr3().get();
+        let idr5 = regs.idr5().get();
+        let iidr = regs.iidr().get();
+        let aidr = regs.aidr().get();
+        if AIDR::ARCHMAJORREV.read(aidr) != 0 {
             return Err(Error::Unsupported("AIDR.ARCHMAJORREV is not SMMUv3"));
         }
         let caps = Capabilities::decode(idr0, idr1, idr3, idr5, iidr, aidr);
@@ -190,7 +208,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
             return Err(Error::Unsupported("preset queue or table bases"));
         }
         Ok(Smmu {
-            mmio,
+            regs,
             caps,
             cmdq: None,
             evtq: None,
@@ -209,19 +227,27 @@ impl<'a, M: Mmio> Smmu<'a, M> {
         self.poll_limit = limit.max(1);
     }
 
-    /// The register window, for reads the driver does not wrap.
-    pub fn mmio(&mut self) -> &mut M {
-        &mut self.mmio
+    /// The generated register accessors, for registers the driver does
+    /// not wrap (and for reading back what it did).
+    pub fn regs(&self) -> &Smmuv3<M> {
+        &self.regs
     }
 
     // ----- CR0 handshake -----
 
-    /// Writes CR0 and waits until CR0ACK reports the same enables.
-    pub fn write_cr0(&mut self, value: u32) -> Result<(), Error> {
-        const ACKED: u32 = 0x1f;
-        self.mmio.write32(CR0, value);
+    /// Writes CR0 (the given fields set, all others zero) and waits until
+    /// CR0ACK reports the same enables (SMMUEN, PRIQEN, EVENTQEN, CMDQEN,
+    /// ATSCHK).
+    pub fn write_cr0(&mut self, value: FieldValue<u32, CR0::Register>) -> Result<(), Error> {
+        let acked = (CR0::SMMUEN::SET
+            + CR0::PRIQEN::SET
+            + CR0::EVENTQEN::SET
+            + CR0::CMDQEN::SET
+            + CR0::ATSCHK::SET)
+            .mask();
+        self.regs.cr0().write(value);
         for _ in 0..self.poll_limit {
-            if self.mmio.read32(CR0ACK) & ACKED == value & ACKED {
+            if self.regs.cr0ack().get() & acked == value.value & acked {
                 return Ok(());
             }
             core::hint::spin_loop();
@@ -230,27 +256,27 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     }
 
     /// Current CR0ACK.
-    pub fn cr0ack(&mut self) -> u32 {
-        self.mmio.read32(CR0ACK)
+    pub fn cr0ack(&self) -> u32 {
+        self.regs.cr0ack().get()
     }
 
     /// Disables translation and all queues (CR0 = 0, acknowledged).
     pub fn disable(&mut self) -> Result<(), Error> {
-        self.write_cr0(0)
+        self.write_cr0(FieldValue::<u32, CR0::Register>::new(0, 0, 0))
     }
 
     /// Sets GBPA.ABORT (what traffic does while SMMUEN = 0) through the
     /// UPDATE handshake.
     pub fn set_global_bypass_abort(&mut self, abort: bool) -> Result<(), Error> {
-        let old = self.mmio.read32(GBPA) & !GBPA_UPDATE;
-        let new = if abort {
-            old | GBPA_ABORT
+        let abort = if abort {
+            GBPA::ABORT::SET
         } else {
-            old & !GBPA_ABORT
+            GBPA::ABORT::CLEAR
         };
-        self.mmio.write32(GBPA, new | GBPA_UPDATE);
+        // `modify` never writes back the self-clearing UPDATE bit it read.
+        self.regs.gbpa().modify(abort + GBPA::UPDATE::SET);
         for _ in 0..self.poll_limit {
-            if self.mmio.read32(GBPA) & GBPA_UPDATE == 0 {
+            if !self.regs.gbpa().is_set(GBPA::UPDATE) {
                 return Ok(());
             }
             core::hint::spin_loop();
@@ -259,7 +285,8 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     }
 
     fn require_disabled(&mut self, what: &'static str) -> Result<(), Error> {
-        if self.mmio.read32(CR0ACK) & (CR0_SMMUEN | CR0_CMDQEN | CR0_EVENTQEN) != 0 {
+        let ack = self.regs.cr0ack().extract();
+        if ack.is_set(CR0::SMMUEN) || ack.is_set(CR0::CMDQEN) || ack.is_set(CR0::EVENTQEN) {
             return Err(Error::OutOfRange(what));
         }
         Ok(())
@@ -276,12 +303,13 @@ impl<'a, M: Mmio> Smmu<'a, M> {
         }
         let q =
             Queue::new(buf, log2size, CMD_WORDS).ok_or(Error::BadBuffer("command queue buffer"))?;
-        let base = Q_BASE_RWA.val(1)
-            | Q_BASE_ADDR.val(q.phys() >> 5)
-            | Q_BASE_LOG2SIZE.val(u64::from(log2size));
-        self.mmio.write64(CMDQ_BASE, base);
-        self.mmio.write32(CMDQ_PROD, 0);
-        self.mmio.write32(CMDQ_CONS, 0);
+        self.regs.cmdq_base().write(
+            CMDQ_BASE::RA::SET
+                + CMDQ_BASE::ADDR.val(q.phys() >> 5)
+                + CMDQ_BASE::LOG2SIZE.val(u64::from(log2size)),
+        );
+        self.regs.cmdq_prod().write(CMDQ_PROD::WR.val(0));
+        self.regs.cmdq_cons().write(CMDQ_CONS::RD.val(0));
         self.cmdq = Some(q);
         Ok(())
     }
@@ -295,12 +323,13 @@ impl<'a, M: Mmio> Smmu<'a, M> {
         }
         let q =
             Queue::new(buf, log2size, EVT_WORDS).ok_or(Error::BadBuffer("event queue buffer"))?;
-        let base = Q_BASE_RWA.val(1)
-            | Q_BASE_ADDR.val(q.phys() >> 5)
-            | Q_BASE_LOG2SIZE.val(u64::from(log2size));
-        self.mmio.write64(EVENTQ_BASE, base);
-        self.mmio.write32(EVENTQ_PROD, 0);
-        self.mmio.write32(EVENTQ_CONS, 0);
+        self.regs.eventq_base().write(
+            EVENTQ_BASE::WA::SET
+                + EVENTQ_BASE::ADDR.val(q.phys() >> 5)
+                + EVENTQ_BASE::LOG2SIZE.val(u64::from(log2size)),
+        );
+        self.regs.eventq_prod().write(EVENTQ_PROD::WR.val(0));
+        self.regs.eventq_cons().write(EVENTQ_CONS::RD.val(0));
         self.evtq = Some(q);
         Ok(())
     }
@@ -319,14 +348,12 @@ impl<'a, M: Mmio> Smmu<'a, M> {
             return Err(Error::BadBuffer("linear stream table"));
         }
         buf.zero();
-        self.mmio.write64(
-            STRTAB_BASE,
-            STRTAB_BASE_RA.val(1) | STRTAB_BASE_ADDR.val(buf.phys() >> 6),
-        );
-        self.mmio.write32(
-            STRTAB_BASE_CFG,
-            STRTAB_BASE_CFG_FMT.val32(0) | STRTAB_BASE_CFG_LOG2SIZE.val32(log2size),
-        );
+        self.regs
+            .strtab_base()
+            .write(STRTAB_BASE::RA::SET + STRTAB_BASE::ADDR.val(buf.phys() >> 6));
+        self.regs
+            .strtab_base_cfg()
+            .write(STRTAB_BASE_CFG::FMT::LINEAR + STRTAB_BASE_CFG::LOG2SIZE.val(log2size));
         self.strtab = Some(StreamTable::Linear { buf, log2size });
         Ok(())
     }
@@ -362,15 +389,13 @@ impl<'a, M: Mmio> Smmu<'a, M> {
             return Err(Error::BadBuffer("level-1 stream table"));
         }
         l1.zero();
-        self.mmio.write64(
-            STRTAB_BASE,
-            STRTAB_BASE_RA.val(1) | STRTAB_BASE_ADDR.val(l1.phys() >> 6),
-        );
-        self.mmio.write32(
-            STRTAB_BASE_CFG,
-            STRTAB_BASE_CFG_FMT.val32(1)
-                | STRTAB_BASE_CFG_SPLIT.val32(split)
-                | STRTAB_BASE_CFG_LOG2SIZE.val32(log2size),
+        self.regs
+            .strtab_base()
+            .write(STRTAB_BASE::RA::SET + STRTAB_BASE::ADDR.val(l1.phys() >> 6));
+        self.regs.strtab_base_cfg().write(
+            STRTAB_BASE_CFG::FMT::TWO_LEVEL
+                + STRTAB_BASE_CFG::SPLIT.val(split)
+                + STRTAB_BASE_CFG::LOG2SIZE.val(log2size),
         );
         self.strtab = Some(StreamTable::TwoLevel {
             l1,
@@ -414,14 +439,16 @@ impl<'a, M: Mmio> Smmu<'a, M> {
                 .ok_or(Error::OutOfRange("too many level-2 tables"))?,
         };
         buf.zero();
-        let desc = L1STD_SPAN.val(u64::from(split) + 1) | L1STD_L2PTR.val(buf.phys() >> 6);
+        let desc = L1Std::new()
+            .with(L1Std::SPAN, u64::from(split) + 1)
+            .with(L1Std::L2PTR, buf.phys() >> 6);
         dma_wmb();
-        l1.write(l1_index as usize, desc);
+        l1.write(l1_index as usize, desc.0[0]);
         l2[slot] = Some((l1_index, buf));
         if self.cmdq_running() {
             let first_sid = l1_index << split;
             let mut b = self.batch();
-            b.push(Command::cfgi_ste(first_sid, false))?;
+            b.push(cmd::cfgi_ste(first_sid, false))?;
             b.sync()?;
         }
         Ok(())
@@ -473,7 +500,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     pub fn write_ste(&mut self, sid: u32, ste: &Ste) -> Result<(), Error> {
         let running = self.cmdq_running();
         let (buf, at) = self.ste_location(sid)?;
-        let was_valid = buf.read(at) & 1 != 0;
+        let was_valid = Ste([buf.read(at), 0, 0, 0, 0, 0, 0, 0]).get(Ste::V) != 0;
         if was_valid {
             buf.write(at, 0);
             if running {
@@ -496,7 +523,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
 
     fn invalidate_ste(&mut self, sid: u32) -> Result<(), Error> {
         let mut b = self.batch();
-        b.push(Command::cfgi_ste(sid, true))?;
+        b.push(cmd::cfgi_ste(sid, true))?;
         b.sync()
     }
 
@@ -531,37 +558,38 @@ impl<'a, M: Mmio> Smmu<'a, M> {
             return Err(Error::NotConfigured("command queue"));
         }
         self.disable()?;
-        let cr1 = CR1_QUEUE_IC.val32(1)
-            | CR1_QUEUE_OC.val32(1)
-            | CR1_QUEUE_SH.val32(3)
-            | CR1_TABLE_IC.val32(1)
-            | CR1_TABLE_OC.val32(1)
-            | CR1_TABLE_SH.val32(3);
-        self.mmio.write32(CR1, cr1);
-        self.mmio.write32(CR2, CR2_RECINVSID | CR2_PTM);
-        self.mmio.write32(IRQ_CTRL, 0);
-        let mut cr0 = CR0_CMDQEN;
+        self.regs.cr1().write(
+            CR1::QUEUE_IC::WB
+                + CR1::QUEUE_OC::WB
+                + CR1::QUEUE_SH::ISH
+                + CR1::TABLE_IC::WB
+                + CR1::TABLE_OC::WB
+                + CR1::TABLE_SH::ISH,
+        );
+        self.regs.cr2().write(CR2::RECINVSID::SET + CR2::PTM::SET);
+        self.regs.irq_ctrl().set(0);
+        let mut cr0 = CR0::CMDQEN::SET;
         self.write_cr0(cr0)?;
         {
             let hyp = self.caps.hyp;
             let mut b = self.batch();
-            b.push(Command::cfgi_all())?;
+            b.push(cmd::cfgi_all())?;
             if hyp {
-                b.push(Command::tlbi_el2_all())?;
+                b.push(cmd::tlbi_el2_all())?;
             }
-            b.push(Command::tlbi_nsnh_all())?;
+            b.push(cmd::tlbi_nsnh_all())?;
             b.sync()?;
         }
         if self.evtq.is_some() {
-            cr0 |= CR0_EVENTQEN;
+            cr0 += CR0::EVENTQEN::SET;
             self.write_cr0(cr0)?;
         }
-        cr0 |= CR0_SMMUEN;
+        cr0 += CR0::SMMUEN::SET;
         self.write_cr0(cr0)
     }
 
     fn cmdq_running(&mut self) -> bool {
-        self.cmdq.is_some() && self.mmio.read32(CR0ACK) & CR0_CMDQEN != 0
+        self.cmdq.is_some() && self.regs.cr0ack().is_set(CR0::CMDQEN)
     }
 
     // ----- commands -----
@@ -587,39 +615,41 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     }
 
     fn read_cmdq_cons(&mut self) -> u32 {
-        self.mmio.read32(CMDQ_CONS)
+        self.regs.cmdq_cons().get()
     }
 
     /// Active global errors.
-    pub fn global_errors(&mut self) -> GlobalErrors {
-        GlobalErrors(self.mmio.read32(GERROR) ^ self.mmio.read32(GERRORN))
+    pub fn global_errors(&self) -> GlobalErrors {
+        GlobalErrors(self.regs.gerror().get() ^ self.regs.gerrorn().get())
     }
 
     /// Acknowledges the active global errors in `mask` by toggling their
     /// GERRORN bits to match GERROR.
     pub fn ack_global_errors(&mut self, mask: u32) {
-        let gerror = self.mmio.read32(GERROR);
-        let gerrorn = self.mmio.read32(GERRORN);
+        let gerror = self.regs.gerror().get();
+        let gerrorn = self.regs.gerrorn().get();
         let active = (gerror ^ gerrorn) & mask;
         if active != 0 {
-            self.mmio.write32(GERRORN, gerrorn ^ active);
+            self.regs.gerrorn().set(gerrorn ^ active);
         }
     }
 
     /// CMDQ_CONS.ERR now.
-    pub fn cmdq_error_code(&mut self) -> CmdError {
-        CmdError::from_code(CMDQ_CONS_ERR.get32(self.mmio.read32(CMDQ_CONS)))
+    pub fn cmdq_error_code(&self) -> CmdError {
+        CmdError::from_code(self.regs.cmdq_cons().read(CMDQ_CONS::ERR))
     }
 
     /// Recovers from a command queue error, if one is active: finds the
     /// refused command at CONS, replaces it with a CMD_SYNC so that the
     /// queue can run past it, acknowledges GERROR.CMDQ_ERR and waits for
-    /// the queue to drain. Returns what was refused.
+    /// the queue to drain. Returns what was refused. When a later command
+    /// is refused as well, the queue stops on it again (GERROR.CMDQ_ERR
+    /// active) and another call recovers that one.
     pub fn recover_command_error(&mut self) -> Result<Option<CommandFault>, Error> {
         if !self.global_errors().cmdq_err() {
             return Ok(None);
         }
-        let cons_reg = self.mmio.read32(CMDQ_CONS);
+        let cons_reg = self.regs.cmdq_cons().get();
         let q = self
             .cmdq
             .as_mut()
@@ -628,16 +658,21 @@ impl<'a, M: Mmio> Smmu<'a, M> {
         let mut bad = [0u64; 2];
         dma_rmb();
         q.read_entry(cons, &mut bad);
-        q.write_entry(cons, &Command::sync().0);
+        q.write_entry(cons, &cmd::sync().0);
         dma_wmb();
         let fault = CommandFault {
-            error: CmdError::from_code(CMDQ_CONS_ERR.get32(cons_reg)),
+            error: CmdError::from_code(CMDQ_CONS::ERR.read(cons_reg)),
             slot: q.slot(cons),
-            opcode: Command(bad).opcode(),
+            opcode: cmd::opcode(&Command(bad)),
         };
-        self.ack_global_errors(GERROR_CMDQ_ERR);
-        self.wait_cmdq_drained()?;
-        Ok(Some(fault))
+        self.ack_global_errors(GERROR::CMDQ_ERR::SET.value);
+        match self.wait_cmdq_drained() {
+            // A later command of the same batch was refused too: the queue
+            // stopped again with GERROR.CMDQ_ERR active, and the next call
+            // recovers that one.
+            Ok(()) | Err(Error::Command(_)) => Ok(Some(fault)),
+            Err(e) => Err(e),
+        }
     }
 
     fn wait_cmdq_drained(&mut self) -> Result<(), Error> {
@@ -662,7 +697,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
                 return Ok(());
             }
             if self.global_errors().cmdq_err() {
-                let code = CmdError::from_code(CMDQ_CONS_ERR.get32(cons_reg));
+                let code = CmdError::from_code(CMDQ_CONS::ERR.read(cons_reg));
                 return Err(Error::Command(code));
             }
             core::hint::spin_loop();
@@ -676,32 +711,38 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     /// acknowledges an event queue overflow (records lost), reported in
     /// the returned flag.
     pub fn pop_event(&mut self) -> Result<(Option<Event>, bool), Error> {
-        let prod_reg = self.mmio.read32(EVENTQ_PROD);
-        let cons_reg = self.mmio.read32(EVENTQ_CONS);
+        let prod_reg = self.regs.eventq_prod().extract();
+        let cons_reg = self.regs.eventq_cons().extract();
         let q = self
             .evtq
             .as_mut()
             .ok_or(Error::NotConfigured("event queue"))?;
-        let overflow = (prod_reg ^ cons_reg) & EVENTQ_PROD_OVFLG != 0;
-        let prod = prod_reg & q.ptr_mask();
-        let cons = cons_reg & q.ptr_mask();
-        let ovack = if overflow {
-            prod_reg & EVENTQ_PROD_OVFLG
+        let ovflg = prod_reg.read(EVENTQ_PROD::OVFLG);
+        let overflow = ovflg != cons_reg.read(EVENTQ_CONS::OVACKFLG);
+        let prod = prod_reg.read(EVENTQ_PROD::WR) & q.ptr_mask();
+        let cons = cons_reg.read(EVENTQ_CONS::RD) & q.ptr_mask();
+        // Acknowledging copies OVFLG into OVACKFLG; otherwise keep OVACKFLG.
+        let ovack = EVENTQ_CONS::OVACKFLG.val(if overflow {
+            ovflg
         } else {
-            cons_reg & EVENTQ_CONS_OVACKFLG
-        };
+            cons_reg.read(EVENTQ_CONS::OVACKFLG)
+        });
         if q.is_empty_at(prod, cons) {
             if overflow {
-                self.mmio.write32(EVENTQ_CONS, cons | ovack);
+                self.regs
+                    .eventq_cons()
+                    .write(EVENTQ_CONS::RD.val(cons) + ovack);
             }
             return Ok((None, overflow));
         }
         dma_rmb();
-        let mut w = [0u64; 4];
+        let mut w = [0u64; EVT_WORDS];
         q.read_entry(cons, &mut w);
         let next = q.next(cons);
         q.cons = next;
-        self.mmio.write32(EVENTQ_CONS, next | ovack);
+        self.regs
+            .eventq_cons()
+            .write(EVENTQ_CONS::RD.val(next) + ovack);
         Ok((Some(Event(w)), overflow))
     }
 }
@@ -745,7 +786,10 @@ impl<M: Mmio> CommandBatch<'_, '_, M> {
 
     fn publish(&mut self) {
         dma_wmb();
-        self.smmu.mmio.write32(CMDQ_PROD, self.prod);
+        self.smmu
+            .regs
+            .cmdq_prod()
+            .write(CMDQ_PROD::WR.val(self.prod));
         if let Some(q) = self.smmu.cmdq.as_mut() {
             q.prod = self.prod;
         }
@@ -770,7 +814,7 @@ impl<M: Mmio> CommandBatch<'_, '_, M> {
     /// has consumed it. A command error stops the wait with
     /// [`Error::Command`].
     pub fn sync(mut self) -> Result<(), Error> {
-        self.push(Command::sync())?;
+        self.push(cmd::sync())?;
         self.publish();
         let target = self.prod;
         self.smmu.wait_consumed(target)

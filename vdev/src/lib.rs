@@ -14,6 +14,7 @@
 pub struct ReadmeDoctests;
 
 pub mod backend;
+pub mod bus;
 pub mod cmdqv;
 pub mod smmuv3;
 pub mod vmm;

@@ -1,28 +1,31 @@
-//! ns per trapped 32-bit access on a realistic mix of offsets (SMMUv3 ID
+//! ns per trapped 32-bit access on a realistic mix of offsets: SMMUv3 ID
 //! registers, CR0/CR0ACK, GERROR/GERRORN, command and event queue PROD/CONS
-//! on both pages, and — when the CMDQV map is present — arrayed VCMDQ
-//! PROD/CONS), for:
+//! on both pages, and the CMDQV's CONFIG/STATUS and arrayed VCMDQ registers
+//! (PROD, CONS, CONFIG, STATUS, GERROR, GERRORN of several of the 128
+//! queues), for:
 //!
-//! (a) the generated dispatcher (`RegFile::read`/`write`);
+//! (a) the generated dispatchers (`RegFile::read`/`write`);
 //! (b) a hand-written `match` with the same semantics for the same registers;
 //! (c) a `BTreeMap` range lookup to a per-register handler, as rust-vmm buses
 //!     route MMIO (one entry per register element, handlers behind function
 //!     pointers), with the same semantics.
 //!
-//! Ends with one line: `dispatch: generated=<ns> handwritten=<ns> btreemap=<ns>`.
+//! The three are first checked to agree on every access of the mix and on
+//! the final value of every register of it. Ends with one line:
+//! `dispatch: generated=<ns> handwritten=<ns> btreemap=<ns>`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
+use dispatch_tests::cmdqv::regfile as cmdqv;
 use dispatch_tests::smmuv3::regfile as smmu;
 
 /// Which device an access goes to (a VMM routes by base address first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dev {
     Smmu,
-    #[cfg_attr(not(have_cmdqv), allow(dead_code))]
     Cmdqv,
 }
 
@@ -41,19 +44,22 @@ enum Err {
     Unmapped,
     BadSize,
     Unaligned,
+    Straddle,
 }
 
-fn check(off: u64, size: usize) -> Result<(), Err> {
+/// Size and alignment check; `Ok(true)` for an 8-byte access.
+#[inline]
+fn check(off: u64, size: usize) -> Result<bool, Err> {
     if size != 4 && size != 8 {
         return Err(Err::BadSize);
     }
     if off & (size as u64 - 1) != 0 {
         return Err(Err::Unaligned);
     }
-    Ok(())
+    Ok(size == 8)
 }
 
-// SMMUv3 offsets and masks (from the map) used by the baselines.
+// SMMUv3 offsets and masks (from smmuv3.yaml) used by the baselines.
 const IDR0: u64 = 0x0;
 const IDR1: u64 = 0x4;
 const IDR5: u64 = 0x14;
@@ -67,6 +73,8 @@ const EVENTQ_PROD_PAGE0: u64 = 0xa8;
 const EVENTQ_CONS_PAGE0: u64 = 0xac;
 const EVENTQ_PROD: u64 = 0x100a8;
 const EVENTQ_CONS: u64 = 0x100ac;
+const IDR0_RO: u32 = 0x5fff_ffff;
+const IDR5_RO: u32 = 0xffff_0df7;
 const CR0_RW: u32 = 0x5df;
 const CR0ACK_RO: u32 = 0x5df;
 const GERROR_BITS: u32 = 0x7fd;
@@ -74,7 +82,7 @@ const PROD_RW: u32 = 0xf_ffff;
 const CMDQ_CONS_RW: u32 = 0x7f0f_ffff;
 const EVQ_RW: u32 = 0x800f_ffff;
 
-/// The registers of the mix, stored like the generated file stores them.
+/// The SMMUv3 registers of the mix, stored like the generated file stores them.
 #[derive(Clone, Debug)]
 struct Smmu {
     idr0: u32,
@@ -92,6 +100,7 @@ struct Smmu {
 
 impl Smmu {
     fn new() -> Self {
+        // Reset values from the generated file (device state, not semantics).
         let rf = smmu::RegFile::new();
         Smmu {
             idr0: rf.idr0(),
@@ -111,14 +120,11 @@ impl Smmu {
     /// (b) the hand-written match.
     #[inline]
     fn read(&mut self, off: u64, size: usize) -> Result<u64, Err> {
-        check(off, size)?;
-        if size == 8 {
-            return Err(Err::Unmapped);
-        }
+        let wide = check(off, size)?;
         let v = match off {
-            IDR0 => self.idr0,
+            IDR0 => self.idr0 & IDR0_RO,
             IDR1 => self.idr1,
-            IDR5 => self.idr5,
+            IDR5 => self.idr5 & IDR5_RO,
             CR0 => self.cr0 & CR0_RW,
             CR0ACK => self.cr0ack & CR0ACK_RO,
             GERROR => self.gerror & GERROR_BITS,
@@ -129,79 +135,205 @@ impl Smmu {
             EVENTQ_CONS | EVENTQ_CONS_PAGE0 => self.eventq_cons & EVQ_RW,
             _ => return Err(Err::Unmapped),
         };
+        if wide {
+            return Err(Err::Straddle);
+        }
         Ok(u64::from(v))
     }
 
     #[inline]
     fn write(&mut self, off: u64, size: usize, value: u64) -> Result<(), Err> {
-        check(off, size)?;
-        if size == 8 {
-            return Err(Err::Unmapped);
-        }
+        let wide = check(off, size)?;
         let v = value as u32;
-        match off {
-            IDR0 | IDR1 | IDR5 | CR0ACK | GERROR => {}
-            CR0 => self.cr0 = v & CR0_RW,
-            GERRORN => self.gerrorn = v & GERROR_BITS,
-            CMDQ_PROD => self.cmdq_prod = v & PROD_RW,
-            CMDQ_CONS => self.cmdq_cons = v & CMDQ_CONS_RW,
-            EVENTQ_PROD | EVENTQ_PROD_PAGE0 => self.eventq_prod = v & EVQ_RW,
-            EVENTQ_CONS | EVENTQ_CONS_PAGE0 => self.eventq_cons = v & EVQ_RW,
+        let slot = match off {
+            IDR0 | IDR1 | IDR5 | CR0ACK | GERROR => None,
+            CR0 => Some((&mut self.cr0, CR0_RW)),
+            GERRORN => Some((&mut self.gerrorn, GERROR_BITS)),
+            CMDQ_PROD => Some((&mut self.cmdq_prod, PROD_RW)),
+            CMDQ_CONS => Some((&mut self.cmdq_cons, CMDQ_CONS_RW)),
+            EVENTQ_PROD | EVENTQ_PROD_PAGE0 => Some((&mut self.eventq_prod, EVQ_RW)),
+            EVENTQ_CONS | EVENTQ_CONS_PAGE0 => Some((&mut self.eventq_cons, EVQ_RW)),
             _ => return Err(Err::Unmapped),
+        };
+        if wide {
+            return Err(Err::Straddle);
+        }
+        if let Some((s, m)) = slot {
+            *s = (*s & !m) | (v & m);
         }
         Ok(())
     }
 }
 
-/// A per-register handler of the BTreeMap bus: (state, element, read?, value).
-type Handler = fn(&mut Hand, u32, bool, u64) -> u64;
+// CMDQV offsets and masks (from cmdqv.yaml) used by the baselines.
+const CMDQV_CONFIG: u64 = 0x0;
+const CMDQV_PARAM: u64 = 0x4;
+const CMDQV_STATUS: u64 = 0x8;
+const VCMDQ_BASE: u64 = 0x1_0000;
+const VCMDQ_STRIDE: u64 = 0x80;
+const VCMDQS: usize = 128;
+const VCMDQ_CONS: u64 = 0x0;
+const VCMDQ_PROD: u64 = 0x4;
+const VCMDQ_CONFIG: u64 = 0x8;
+const VCMDQ_STATUS: u64 = 0xc;
+const VCMDQ_GERROR: u64 = 0x10;
+const VCMDQ_GERRORN: u64 = 0x14;
+const CMDQV_CONFIG_RW: u32 = 0x1f_ffff;
+const CMDQV_PARAM_RO: u32 = 0xffff;
+const CMDQV_STATUS_RO: u32 = 0x1;
+const VCMDQ_CONS_RW: u32 = 0x7f0f_ffff;
+const VCMDQ_PROD_RW: u32 = 0xf_ffff;
+const VCMDQ_CONFIG_RW: u32 = 0x1;
+const VCMDQ_STATUS_RO: u32 = 0x1;
+const VCMDQ_ERR_BITS: u32 = 0x7;
 
-/// One bus entry: length of the range and its handler.
-#[derive(Clone, Copy)]
-struct Entry {
-    len: u64,
-    elem: u32,
-    handler: Handler,
+/// The CMDQV registers of the mix: the global ones and every VCMDQ's page 0.
+#[derive(Clone, Debug)]
+struct Cmdqv {
+    config: u32,
+    param: u32,
+    status: u32,
+    cons: [u32; VCMDQS],
+    prod: [u32; VCMDQS],
+    qconfig: [u32; VCMDQS],
+    qstatus: [u32; VCMDQS],
+    gerror: [u32; VCMDQS],
+    gerrorn: [u32; VCMDQS],
 }
 
-/// Hand-written state of every device of the mix, for (b) and (c).
+impl Cmdqv {
+    fn new() -> Self {
+        // Reset values from the generated file (device state, not semantics).
+        let rf = cmdqv::RegFile::new();
+        let q = |f: &dyn Fn(u32) -> Option<u32>| {
+            let mut a = [0u32; VCMDQS];
+            for (i, s) in a.iter_mut().enumerate() {
+                *s = f(i as u32).expect("VCMDQ index in range");
+            }
+            a
+        };
+        Cmdqv {
+            config: rf.config(),
+            param: rf.param(),
+            status: rf.status(),
+            cons: q(&|i| rf.vcmdq_cons(i)),
+            prod: q(&|i| rf.vcmdq_prod(i)),
+            qconfig: q(&|i| rf.vcmdq_config(i)),
+            qstatus: q(&|i| rf.vcmdq_status(i)),
+            gerror: q(&|i| rf.vcmdq_gerror(i)),
+            gerrorn: q(&|i| rf.vcmdq_gerrorn(i)),
+        }
+    }
+
+    /// (b) the hand-written match: the VCMDQ array is one range arm with
+    /// shift-and-mask decoding, as one would write it by hand.
+    #[inline]
+    fn read(&mut self, off: u64, size: usize) -> Result<u64, Err> {
+        let wide = check(off, size)?;
+        let v = match off {
+            CMDQV_CONFIG => self.config & CMDQV_CONFIG_RW,
+            CMDQV_PARAM => self.param & CMDQV_PARAM_RO,
+            CMDQV_STATUS => self.status & CMDQV_STATUS_RO,
+            VCMDQ_BASE..=0x1_3fff => {
+                let q = ((off - VCMDQ_BASE) / VCMDQ_STRIDE) as usize;
+                match off % VCMDQ_STRIDE {
+                    VCMDQ_CONS => self.cons[q] & VCMDQ_CONS_RW,
+                    VCMDQ_PROD => self.prod[q] & VCMDQ_PROD_RW,
+                    VCMDQ_CONFIG => self.qconfig[q] & VCMDQ_CONFIG_RW,
+                    VCMDQ_STATUS => self.qstatus[q] & VCMDQ_STATUS_RO,
+                    VCMDQ_GERROR => self.gerror[q] & VCMDQ_ERR_BITS,
+                    VCMDQ_GERRORN => self.gerrorn[q] & VCMDQ_ERR_BITS,
+                    _ => return Err(Err::Unmapped),
+                }
+            }
+            _ => return Err(Err::Unmapped),
+        };
+        if wide {
+            return Err(Err::Straddle);
+        }
+        Ok(u64::from(v))
+    }
+
+    #[inline]
+    fn write(&mut self, off: u64, size: usize, value: u64) -> Result<(), Err> {
+        let wide = check(off, size)?;
+        let v = value as u32;
+        let slot = match off {
+            CMDQV_PARAM | CMDQV_STATUS => None,
+            CMDQV_CONFIG => Some((&mut self.config, CMDQV_CONFIG_RW)),
+            VCMDQ_BASE..=0x1_3fff => {
+                let q = ((off - VCMDQ_BASE) / VCMDQ_STRIDE) as usize;
+                match off % VCMDQ_STRIDE {
+                    VCMDQ_STATUS | VCMDQ_GERROR => None,
+                    VCMDQ_CONS => Some((&mut self.cons[q], VCMDQ_CONS_RW)),
+                    VCMDQ_PROD => Some((&mut self.prod[q], VCMDQ_PROD_RW)),
+                    VCMDQ_CONFIG => Some((&mut self.qconfig[q], VCMDQ_CONFIG_RW)),
+                    VCMDQ_GERRORN => Some((&mut self.gerrorn[q], VCMDQ_ERR_BITS)),
+                    _ => return Err(Err::Unmapped),
+                }
+            }
+            _ => return Err(Err::Unmapped),
+        };
+        if wide {
+            return Err(Err::Straddle);
+        }
+        if let Some((s, m)) = slot {
+            *s = (*s & !m) | (v & m);
+        }
+        Ok(())
+    }
+}
+
+/// Hand-written state of both devices, for (b) and (c).
 #[derive(Clone, Debug)]
 struct Hand {
     smmu: Smmu,
-    #[cfg(have_cmdqv)]
-    cmdqv: cmdqv_hand::Cmdqv,
+    cmdqv: Cmdqv,
 }
 
 impl Hand {
     fn new() -> Self {
         Hand {
             smmu: Smmu::new(),
-            #[cfg(have_cmdqv)]
-            cmdqv: cmdqv_hand::Cmdqv::new(),
+            cmdqv: Cmdqv::new(),
         }
+    }
+
+    /// One access of the mix; errors (none in the mix) count as 0.
+    #[inline]
+    fn access(&mut self, a: &Acc, off: u64) -> u64 {
+        let r = match (a.dev, a.write) {
+            (Dev::Smmu, false) => self.smmu.read(off, 4),
+            (Dev::Smmu, true) => self.smmu.write(off, 4, a.value).map(|_| 0),
+            (Dev::Cmdqv, false) => self.cmdqv.read(off, 4),
+            (Dev::Cmdqv, true) => self.cmdqv.write(off, 4, a.value).map(|_| 0),
+        };
+        r.unwrap_or(0)
     }
 }
 
-/// Builds a handler that stores `mask` bits of a field of `Smmu`.
-macro_rules! smmu_rw {
-    ($field:ident, $mask:expr) => {
-        (|h: &mut Hand, _e: u32, read: bool, v: u64| {
-            if read {
-                u64::from(h.smmu.$field & $mask)
-            } else {
-                h.smmu.$field = (v as u32) & $mask;
-                0
-            }
-        }) as Handler
-    };
+/// A per-register handler of the BTreeMap bus: (state, element, read?, value).
+type Handler = fn(&mut Hand, usize, bool, u64) -> u64;
+
+/// One bus entry: length of the range, array element and handler.
+#[derive(Clone, Copy)]
+struct Entry {
+    len: u64,
+    elem: usize,
+    handler: Handler,
 }
 
-macro_rules! smmu_ro {
-    ($field:ident, $mask:expr) => {
-        (|h: &mut Hand, _e: u32, read: bool, _v: u64| {
+/// Builds a handler for `$($path).+` (an lvalue of `Hand`, `[e]` for the
+/// element) whose `$rw` bits are read-write and `$ro` bits read-only.
+macro_rules! handler {
+    (|$h:ident, $e:ident| $place:expr, rw = $rw:expr, ro = $ro:expr) => {
+        (|$h: &mut Hand, $e: usize, read: bool, v: u64| {
+            let _ = $e;
+            let s = &mut $place;
             if read {
-                u64::from(h.smmu.$field & $mask)
+                u64::from(*s & ($rw | $ro))
             } else {
+                *s = (*s & !$rw) | ((v as u32) & $rw);
                 0
             }
         }) as Handler
@@ -209,7 +341,7 @@ macro_rules! smmu_ro {
 }
 
 /// Base of the CMDQV window on the (c) bus.
-const CMDQV_BASE: u64 = 0x100_0000;
+const CMDQV_WINDOW: u64 = 0x100_0000;
 
 /// (c) the BTreeMap bus.
 struct Bus {
@@ -220,31 +352,108 @@ struct Bus {
 impl Bus {
     fn new() -> Self {
         let mut map = BTreeMap::new();
-        let mut add = |off: u64, h: Handler| {
+        let mut add = |off: u64, elem: usize, handler: Handler| {
             map.insert(
                 off,
                 Entry {
                     len: 4,
-                    elem: 0,
-                    handler: h,
+                    elem,
+                    handler,
                 },
             );
         };
-        add(IDR0, smmu_ro!(idr0, u32::MAX));
-        add(IDR1, smmu_ro!(idr1, u32::MAX));
-        add(IDR5, smmu_ro!(idr5, u32::MAX));
-        add(CR0, smmu_rw!(cr0, CR0_RW));
-        add(CR0ACK, smmu_ro!(cr0ack, CR0ACK_RO));
-        add(GERROR, smmu_ro!(gerror, GERROR_BITS));
-        add(GERRORN, smmu_rw!(gerrorn, GERROR_BITS));
-        add(CMDQ_PROD, smmu_rw!(cmdq_prod, PROD_RW));
-        add(CMDQ_CONS, smmu_rw!(cmdq_cons, CMDQ_CONS_RW));
-        add(EVENTQ_PROD, smmu_rw!(eventq_prod, EVQ_RW));
-        add(EVENTQ_PROD_PAGE0, smmu_rw!(eventq_prod, EVQ_RW));
-        add(EVENTQ_CONS, smmu_rw!(eventq_cons, EVQ_RW));
-        add(EVENTQ_CONS_PAGE0, smmu_rw!(eventq_cons, EVQ_RW));
-        #[cfg(have_cmdqv)]
-        cmdqv_hand::bus_entries(&mut map);
+        add(IDR0, 0, handler!(|h, e| h.smmu.idr0, rw = 0, ro = IDR0_RO));
+        add(IDR1, 0, handler!(|h, e| h.smmu.idr1, rw = 0, ro = u32::MAX));
+        add(IDR5, 0, handler!(|h, e| h.smmu.idr5, rw = 0, ro = IDR5_RO));
+        add(CR0, 0, handler!(|h, e| h.smmu.cr0, rw = CR0_RW, ro = 0));
+        add(
+            CR0ACK,
+            0,
+            handler!(|h, e| h.smmu.cr0ack, rw = 0, ro = CR0ACK_RO),
+        );
+        add(
+            GERROR,
+            0,
+            handler!(|h, e| h.smmu.gerror, rw = 0, ro = GERROR_BITS),
+        );
+        add(
+            GERRORN,
+            0,
+            handler!(|h, e| h.smmu.gerrorn, rw = GERROR_BITS, ro = 0),
+        );
+        add(
+            CMDQ_PROD,
+            0,
+            handler!(|h, e| h.smmu.cmdq_prod, rw = PROD_RW, ro = 0),
+        );
+        add(
+            CMDQ_CONS,
+            0,
+            handler!(|h, e| h.smmu.cmdq_cons, rw = CMDQ_CONS_RW, ro = 0),
+        );
+        for off in [EVENTQ_PROD, EVENTQ_PROD_PAGE0] {
+            add(
+                off,
+                0,
+                handler!(|h, e| h.smmu.eventq_prod, rw = EVQ_RW, ro = 0),
+            );
+        }
+        for off in [EVENTQ_CONS, EVENTQ_CONS_PAGE0] {
+            add(
+                off,
+                0,
+                handler!(|h, e| h.smmu.eventq_cons, rw = EVQ_RW, ro = 0),
+            );
+        }
+        let c = CMDQV_WINDOW;
+        add(
+            c + CMDQV_CONFIG,
+            0,
+            handler!(|h, e| h.cmdqv.config, rw = CMDQV_CONFIG_RW, ro = 0),
+        );
+        add(
+            c + CMDQV_PARAM,
+            0,
+            handler!(|h, e| h.cmdqv.param, rw = 0, ro = CMDQV_PARAM_RO),
+        );
+        add(
+            c + CMDQV_STATUS,
+            0,
+            handler!(|h, e| h.cmdqv.status, rw = 0, ro = CMDQV_STATUS_RO),
+        );
+        for q in 0..VCMDQS {
+            let b = c + VCMDQ_BASE + q as u64 * VCMDQ_STRIDE;
+            add(
+                b + VCMDQ_CONS,
+                q,
+                handler!(|h, e| h.cmdqv.cons[e], rw = VCMDQ_CONS_RW, ro = 0),
+            );
+            add(
+                b + VCMDQ_PROD,
+                q,
+                handler!(|h, e| h.cmdqv.prod[e], rw = VCMDQ_PROD_RW, ro = 0),
+            );
+            add(
+                b + VCMDQ_CONFIG,
+                q,
+                handler!(|h, e| h.cmdqv.qconfig[e], rw = VCMDQ_CONFIG_RW, ro = 0),
+            );
+            add(
+                b + VCMDQ_STATUS,
+                q,
+                handler!(|h, e| h.cmdqv.qstatus[e], rw = 0, ro = VCMDQ_STATUS_RO),
+            );
+            add(
+                b + VCMDQ_GERROR,
+                q,
+                handler!(|h, e| h.cmdqv.gerror[e], rw = 0, ro = VCMDQ_ERR_BITS),
+            );
+            add(
+                b + VCMDQ_GERRORN,
+                q,
+                handler!(|h, e| h.cmdqv.gerrorn[e], rw = VCMDQ_ERR_BITS, ro = 0),
+            );
+        }
         Bus {
             map,
             hand: Hand::new(),
@@ -253,29 +462,48 @@ impl Bus {
 
     #[inline]
     fn access(&mut self, addr: u64, size: usize, read: bool, value: u64) -> Result<u64, Err> {
-        check(addr, size)?;
+        let wide = check(addr, size)?;
         let (&base, e) = self.map.range(..=addr).next_back().ok_or(Err::Unmapped)?;
-        if addr - base >= e.len || size as u64 > e.len {
+        if addr - base >= e.len {
             return Err(Err::Unmapped);
+        }
+        if wide {
+            return Err(Err::Straddle);
         }
         Ok((e.handler)(&mut self.hand, e.elem, read, value))
     }
 }
 
-#[cfg(have_cmdqv)]
-mod cmdqv_hand {
-    include!("dispatch_cmdqv.rs");
-}
-
-/// The generated side: one register file per device.
+/// (a) the generated side: one register file per device.
 struct Generated {
     smmu: smmu::RegFile,
-    #[cfg(have_cmdqv)]
-    cmdqv: dispatch_tests::cmdqv::regfile::RegFile,
+    cmdqv: cmdqv::RegFile,
 }
 
-/// Deterministic mix of accesses, weighted like a guest driver's hot path:
-/// queue kicks and polls dominate, control and ID registers are rarer.
+impl Generated {
+    fn new() -> Self {
+        Generated {
+            smmu: smmu::RegFile::new(),
+            cmdqv: cmdqv::RegFile::new(),
+        }
+    }
+
+    /// One access of the mix; errors (none in the mix) count as 0.
+    #[inline]
+    fn access(&mut self, a: &Acc, off: u64) -> u64 {
+        let r = match (a.dev, a.write) {
+            (Dev::Smmu, false) => self.smmu.read(off, 4).ok(),
+            (Dev::Smmu, true) => self.smmu.write(off, 4, a.value).ok().map(|_| 0),
+            (Dev::Cmdqv, false) => self.cmdqv.read(off, 4).ok(),
+            (Dev::Cmdqv, true) => self.cmdqv.write(off, 4, a.value).ok().map(|_| 0),
+        };
+        r.unwrap_or(0)
+    }
+}
+
+/// Deterministic mix of accesses, weighted like a driver's hot path: queue
+/// kicks and polls dominate, control and ID registers are rarer; the VCMDQ
+/// accesses spread over eight of the 128 queues.
 fn mix() -> Vec<Acc> {
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {
@@ -284,8 +512,8 @@ fn mix() -> Vec<Acc> {
         seed ^= seed << 17;
         seed
     };
-    let smmu = |off, write, value| Acc {
-        dev: Dev::Smmu,
+    let acc = |dev, off, write, value| Acc {
+        dev,
         off,
         write,
         value,
@@ -294,25 +522,32 @@ fn mix() -> Vec<Acc> {
     while out.len() < 1024 {
         let r = next();
         let value = next() & 0xffff_ffff;
+        let pick = (r >> 8) as usize;
+        let q = VCMDQ_BASE + (pick % 8) as u64 * VCMDQ_STRIDE;
+        let (s, c) = (Dev::Smmu, Dev::Cmdqv);
         let a = match r % 100 {
-            0..=3 => smmu([IDR0, IDR1, IDR5][(r >> 8) as usize % 3], false, 0),
-            4..=6 => smmu(CR0, true, value),
-            7..=11 => smmu(CR0ACK, false, 0),
-            12..=14 => smmu(GERROR, false, 0),
-            15..=16 => smmu(GERRORN, true, value),
-            17..=36 => smmu(CMDQ_PROD, true, value),
-            37..=56 => smmu(CMDQ_CONS, false, 0),
-            57..=61 => smmu(EVENTQ_PROD, false, 0),
-            62..=66 => smmu(EVENTQ_CONS, true, value),
-            67..=69 => smmu(EVENTQ_PROD_PAGE0, false, 0),
-            #[cfg(have_cmdqv)]
-            _ => cmdqv_hand::mix_access(r, value),
-            #[cfg(not(have_cmdqv))]
-            _ => smmu(
-                [CMDQ_PROD, CMDQ_CONS][(r >> 8) as usize % 2],
-                r & 1 == 0,
-                value,
-            ),
+            0..=3 => acc(s, [IDR0, IDR1, IDR5][pick % 3], false, 0),
+            4..=5 => acc(s, CR0, true, value),
+            6..=9 => acc(s, CR0ACK, false, 0),
+            10..=11 => acc(s, GERROR, false, 0),
+            12 => acc(s, GERRORN, true, value),
+            13..=27 => acc(s, CMDQ_PROD, true, value),
+            28..=42 => acc(s, CMDQ_CONS, false, 0),
+            43..=46 => acc(s, EVENTQ_PROD, false, 0),
+            47..=50 => acc(s, EVENTQ_CONS, true, value),
+            51..=52 => acc(s, EVENTQ_PROD_PAGE0, false, 0),
+            53 => acc(s, EVENTQ_CONS_PAGE0, true, value),
+            54 => acc(c, [CMDQV_CONFIG, CMDQV_PARAM][pick % 2], false, 0),
+            55 => acc(c, CMDQV_CONFIG, true, value),
+            56..=57 => acc(c, CMDQV_STATUS, false, 0),
+            58..=74 => acc(c, q + VCMDQ_PROD, true, value),
+            75..=91 => acc(c, q + VCMDQ_CONS, false, 0),
+            92 => acc(c, q + VCMDQ_CONFIG, true, value),
+            93..=94 => acc(c, q + VCMDQ_STATUS, false, 0),
+            95..=96 => acc(c, q + VCMDQ_GERROR, false, 0),
+            97 => acc(c, q + VCMDQ_GERRORN, true, value),
+            98 => acc(c, q + VCMDQ_CONS, true, value),
+            _ => acc(c, q + VCMDQ_PROD, false, 0),
         };
         out.push(a);
     }
@@ -324,26 +559,7 @@ fn run_generated(g: &mut Generated, mix: &[Acc]) -> u64 {
     let mut acc = 0u64;
     for a in mix {
         let off = black_box(a.off);
-        let r = match a.dev {
-            Dev::Smmu => {
-                if a.write {
-                    g.smmu.write(off, 4, a.value).map(|_| 0)
-                } else {
-                    g.smmu.read(off, 4)
-                }
-            }
-            #[cfg(have_cmdqv)]
-            Dev::Cmdqv => {
-                if a.write {
-                    g.cmdqv.write(off, 4, a.value).map(|_| 0)
-                } else {
-                    g.cmdqv.read(off, 4)
-                }
-            }
-            #[cfg(not(have_cmdqv))]
-            Dev::Cmdqv => Ok(0),
-        };
-        acc = acc.wrapping_add(r.unwrap_or(0));
+        acc = acc.wrapping_add(g.access(a, off));
     }
     acc
 }
@@ -353,26 +569,7 @@ fn run_handwritten(h: &mut Hand, mix: &[Acc]) -> u64 {
     let mut acc = 0u64;
     for a in mix {
         let off = black_box(a.off);
-        let r = match a.dev {
-            Dev::Smmu => {
-                if a.write {
-                    h.smmu.write(off, 4, a.value).map(|_| 0)
-                } else {
-                    h.smmu.read(off, 4)
-                }
-            }
-            #[cfg(have_cmdqv)]
-            Dev::Cmdqv => {
-                if a.write {
-                    h.cmdqv.write(off, 4, a.value).map(|_| 0)
-                } else {
-                    h.cmdqv.read(off, 4)
-                }
-            }
-            #[cfg(not(have_cmdqv))]
-            Dev::Cmdqv => Ok(0),
-        };
-        acc = acc.wrapping_add(r.unwrap_or(0));
+        acc = acc.wrapping_add(h.access(a, off));
     }
     acc
 }
@@ -383,35 +580,47 @@ fn run_btreemap(b: &mut Bus, mix: &[Acc]) -> u64 {
     for a in mix {
         let addr = black_box(match a.dev {
             Dev::Smmu => a.off,
-            Dev::Cmdqv => CMDQV_BASE + a.off,
+            Dev::Cmdqv => CMDQV_WINDOW + a.off,
         });
         acc = acc.wrapping_add(b.access(addr, 4, !a.write, a.value).unwrap_or(0));
     }
     acc
 }
 
-fn generated() -> Generated {
-    Generated {
-        smmu: smmu::RegFile::new(),
-        #[cfg(have_cmdqv)]
-        cmdqv: dispatch_tests::cmdqv::regfile::RegFile::new(),
-    }
-}
-
-/// The three implementations must agree on every access of the mix (same
-/// semantics), or the comparison would be meaningless.
+/// The three implementations must agree on every access of the mix and on
+/// the final value of every register the mix touches (same semantics), or
+/// the comparison would be meaningless. Panics (in the bench, not on guest
+/// input) on a disagreement.
 fn cross_check(mix: &[Acc]) {
-    let mut g = generated();
+    let mut g = Generated::new();
     let mut h = Hand::new();
     let mut b = Bus::new();
-    for (i, a) in mix.iter().enumerate() {
+    let mut disagree = |what: &str, a: &Acc, i: usize| {
         let x = run_generated(&mut g, std::slice::from_ref(a));
         let y = run_handwritten(&mut h, std::slice::from_ref(a));
         let z = run_btreemap(&mut b, std::slice::from_ref(a));
         assert!(
             x == y && y == z,
-            "access {i} {a:?}: generated {x:#x} handwritten {y:#x} btreemap {z:#x}"
+            "{what} {i} {a:?}: generated {x:#x} handwritten {y:#x} btreemap {z:#x}"
         );
+    };
+    let mut writes = 0;
+    for (i, a) in mix.iter().enumerate() {
+        writes += usize::from(a.write);
+        disagree("access", a, i);
+    }
+    assert!(writes > mix.len() / 4, "the mix writes");
+    let mut touched: Vec<(Dev, u64)> = mix.iter().map(|a| (a.dev, a.off)).collect();
+    touched.sort_by_key(|&(d, o)| (d == Dev::Cmdqv, o));
+    touched.dedup();
+    for (i, &(dev, off)) in touched.iter().enumerate() {
+        let a = Acc {
+            dev,
+            off,
+            write: false,
+            value: 0,
+        };
+        disagree("final value", &a, i);
     }
 }
 
@@ -452,7 +661,7 @@ fn main() {
     {
         let mut group = c.benchmark_group("dispatch");
         group.throughput(Throughput::Elements(mix.len() as u64));
-        let mut g = generated();
+        let mut g = Generated::new();
         group.bench_function("generated", |b| b.iter(|| run_generated(&mut g, &mix)));
         let mut h = Hand::new();
         group.bench_function("handwritten", |b| b.iter(|| run_handwritten(&mut h, &mix)));
@@ -462,7 +671,7 @@ fn main() {
     }
     c.final_summary();
 
-    let mut g = generated();
+    let mut g = Generated::new();
     let mut h = Hand::new();
     let mut bus = Bus::new();
     let ns = ns_per_access(

@@ -5,6 +5,7 @@
 //! targets run it in lockstep with a generated dispatcher.
 
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -98,13 +99,16 @@ pub enum Error {
     BadIndex,
 }
 
-/// The reference model: element map plus storage.
+/// The reference model: element map plus storage. The descriptions and the
+/// element map never change and are shared between clones, so a model built
+/// once (the CMDQV map has some 70,000 elements) is cheap to clone per test
+/// case or fuzz input.
 #[derive(Clone, Debug)]
 pub struct Model {
     /// Register descriptions.
-    pub descs: Vec<Desc>,
+    pub descs: Arc<Vec<Desc>>,
     /// Element offset -> (description, flat element number).
-    pub elems: BTreeMap<u64, (usize, usize)>,
+    pub elems: Arc<BTreeMap<u64, (usize, usize)>>,
     /// Storage per `Reg` (flat elements).
     pub store: Vec<Vec<u64>>,
 }
@@ -144,8 +148,8 @@ impl Model {
             }
         }
         Model {
-            descs,
-            elems,
+            descs: Arc::new(descs),
+            elems: Arc::new(elems),
             store,
         }
     }

@@ -19,54 +19,99 @@ enum Op {
         size: usize,
         value: u64,
     },
-    /// Device-side store into storage `pick` (modulo the number of
-    /// elements), so that device-set bits (`ro`, `rc`, `w1c`) get exercised.
+    /// Device-side store into the storage element that a guest access at
+    /// `off` reaches, or storage element `pick` (modulo the number of
+    /// elements) when `off` reaches none, so that device-set bits (`ro`,
+    /// `rc`, `w1c`) get exercised.
     Set {
+        off: u64,
         pick: usize,
         value: u64,
     },
 }
 
+/// Random sequences of operations. Each sequence focuses on one to three
+/// register elements (most operations go to them or their neighbours), so
+/// that device-side stores, writes and reads of the same register meet
+/// within a sequence even in maps with thousands of elements.
 fn ops(offsets: Vec<u64>) -> impl Strategy<Value = Vec<Op>> {
+    let all = offsets.clone();
     let n = offsets.len();
-    let off = prop_oneof![
-        8 => (0..n, prop_oneof![Just(0u64), Just(4u64), 0u64..8]).prop_map(move |(i, d)| offsets[i] + d),
-        1 => any::<u64>(),
-        1 => 0u64..0x4_0000,
-    ];
-    let size = prop_oneof![6 => Just(4usize), 3 => Just(8usize), 1 => 0usize..17];
-    let op = (0u8..9, off, size, any::<u64>(), any::<usize>()).prop_map(
-        |(r, off, size, value, pick)| match r {
-            0..=3 => Op::Read { off, size },
-            4..=7 => Op::Write { off, size, value },
-            _ => Op::Set { pick, value },
-        },
-    );
-    prop::collection::vec(op, 1..64)
+    prop::sample::subsequence(offsets, 1..=3.min(n)).prop_flat_map(move |focus| {
+        let all = all.clone();
+        let f = focus.len();
+        let off = prop_oneof![
+            6 => (0..f, prop_oneof![Just(0u64), Just(4u64), 0u64..8]).prop_map(move |(i, d)| focus[i] + d),
+            2 => (0..n, prop_oneof![Just(0u64), Just(4u64), 0u64..8]).prop_map(move |(i, d)| all[i] + d),
+            1 => any::<u64>(),
+            1 => 0u64..0x4_0000,
+        ];
+        let size = prop_oneof![6 => Just(4usize), 3 => Just(8usize), 1 => 0usize..17];
+        let op = (0u8..9, off, size, any::<u64>(), any::<usize>()).prop_map(
+            |(r, off, size, value, pick)| match r {
+                0..=3 => Op::Read { off, size },
+                4..=6 => Op::Write { off, size, value },
+                _ => Op::Set { off, pick, value },
+            },
+        );
+        prop::collection::vec(op, 1..64)
+    })
 }
 
 macro_rules! props {
     ($name:ident, $rf:path) => {
         mod $name {
             use super::*;
+            use std::sync::OnceLock;
             use $rf as rf;
 
-            fn storage_matches(rf: &rf::RegFile, m: &Model) -> Result<(), TestCaseError> {
-                for d in m.descs.iter().filter(|d| !d.alias) {
-                    for (flat, want) in m.store[d.storage].iter().enumerate() {
-                        let idx = unflatten(flat, d.dims);
-                        let got = rf.get(rf::Reg::ALL[d.storage], &idx).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
-                        prop_assert_eq!(got, *want, "storage of {}{:?}", d.path, idx);
-                    }
-                }
+            /// The model at reset, built once (its layout is shared by clones).
+            fn base() -> &'static Model {
+                static BASE: OnceLock<Model> = OnceLock::new();
+                BASE.get_or_init(|| Model::new(descs!($rf)))
+            }
+
+            /// Every storage element as (storage, flat element, description).
+            fn cells() -> &'static [(usize, usize, usize)] {
+                static CELLS: OnceLock<Vec<(usize, usize, usize)>> = OnceLock::new();
+                CELLS.get_or_init(|| {
+                    let m = base();
+                    m.descs
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| !d.alias)
+                        .flat_map(|(i, d)| (0..m.store[d.storage].len()).map(move |f| (d.storage, f, i)))
+                        .collect()
+                })
+            }
+
+            /// The description owning storage `s` (not an alias).
+            fn owner(m: &Model, s: usize) -> usize {
+                m.descs.iter().position(|d| !d.alias && d.storage == s).expect("storage has a register")
+            }
+
+            /// The register file's storage element `(s, flat)` equals the model's.
+            fn cell_matches(rf: &rf::RegFile, m: &Model, s: usize, flat: usize) -> Result<(), TestCaseError> {
+                let desc = m.descs[owner(m, s)];
+                let idx = unflatten(flat, desc.dims);
+                let got = rf.get(rf::Reg::ALL[s], &idx).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+                prop_assert_eq!(got, m.store[s][flat], "storage of {}{:?}", desc.path, idx);
                 Ok(())
+            }
+
+            /// The element an access at `off` reaches in the model:
+            /// (storage, flat element, description of the register accessed).
+            fn element(m: &Model, off: u64) -> Option<(usize, usize, usize)> {
+                let (&base, &(d, flat)) = m.elems.range(..=off).next_back()?;
+                let desc = m.descs[d];
+                (off - base < u64::from(desc.bits / 8) && !desc.index_mapped).then_some((desc.storage, flat, d))
             }
 
             proptest! {
                 #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
                 #[test]
-                fn agrees_with_model_and_keeps_invariants(seq in ops(Model::new(descs!($rf)).offsets())) {
-                    let mut m = Model::new(descs!($rf));
+                fn agrees_with_model_and_keeps_invariants(seq in ops(base().offsets())) {
+                    let mut m = base().clone();
                     let mut regs = rf::RegFile::new();
                     for op in &seq {
                         match *op {
@@ -82,36 +127,48 @@ macro_rules! props {
                                     prop_assert_eq!(v & (zero >> shift) & if size == 4 { 0xffff_ffff } else { u64::MAX }, 0, "zero bits of {}", desc.path);
                                     let ones = (desc.masks[kind::RES1] >> shift) & if size == 4 { 0xffff_ffff } else { u64::MAX };
                                     prop_assert_eq!(v & ones, ones, "res1 bits of {}", desc.path);
+                                    // rc bits cleared by the read, in both.
+                                    if let Some((s, flat, _)) = element(&m, off) {
+                                        cell_matches(&regs, &m, s, flat)?;
+                                    }
                                 }
                             }
-                            Op::Set { pick, value } => {
-                                let cells: Vec<(usize, usize)> = m.descs.iter().filter(|d| !d.alias)
-                                    .flat_map(|d| (0..m.store[d.storage].len()).map(move |f| (d.storage, f)))
-                                    .collect();
-                                let (s, flat) = cells[pick % cells.len()];
-                                let d = m.descs.iter().find(|d| !d.alias && d.storage == s).unwrap();
-                                let idx = unflatten(flat, d.dims);
+                            Op::Set { off, pick, value } => {
+                                let (s, flat) = match element(&m, off) {
+                                    Some((s, flat, _)) => (s, flat),
+                                    None => {
+                                        let (s, flat, _) = cells()[pick % cells().len()];
+                                        (s, flat)
+                                    }
+                                };
+                                let desc = m.descs[owner(&m, s)];
+                                let idx = unflatten(flat, desc.dims);
                                 regs.set(rf::Reg::ALL[s], &idx, value).unwrap();
-                                m.store[s][flat] = if d.bits == 64 { value } else { value & 0xffff_ffff };
+                                m.store[s][flat] = if desc.bits == 64 { value } else { value & 0xffff_ffff };
+                                cell_matches(&regs, &m, s, flat)?;
                             }
                             Op::Write { off, size, value } => {
-                                let before = m.clone();
+                                let target = element(&m, off);
+                                let old = target.map(|(s, flat, _)| m.store[s][flat]);
                                 let got = regs.write(off, size, value).map_err(|e| format!("{e:?}"));
                                 let want = m.write(off, size, value).map_err(|e| format!("{e:?}"));
                                 prop_assert_eq!(&got, &want, "write {:#x}/{} = {:#x}", off, size, value);
-                                if want.is_ok() {
-                                    let (&_, &(d, flat)) = m.elems.range(..=off).next_back().unwrap();
+                                if let (Ok(()), Some((s, flat, d)), Some(old)) = (want, target, old) {
                                     let desc = m.descs[d];
-                                    let old = before.store[desc.storage][flat];
-                                    let new = m.store[desc.storage][flat];
+                                    let new = m.store[s][flat];
                                     let keep = desc.masks[kind::RO] | desc.masks[kind::RC];
                                     prop_assert_eq!(old & keep, new & keep, "ro bits of {} changed", desc.path);
                                     let w1c = desc.masks[kind::W1C];
                                     prop_assert_eq!(new & w1c & !old, 0, "w1c bits of {} set by a write", desc.path);
+                                    cell_matches(&regs, &m, s, flat)?;
                                 }
                             }
                         }
-                        storage_matches(&regs, &m)?;
+                    }
+                    // The whole storage agrees at the end (catches a write
+                    // that reached the wrong element).
+                    for &(s, flat, _) in cells() {
+                        cell_matches(&regs, &m, s, flat)?;
                     }
                     // 64-bit halves compose on every 64-bit register without rc bits.
                     for d in m.descs.iter().filter(|d| d.bits == 64 && d.masks[kind::RC] == 0 && !d.index_mapped) {

@@ -6,8 +6,10 @@
 
 pub mod cmdq;
 pub mod core;
+pub mod device;
 pub mod eventq;
 pub mod idr;
 pub mod strtab;
 
 pub use self::core::{SmmuCore, Stats};
+pub use self::device::{Vsmmuv3, Vsmmuv3Config};
