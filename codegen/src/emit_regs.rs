@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 use regmap::model::{Access, Device, RegAccess, Width};
 
 use crate::lower::{enum_ty, LBlock, LField, LReg, Layout, Lowered};
-use crate::names::ident;
+use crate::names::{hex, ident};
 
 fn word_ty(w: Width) -> TokenStream {
     match w {
@@ -17,25 +17,11 @@ fn word_ty(w: Width) -> TokenStream {
 }
 
 /// A literal of the register's width, in hex.
-pub fn lit(w: Width, v: u64) -> TokenStream {
+pub fn lit(w: Width, v: u64) -> Literal {
     match w {
-        Width::W32 => {
-            let l = Literal::u32_unsuffixed(v as u32);
-            let s = format!("{:#x}", v as u32);
-            s.parse().unwrap_or_else(|_| quote!(#l))
-        }
-        Width::W64 => {
-            let s = format!("{v:#x}");
-            s.parse().unwrap_or_else(|_| {
-                let l = Literal::u64_unsuffixed(v);
-                quote!(#l)
-            })
-        }
+        Width::W32 => hex(u64::from(v as u32)),
+        Width::W64 => hex(v),
     }
-}
-
-fn hex(v: u64) -> TokenStream {
-    format!("{v:#x}").parse().expect("hex literal")
 }
 
 fn docs(text: &str) -> TokenStream {

@@ -12,11 +12,7 @@ use quote::{format_ident, quote};
 use regmap::model::{Device, Struct};
 
 use crate::lower::enum_ty;
-use crate::names::{camel, ident};
-
-fn hex(v: u64) -> TokenStream {
-    format!("{v:#x}").parse().expect("hex literal")
-}
+use crate::names::{camel, hex, ident};
 
 /// The Rust type of a structure.
 pub fn struct_ty(s: &Struct) -> proc_macro2::Ident {

@@ -20,7 +20,9 @@
 //! prettyplease's rendering of the original tokens. [`crate::format_pretty`]
 //! keeps the prettyplease path for anyone who wants it.
 
-use proc_macro2::{Delimiter, Group, Spacing, TokenStream, TokenTree};
+use std::fmt::Write;
+
+use proc_macro2::{Delimiter, Group, Ident, Literal, Spacing, TokenStream, TokenTree};
 
 /// Lists longer than this many columns are broken one element per line.
 pub const WIDTH: usize = 100;
@@ -40,17 +42,58 @@ pub fn format_tokens(tokens: TokenStream) -> String {
 /// A token, or a run of tokens the printer treats as one unit.
 enum Atom<'a> {
     /// An identifier or keyword.
-    Word(String),
+    Word(&'a Ident),
     /// A literal, printed as written.
-    Lit(String),
+    Lit(&'a Literal),
     /// A lifetime (`'a`, `'static`).
-    Lifetime(String),
+    Lifetime(&'a Ident),
     /// An operator: one or more joint punctuation characters (`::`, `=>`).
-    Op(String),
+    Op(Op),
     /// A delimited group.
     Group(&'a Group),
     /// `#[..]` (outer) or `#![..]` (inner).
     Attr { inner: bool, body: &'a Group },
+}
+
+/// An operator's characters, without allocating (the printer sees
+/// hundreds of thousands).
+#[derive(Clone, Copy)]
+struct Op {
+    buf: [u8; 8],
+    len: usize,
+}
+
+impl Op {
+    fn new(c: char) -> Op {
+        let mut op = Op {
+            buf: [0; 8],
+            len: 0,
+        };
+        op.push(c);
+        op
+    }
+
+    /// Appends `c`; false when full or not ASCII (the caller starts a new
+    /// operator, which only costs a space).
+    fn push(&mut self, c: char) -> bool {
+        if self.len == self.buf.len() || !c.is_ascii() {
+            return false;
+        }
+        self.buf[self.len] = c as u8;
+        self.len += 1;
+        true
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII is ever pushed.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
+}
+
+impl PartialEq<str> for Op {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
 }
 
 /// Groups punctuation into operators and recognises attributes and lifetimes.
@@ -59,8 +102,8 @@ fn atoms(toks: &[TokenTree]) -> Vec<Atom<'_>> {
     let mut i = 0;
     while i < toks.len() {
         match &toks[i] {
-            TokenTree::Ident(id) => out.push(Atom::Word(id.to_string())),
-            TokenTree::Literal(l) => out.push(Atom::Lit(l.to_string())),
+            TokenTree::Ident(id) => out.push(Atom::Word(id)),
+            TokenTree::Literal(l) => out.push(Atom::Lit(l)),
             TokenTree::Group(g) => out.push(Atom::Group(g)),
             TokenTree::Punct(p) if p.as_char() == '#' => {
                 let bang =
@@ -76,23 +119,24 @@ fn atoms(toks: &[TokenTree]) -> Vec<Atom<'_>> {
                         continue;
                     }
                 }
-                out.push(Atom::Op("#".into()));
+                out.push(Atom::Op(Op::new('#')));
             }
             TokenTree::Punct(p) if p.as_char() == '\'' && p.spacing() == Spacing::Joint => {
                 if let Some(TokenTree::Ident(id)) = toks.get(i + 1) {
-                    out.push(Atom::Lifetime(format!("'{id}")));
+                    out.push(Atom::Lifetime(id));
                     i += 2;
                     continue;
                 }
-                out.push(Atom::Op("'".into()));
+                out.push(Atom::Op(Op::new('\'')));
             }
             TokenTree::Punct(p) => {
-                let mut op = String::from(p.as_char());
+                let mut op = Op::new(p.as_char());
                 let mut spacing = p.spacing();
                 while spacing == Spacing::Joint {
                     match toks.get(i + 1) {
-                        Some(TokenTree::Punct(q)) if q.as_char() != '\'' => {
-                            op.push(q.as_char());
+                        Some(TokenTree::Punct(q))
+                            if q.as_char() != '\'' && op.push(q.as_char()) =>
+                        {
                             spacing = q.spacing();
                             i += 1;
                         }
@@ -131,9 +175,10 @@ struct Printer {
     prev: Option<Prev>,
     /// Open `<` of generics not yet closed.
     generics: usize,
-    /// The word printed before the previous one (`fn name <T>`).
-    before_prev_word: bool,
-    last_word: String,
+    /// The previous atom, when it was a word.
+    last_word: Word,
+    /// The word before that was `fn` (`fn name<T>`).
+    after_fn: bool,
     /// Inside the `|..|` parameters of a closure.
     closure_params: bool,
 }
@@ -143,6 +188,46 @@ const EXPR_KEYWORDS: &[&str] = &[
     "else", "unsafe", "dyn", "ref", "const", "static", "pub", "use", "mod", "struct", "enum",
     "type", "trait", "fn", "break", "loop",
 ];
+
+/// What kind of word the previous atom was, for the few decisions that
+/// depend on it.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Word {
+    /// The previous atom was not a word.
+    #[default]
+    None,
+    Impl,
+    Fn,
+    Pub,
+    /// Another keyword that takes an expression or type after it.
+    Keyword,
+    /// Capitalised and mixed case (`Field`, `Option`): a `<` after it opens
+    /// generics.
+    TypeName,
+    /// Any other identifier.
+    Other,
+}
+
+impl Word {
+    fn of(w: &str) -> Word {
+        match w {
+            "impl" => Word::Impl,
+            "fn" => Word::Fn,
+            "pub" => Word::Pub,
+            _ if EXPR_KEYWORDS.contains(&w) => Word::Keyword,
+            _ if w.starts_with(|c: char| c.is_ascii_uppercase())
+                && w.bytes().any(|c| c.is_ascii_lowercase()) =>
+            {
+                Word::TypeName
+            }
+            _ => Word::Other,
+        }
+    }
+
+    fn is_keyword(self) -> bool {
+        matches!(self, Word::Impl | Word::Fn | Word::Pub | Word::Keyword)
+    }
+}
 
 impl Printer {
     fn start_line(&mut self) {
@@ -189,12 +274,12 @@ impl Printer {
         for (i, a) in atoms.iter().enumerate() {
             let next = atoms.get(i + 1);
             match a {
-                Atom::Op(op) if op == ";" => {
+                Atom::Op(op) if *op == *";" => {
                     self.put(";", false);
                     self.generics = 0;
                     self.end_line();
                 }
-                Atom::Op(op) if op == "," && self.generics == 0 => {
+                Atom::Op(op) if *op == *"," && self.generics == 0 => {
                     self.put(",", false);
                     self.end_line();
                 }
@@ -209,7 +294,7 @@ impl Printer {
                     // A block ends its line unless the expression goes on.
                     let goes_on = match next {
                         Some(Atom::Op(op)) => matches!(op.as_str(), "," | ";" | "." | "?" | ")"),
-                        Some(Atom::Word(w)) => w == "else",
+                        Some(Atom::Word(w)) => *w == "else",
                         _ => false,
                     };
                     if !goes_on {
@@ -282,7 +367,7 @@ impl Printer {
         // Try it flat, in place; undo and break it if it does not fit.
         self.line(items);
         let flat = &self.out[start..];
-        let has_comma = items.iter().any(|a| matches!(a, Atom::Op(o) if o == ","));
+        let has_comma = items.iter().any(|a| matches!(a, Atom::Op(o) if *o == *","));
         if flat.contains('\n') || (col + flat.len() >= WIDTH && has_comma) {
             self.out.truncate(start);
             (self.prev, self.generics, self.closure_params) = saved;
@@ -290,7 +375,7 @@ impl Printer {
             self.indent += 1;
             self.start_line();
             for (i, a) in items.iter().enumerate() {
-                if matches!(a, Atom::Op(o) if o == ",") {
+                if matches!(a, Atom::Op(o) if *o == *",") {
                     self.put(",", false);
                     self.end_line();
                 } else {
@@ -316,26 +401,36 @@ impl Printer {
         match a {
             Atom::Word(w) => {
                 let space = self.space_before_operand();
-                self.put(w, space);
-                self.before_prev_word = self.last_word == "fn";
-                self.last_word.clone_from(w);
-                self.prev = Some(if EXPR_KEYWORDS.contains(&w.as_str()) {
+                self.put("", space);
+                let start = self.out.len();
+                let _ = write!(self.out, "{w}");
+                let word = Word::of(&self.out[start..]);
+                self.after_fn = self.last_word == Word::Fn;
+                self.last_word = word;
+                self.prev = Some(if word.is_keyword() {
                     Prev::Keyword
                 } else {
                     Prev::Value
                 });
                 return;
             }
-            Atom::Lit(l) | Atom::Lifetime(l) => {
+            Atom::Lit(l) => {
                 let space = self.space_before_operand();
-                self.put(l, space);
+                self.put("", space);
+                let _ = write!(self.out, "{l}");
+                self.prev = Some(Prev::Value);
+            }
+            Atom::Lifetime(l) => {
+                let space = self.space_before_operand();
+                self.put("'", space);
+                let _ = write!(self.out, "{l}");
                 self.prev = Some(Prev::Value);
             }
             Atom::Attr { inner, body } => self.attr(*inner, body),
             Atom::Group(g) => self.group(g),
-            Atom::Op(op) => self.op(op, next),
+            Atom::Op(op) => self.op(op.as_str(), next),
         }
-        self.last_word.clear();
+        self.last_word = Word::None;
     }
 
     fn group(&mut self, g: &Group) {
@@ -346,7 +441,7 @@ impl Printer {
                 // Calls and indexing hug the callee; everything else is spaced.
                 let hug = self.prev == Some(Prev::Value)
                     || self.prev == Some(Prev::Tight)
-                    || self.last_word == "pub";
+                    || self.last_word == Word::Pub;
                 let space = !hug && self.prev.is_some() && self.prev != Some(Prev::Open);
                 let (open, close) = if g.delimiter() == Delimiter::Parenthesis {
                     ("(", ")")
@@ -437,13 +532,11 @@ impl Printer {
     fn opens_generics(&self) -> bool {
         match self.prev {
             Some(Prev::Tight) => self.out.ends_with("::"),
-            Some(Prev::Value) | Some(Prev::Keyword) if !self.last_word.is_empty() => {
-                let w = self.last_word.as_str();
-                w == "impl"
-                    || self.before_prev_word
-                    || w.starts_with(|c: char| c.is_ascii_uppercase())
-                        && w.chars().any(|c| c.is_ascii_lowercase())
-            }
+            Some(Prev::Value) | Some(Prev::Keyword) => match self.last_word {
+                Word::None => false,
+                Word::Impl | Word::TypeName => true,
+                _ => self.after_fn,
+            },
             _ => false,
         }
     }

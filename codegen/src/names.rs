@@ -2,7 +2,7 @@
 //! `SID_MATCH`), methods are snake case (`sid_match`), types camel case
 //! (`VintfPage0`).
 
-use proc_macro2::Ident;
+use proc_macro2::{Ident, Literal};
 use quote::format_ident;
 
 const KEYWORDS: &[&str] = &[
@@ -56,4 +56,27 @@ pub fn test_name(parts: &[&str]) -> String {
         .map(|p| p.to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join("_")
+}
+
+/// A hexadecimal integer literal (`0x5df`). Built as a [`Literal`] rather
+/// than by lexing a token stream: the generator writes tens of thousands.
+pub fn hex(v: u64) -> Literal {
+    format!("{v:#x}")
+        .parse()
+        .unwrap_or_else(|_| Literal::u64_unsuffixed(v))
+}
+
+/// [`hex`] with `_` every four digits (`0x1_0000`), for offsets and masks
+/// read by people in `match` arms and tests.
+pub fn hex_grouped(v: u64) -> Literal {
+    let digits = format!("{v:x}");
+    let mut out = String::with_capacity(digits.len() + digits.len() / 4 + 2);
+    out.push_str("0x");
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 4 == 0 {
+            out.push('_');
+        }
+        out.push(c);
+    }
+    out.parse().unwrap_or_else(|_| Literal::u64_unsuffixed(v))
 }

@@ -57,7 +57,6 @@ fn check(map: &str, krate: &str) {
     let files = [
         ("accessors", quote::quote!(#regs #enums #structs)),
         ("regfile", codegen::dispatch::emit_regfile(&dev)),
-        ("regfile_tests", codegen::dispatch::emit_regfile_tests(&dev)),
     ];
     for (name, tokens) in files {
         let ours = codegen::format::format_tokens(tokens.clone());
@@ -77,10 +76,14 @@ fn check(map: &str, krate: &str) {
         let longest = ours.lines().map(str::len).max().unwrap_or(0);
         assert!(longest < 400, "{map} {name}: a {longest}-column line");
     }
-    // The field tests are printed as text directly; they must still parse.
-    let tests = codegen::emit_tests::emit(&low, &dev, krate);
-    if let Err(e) = syn::parse_file(&tests) {
-        panic!("{map}: generated field tests do not parse: {e}");
+    // The test files are printed as text directly; they must still parse.
+    for (name, text) in [
+        ("field_tests", codegen::emit_tests::emit(&low, &dev, krate)),
+        ("regfile_tests", codegen::dispatch::emit_regfile_tests(&dev)),
+    ] {
+        if let Err(e) = syn::parse_file(&text) {
+            panic!("{map}: generated {name} do not parse: {e}");
+        }
     }
 }
 

@@ -47,7 +47,7 @@ fn main() {
         .expect("write regfile");
         std::fs::write(
             out.join(format!("{name}_regfile_tests.rs")),
-            pretty(codegen::dispatch::emit_regfile_tests(&dev)),
+            codegen::dispatch::emit_regfile_tests(&dev),
         )
         .expect("write regfile tests");
         println!("cargo::rustc-cfg=have_{name}");

@@ -1,8 +1,8 @@
 //! Pass 3: emit the register file, hooks trait, metadata and dispatcher
 //! from the IR and the decode tree. The output uses only `core`.
 
-use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
 use regmap::model::{Access, Width};
 
 use super::decode::{Node, What};
@@ -10,19 +10,7 @@ use super::ir::{HookIr, Ir, Kind, RegIr, Role, Slot};
 use super::names::{ident, snake};
 
 /// A hexadecimal literal with `_` every four digits (`0xffff_ffff`).
-pub fn hex(v: u64) -> TokenStream {
-    let digits = format!("{v:x}");
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 4 == 0 {
-            out.push('_');
-        }
-        out.push(c);
-    }
-    format!("0x{out}")
-        .parse()
-        .unwrap_or_else(|_| Literal::u64_unsuffixed(v).into_token_stream())
-}
+pub use crate::names::hex_grouped as hex;
 
 fn uty(w: Width) -> TokenStream {
     match w {
@@ -882,7 +870,8 @@ fn decode_expr(ir: &Ir, node: &Node, level: usize, action: Action) -> TokenStrea
     };
     let pat = |lo: u64, hi: u64| {
         if lo == hi {
-            hex(lo)
+            let l = hex(lo);
+            quote!(#l)
         } else {
             let (l, h) = (hex(lo), hex(hi));
             quote!(#l..=#h)
@@ -894,7 +883,7 @@ fn decode_expr(ir: &Ir, node: &Node, level: usize, action: Action) -> TokenStrea
             .enumerate()
             .map(|(i, c)| {
                 let p = match c.what {
-                    What::Leaf { .. } => hex(c.lo),
+                    What::Leaf { .. } => pat(c.lo, c.lo),
                     What::Array { .. } => pat(c.lo, c.hi),
                 };
                 let e = cand_expr(i, false);
@@ -909,7 +898,7 @@ fn decode_expr(ir: &Ir, node: &Node, level: usize, action: Action) -> TokenStrea
                     // One candidate: a plain arm, as without overlaps.
                     let c = &node.cands[*only];
                     let p = match c.what {
-                        What::Leaf { .. } => hex(c.lo),
+                        What::Leaf { .. } => pat(c.lo, c.lo),
                         What::Array { .. } => pat(lo, hi),
                     };
                     let e = cand_expr(*only, false);

@@ -5,9 +5,8 @@
 //! the IR masks the dispatcher was generated from.
 
 use std::collections::HashSet;
+use std::fmt::Write;
 
-use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
 use regmap::model::{Access, Device, Register, Width};
 
 use super::decode::Node;
@@ -47,183 +46,190 @@ fn read_value(r: &Register, stored: u64) -> u64 {
     })
 }
 
-/// Emits the tests.
-pub fn emit(device: &Device, ir: &Ir, _tree: &Node) -> TokenStream {
-    let write_hooks: Vec<_> = ir
-        .hooks
-        .iter()
-        .filter(|h| h.roles.contains(&Role::Write))
-        .map(|h| format_ident!("{}", h.method(Role::Write)))
-        .collect();
-    let map_hooks: Vec<_> = ir
-        .hooks
-        .iter()
-        .flat_map(|h| {
-            h.roles.iter().filter_map(move |r| match r {
-                Role::Map { target_outer } => {
-                    Some((format_ident!("{}", h.method(*r)), *target_outer))
-                }
-                _ => None,
-            })
-        })
-        .collect();
-    let map_methods = map_hooks.iter().map(|(m, n)| {
-        quote! {
-            fn #m(&mut self, _regs: &regfile::RegFile, _idx: &[u32]) -> Option<[u32; #n]> {
-                Some([0; #n])
-            }
-        }
-    });
-    let helpers = quote! {
-        /// Records the last write-hook call (for self-clearing fields).
-        #[derive(Default)]
-        pub(super) struct Rec {
-            pub(super) calls: u32,
-            pub(super) new: u64,
-        }
-
-        impl regfile::Hooks for Rec {
-            #(
-                fn #write_hooks(&mut self, _regs: &mut regfile::RegFile, _reg: regfile::Reg, _idx: &[u32], _old: u64, new: u64) {
-                    self.calls += 1;
-                    self.new = new;
-                }
-            )*
-        }
-
-        /// Maps every index-mapped alias element to target element 0.
-        pub(super) struct MapFirst;
-
-        impl regfile::Hooks for MapFirst {
-            #(#map_methods)*
-        }
-
-        pub(super) fn rd(rf: &mut regfile::RegFile, off: u64, bits: u32) -> u64 {
-            let size = if bits == 64 { 8 } else { 4 };
-            match rf.read(off, size) {
-                Ok(v) => v,
-                Err(e) => panic!("read {off:#x}/{size}: {e:?}"),
-            }
-        }
-
-        pub(super) fn wr(rf: &mut regfile::RegFile, off: u64, bits: u32, v: u64) {
-            let size = if bits == 64 { 8 } else { 4 };
-            if let Err(e) = rf.write(off, size, v) {
-                panic!("write {off:#x}/{size} = {v:#x}: {e:?}");
-            }
-        }
-
-        pub(super) fn get(rf: &regfile::RegFile, reg: regfile::Reg, idx: &[u32]) -> u64 {
-            match rf.get(reg, idx) {
-                Ok(v) => v,
-                Err(e) => panic!("get {reg:?} {idx:?}: {e:?}"),
-            }
-        }
-
-        pub(super) fn set(rf: &mut regfile::RegFile, reg: regfile::Reg, idx: &[u32], v: u64) {
-            if let Err(e) = rf.set(reg, idx, v) {
-                panic!("set {reg:?} {idx:?}: {e:?}");
-            }
-        }
-    };
-
-    let per_reg = ir.regs.iter().map(|r| register_test(device, ir, r));
-    let bad = bad_access_tests(device, ir);
-    quote! {
-        #[allow(dead_code, clippy::identity_op, clippy::unusual_byte_groupings)]
-        mod regfile_support {
-            use super::regfile;
-            #helpers
-        }
-        #[allow(unused_imports)]
-        use regfile_support::*;
-        #(#per_reg)*
-        #bad
+/// Writes `{ let mut rf = regfile::RegFile::new(); <lines> }` into a test
+/// body (one scope per check, so every check starts from reset).
+fn scope(body: &mut String, lines: &str) {
+    body.push_str("    {\n        let mut rf = regfile::RegFile::new();\n");
+    for l in lines.lines() {
+        body.push_str("        ");
+        body.push_str(l);
+        body.push('\n');
     }
+    body.push_str("    }\n");
 }
 
-fn register_test(device: &Device, ir: &Ir, r: &RegIr) -> TokenStream {
+/// `[0, 1]` as a Rust slice expression.
+fn slice(idx: &[u32]) -> String {
+    let items: Vec<String> = idx.iter().map(u32::to_string).collect();
+    format!("&[{}]", items.join(", "))
+}
+
+/// Emits the tests, as text (they are printed directly rather than through
+/// tokens and the format pass: see [`crate::emit_tests`]).
+pub fn emit(device: &Device, ir: &Ir, _tree: &Node) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    out.push_str(SUPPORT_HEAD);
+    for h in ir.hooks.iter().filter(|h| h.roles.contains(&Role::Write)) {
+        let _ = write!(
+            out,
+            "        fn {}(&mut self, _regs: &mut regfile::RegFile, _reg: regfile::Reg, _idx: &[u32], _old: u64, new: u64) {{
+            self.calls += 1;
+            self.new = new;
+        }}
+",
+            h.method(Role::Write)
+        );
+    }
+    out.push_str(SUPPORT_MID);
+    for h in &ir.hooks {
+        for r in &h.roles {
+            if let Role::Map { target_outer } = r {
+                let _ = write!(
+                    out,
+                    "        fn {}(&mut self, _regs: &regfile::RegFile, _idx: &[u32]) -> Option<[u32; {target_outer}]> {{
+            Some([0; {target_outer}])
+        }}
+",
+                    h.method(*r)
+                );
+            }
+        }
+    }
+    out.push_str(SUPPORT_TAIL);
+    for r in &ir.regs {
+        register_test(&mut out, device, ir, r);
+    }
+    bad_access_tests(&mut out, device, ir);
+    out
+}
+
+/// Shared helpers of the generated tests, up to the write hooks of `Rec`.
+const SUPPORT_HEAD: &str =
+    "#[allow(dead_code, clippy::identity_op, clippy::unusual_byte_groupings)]
+mod regfile_support {
+    use super::regfile;
+    /// Records the last write-hook call (for self-clearing fields).
+    #[derive(Default)]
+    pub(super) struct Rec {
+        pub(super) calls: u32,
+        pub(super) new: u64,
+    }
+    impl regfile::Hooks for Rec {
+";
+
+/// Between `Rec`'s hooks and `MapFirst`'s.
+const SUPPORT_MID: &str = "    }
+    /// Maps every index-mapped alias element to target element 0.
+    pub(super) struct MapFirst;
+    impl regfile::Hooks for MapFirst {
+";
+
+/// After `MapFirst`'s hooks: guest-access and device-side helpers.
+const SUPPORT_TAIL: &str = r#"    }
+    pub(super) fn rd(rf: &mut regfile::RegFile, off: u64, bits: u32) -> u64 {
+        let size = if bits == 64 { 8 } else { 4 };
+        match rf.read(off, size) {
+            Ok(v) => v,
+            Err(e) => panic!("read {off:#x}/{size}: {e:?}"),
+        }
+    }
+    pub(super) fn wr(rf: &mut regfile::RegFile, off: u64, bits: u32, v: u64) {
+        let size = if bits == 64 { 8 } else { 4 };
+        if let Err(e) = rf.write(off, size, v) {
+            panic!("write {off:#x}/{size} = {v:#x}: {e:?}");
+        }
+    }
+    pub(super) fn get(rf: &regfile::RegFile, reg: regfile::Reg, idx: &[u32]) -> u64 {
+        match rf.get(reg, idx) {
+            Ok(v) => v,
+            Err(e) => panic!("get {reg:?} {idx:?}: {e:?}"),
+        }
+    }
+    pub(super) fn set(rf: &mut regfile::RegFile, reg: regfile::Reg, idx: &[u32], v: u64) {
+        if let Err(e) = rf.set(reg, idx, v) {
+            panic!("set {reg:?} {idx:?}: {e:?}");
+        }
+    }
+}
+#[allow(unused_imports)]
+use regfile_support::*;
+"#;
+
+fn register_test(out: &mut String, device: &Device, ir: &Ir, r: &RegIr) {
     let model = &device.registers[r.reg];
     let slot = &ir.slots[r.slot];
-    let storage = ident(&slot.variant);
+    let st = format!("regfile::Reg::{}", ident(&slot.variant));
     let bits = r.width.bits();
+    let size = if bits == 64 { 8 } else { 4 };
     let wmask = r.width.mask();
-    let name = format_ident!("regfile_{}", r.func);
     let path = &r.path;
-    let mut body = Vec::new();
+    let mut body = String::new();
     for idx in elements(r) {
         let off = offset_of(r.offset, &r.dims, &idx);
         let offl = hex(off);
-        let idx_ts = quote!(&[ #(#idx),* ]);
-        let ctx = format!("{path}{idx:?} at {off:#x}");
-        if let Kind::Mapped { .. } = r.kind {
+        let idx_s = slice(&idx);
+        let ctx = format!("{:?}", format!("{path}{idx:?} at {off:#x}"));
+        if let Kind::Mapped {
+            target_outer,
+            outer,
+            ..
+        } = &r.kind
+        {
             // Unmapped with the default hooks; mapped to element 0 otherwise.
             let rw = model.mask_of(Access::Rw);
-            let mut tidx: Vec<u32> = Vec::new();
-            if let Kind::Mapped {
-                target_outer,
-                outer,
-                ..
-            } = &r.kind
-            {
-                tidx = vec![0u32; *target_outer];
-                tidx.extend(idx.iter().skip(*outer));
-            }
-            let size = if bits == 64 { 8usize } else { 4 };
-            let check_rw = if rw == 0 {
-                quote!()
-            } else {
+            let mut tidx = vec![0u32; *target_outer];
+            tidx.extend(idx.iter().skip(*outer));
+            let mut lines = format!(
+                "assert_eq!(rf.read({offl}, {size}), Err(regfile::AccessError::AliasUnmapped), {ctx});
+assert_eq!(rf.write({offl}, {size}, 0), Err(regfile::AccessError::AliasUnmapped), {ctx});
+"
+            );
+            if rw != 0 {
                 let rwl = hex(rw);
-                quote! {
-                    rf.write_with(&mut MapFirst, #offl, #size, #rwl).unwrap();
-                    assert_eq!(get(&rf, regfile::Reg::#storage, &[ #(#tidx),* ]) & #rwl, #rwl, "{}: write through the mapped alias", #ctx);
-                    assert_eq!(rf.read_with(&mut MapFirst, #offl, #size).unwrap() & #rwl, #rwl, "{}: read through the mapped alias", #ctx);
-                }
-            };
-            body.push(quote! {
-                {
-                    let mut rf = regfile::RegFile::new();
-                    assert_eq!(rf.read(#offl, #size), Err(regfile::AccessError::AliasUnmapped), "{}", #ctx);
-                    assert_eq!(rf.write(#offl, #size, 0), Err(regfile::AccessError::AliasUnmapped), "{}", #ctx);
-                    #check_rw
-                }
-            });
+                let t = slice(&tidx);
+                let _ = write!(
+                    lines,
+                    "rf.write_with(&mut MapFirst, {offl}, {size}, {rwl}).unwrap();
+assert_eq!(get(&rf, {st}, {t}) & {rwl}, {rwl}, \"{{}}: write through the mapped alias\", {ctx});
+assert_eq!(rf.read_with(&mut MapFirst, {offl}, {size}).unwrap() & {rwl}, {rwl}, \"{{}}: read through the mapped alias\", {ctx});
+"
+                );
+            }
+            scope(&mut body, &lines);
             continue;
         }
         let reset_read = hex(read_value(model, slot.reset) & wmask);
-        body.push(quote! {
-            {
-                let mut rf = regfile::RegFile::new();
-                assert_eq!(rd(&mut rf, #offl, #bits), #reset_read, "{}: reset value", #ctx);
-            }
-        });
+        scope(
+            &mut body,
+            &format!("assert_eq!(rd(&mut rf, {offl}, {bits}), {reset_read}, \"{{}}: reset value\", {ctx});"),
+        );
         if r.width == Width::W64 && model.mask_of(Access::Rc) == 0 {
             let offh = hex(off + 4);
-            body.push(quote! {
-                {
-                    let mut rf = regfile::RegFile::new();
-                    set(&mut rf, regfile::Reg::#storage, #idx_ts, 0x0123_4567_89ab_cdef);
-                    let full = rd(&mut rf, #offl, 64);
-                    let lo = rf.read(#offl, 4).unwrap();
-                    let hi = rf.read(#offh, 4).unwrap();
-                    assert_eq!(full, lo | (hi << 32), "{}: 64-bit halves compose on read", #ctx);
-                    let mut a = regfile::RegFile::new();
-                    let mut b = regfile::RegFile::new();
-                    a.write(#offl, 8, 0xfedc_ba98_7654_3210).unwrap();
-                    b.write(#offl, 4, 0x7654_3210).unwrap();
-                    b.write(#offh, 4, 0xfedc_ba98).unwrap();
-                    assert_eq!(a, b, "{}: two 32-bit writes equal one 64-bit write", #ctx);
-                }
-            });
+            scope(
+                &mut body,
+                &format!(
+                    "set(&mut rf, {st}, {idx_s}, 0x0123_4567_89ab_cdef);
+let full = rd(&mut rf, {offl}, 64);
+let lo = rf.read({offl}, 4).unwrap();
+let hi = rf.read({offh}, 4).unwrap();
+assert_eq!(full, lo | (hi << 32), \"{{}}: 64-bit halves compose on read\", {ctx});
+let mut a = regfile::RegFile::new();
+let mut b = regfile::RegFile::new();
+a.write({offl}, 8, 0xfedc_ba98_7654_3210).unwrap();
+b.write({offl}, 4, 0x7654_3210).unwrap();
+b.write({offh}, 4, 0xfedc_ba98).unwrap();
+assert_eq!(a, b, \"{{}}: two 32-bit writes equal one 64-bit write\", {ctx});"
+                ),
+            );
         }
         if r.width == Width::W32 && off & 7 == 0 {
-            body.push(quote! {
-                {
-                    let mut rf = regfile::RegFile::new();
-                    assert_eq!(rf.read(#offl, 8), Err(regfile::AccessError::Straddle), "{}", #ctx);
-                    assert_eq!(rf.write(#offl, 8, 0), Err(regfile::AccessError::Straddle), "{}", #ctx);
-                }
-            });
+            scope(
+                &mut body,
+                &format!(
+                    "assert_eq!(rf.read({offl}, 8), Err(regfile::AccessError::Straddle), {ctx});
+assert_eq!(rf.write({offl}, 8, 0), Err(regfile::AccessError::Straddle), {ctx});"
+                ),
+            );
         }
         if r.kind == Kind::Alias {
             let rw = model.mask_of(Access::Rw);
@@ -240,132 +246,146 @@ fn register_test(device: &Device, ir: &Ir, r: &RegIr) -> TokenStream {
                     .collect();
                 let toff = hex(offset_of(target.offset, &tdims, &idx));
                 let rwl = hex(rw);
-                body.push(quote! {
-                    {
-                        let mut rf = regfile::RegFile::new();
-                        wr(&mut rf, #offl, #bits, #rwl);
-                        assert_eq!(rd(&mut rf, #toff, #bits) & #rwl, #rwl, "{}: alias writes the target's storage", #ctx);
-                        wr(&mut rf, #toff, #bits, 0);
-                        assert_eq!(rd(&mut rf, #offl, #bits) & #rwl, 0, "{}: alias reads the target's storage", #ctx);
-                    }
-                });
+                scope(
+                    &mut body,
+                    &format!(
+                        "wr(&mut rf, {offl}, {bits}, {rwl});
+assert_eq!(rd(&mut rf, {toff}, {bits}) & {rwl}, {rwl}, \"{{}}: alias writes the target's storage\", {ctx});
+wr(&mut rf, {toff}, {bits}, 0);
+assert_eq!(rd(&mut rf, {offl}, {bits}) & {rwl}, 0, \"{{}}: alias reads the target's storage\", {ctx});"
+                    ),
+                );
             }
         }
         for f in &model.fields {
             let fm = hex(f.mask());
-            let fctx = format!("{ctx}: field {} ({})", f.name, f.access.as_str());
-            let st = quote!(regfile::Reg::#storage);
-            let check = match f.access {
-                Access::Rw => quote! {
-                    wr(&mut rf, #offl, #bits, #fm);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #fm, "{}: writes ones", #fctx);
-                    wr(&mut rf, #offl, #bits, 0);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, 0, "{}: writes zeros", #fctx);
-                },
-                Access::Ro => {
-                    let r = hex(slot.reset & f.mask());
-                    quote! {
-                        wr(&mut rf, #offl, #bits, #fm);
-                        assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #r, "{}: ignores ones", #fctx);
-                        wr(&mut rf, #offl, #bits, 0);
-                        assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #r, "{}: ignores zeros", #fctx);
-                        let s = get(&rf, #st, #idx_ts);
-                        set(&mut rf, #st, #idx_ts, s | #fm);
-                        assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #fm, "{}: device side sets it", #fctx);
-                    }
-                }
-                Access::Wo => quote! {
-                    wr(&mut rf, #offl, #bits, #fm);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, 0, "{}: reads zero", #fctx);
-                    assert_eq!(get(&rf, #st, #idx_ts) & #fm, #fm, "{}: the device sees the write", #fctx);
-                },
-                Access::W1c => quote! {
-                    let s = get(&rf, #st, #idx_ts);
-                    set(&mut rf, #st, #idx_ts, s | #fm);
-                    wr(&mut rf, #offl, #bits, 0);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #fm, "{}: zeros leave it", #fctx);
-                    wr(&mut rf, #offl, #bits, #fm);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, 0, "{}: ones clear it", #fctx);
-                },
-                Access::W1s => quote! {
-                    let s = get(&rf, #st, #idx_ts);
-                    set(&mut rf, #st, #idx_ts, s & !#fm);
-                    wr(&mut rf, #offl, #bits, 0);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, 0, "{}: zeros leave it", #fctx);
-                    wr(&mut rf, #offl, #bits, #fm);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #fm, "{}: ones set it", #fctx);
-                    wr(&mut rf, #offl, #bits, 0);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #fm, "{}: zeros do not clear it", #fctx);
-                },
-                Access::Rc => quote! {
-                    let s = get(&rf, #st, #idx_ts);
-                    set(&mut rf, #st, #idx_ts, s | #fm);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #fm, "{}: reads the value", #fctx);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, 0, "{}: cleared by the read", #fctx);
-                    wr(&mut rf, #offl, #bits, #fm);
-                    assert_eq!(get(&rf, #st, #idx_ts) & #fm, 0, "{}: writes ignored", #fctx);
-                },
-                Access::Sc => {
-                    let hooked = model.on_write.is_some();
-                    let size = if bits == 64 { 8usize } else { 4 };
-                    let seen = if hooked {
-                        quote! {
-                            let mut rec = Rec::default();
-                            rf.write_with(&mut rec, #offl, #size, #fm).unwrap();
-                            assert_eq!(rec.calls, 1, "{}: the write hook runs", #fctx);
-                            assert_eq!(rec.new & #fm, #fm, "{}: the hook sees the written one", #fctx);
-                        }
-                    } else {
-                        quote!(wr(&mut rf, #offl, #bits, #fm);)
-                    };
-                    quote! {
-                        #seen
-                        assert_eq!(get(&rf, #st, #idx_ts) & #fm, 0, "{}: clears itself", #fctx);
-                        assert_eq!(rd(&mut rf, #offl, #bits) & #fm, 0, "{}: reads zero", #fctx);
-                    }
-                }
-                Access::Res0 | Access::RazWi => quote! {
-                    wr(&mut rf, #offl, #bits, #fm);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, 0, "{}: reads zero", #fctx);
-                    assert_eq!(get(&rf, #st, #idx_ts) & #fm, 0, "{}: writes ignored", #fctx);
-                },
-                Access::Res1 => quote! {
-                    wr(&mut rf, #offl, #bits, 0);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #fm, #fm, "{}: reads one", #fctx);
-                },
+            let fctx = format!(
+                "{:?}",
+                format!(
+                    "{path}{idx:?} at {off:#x}: field {} ({})",
+                    f.name,
+                    f.access.as_str()
+                )
+            );
+            let wr = |v: &str| format!("wr(&mut rf, {offl}, {bits}, {v});\n");
+            let expect = |value: &str, what: &str| {
+                format!("assert_eq!(rd(&mut rf, {offl}, {bits}) & {fm}, {value}, \"{{}}: {what}\", {fctx});\n")
             };
-            body.push(quote! {
-                {
-                    let mut rf = regfile::RegFile::new();
-                    #check
+            let device_sees = |value: &str, what: &str| {
+                format!("assert_eq!(get(&rf, {st}, {idx_s}) & {fm}, {value}, \"{{}}: {what}\", {fctx});\n")
+            };
+            let device_set = |op: &str| {
+                format!("let s = get(&rf, {st}, {idx_s});\nset(&mut rf, {st}, {idx_s}, s {op});\n")
+            };
+            let fm_s = fm.to_string();
+            let check = match f.access {
+                Access::Rw => [
+                    wr(&fm_s),
+                    expect(&fm_s, "writes ones"),
+                    wr("0"),
+                    expect("0", "writes zeros"),
+                ]
+                .concat(),
+                Access::Ro => {
+                    let r = hex(slot.reset & f.mask()).to_string();
+                    [
+                        wr(&fm_s),
+                        expect(&r, "ignores ones"),
+                        wr("0"),
+                        expect(&r, "ignores zeros"),
+                        device_set(&format!("| {fm}")),
+                        expect(&fm_s, "device side sets it"),
+                    ]
+                    .concat()
                 }
-            });
+                Access::Wo => [
+                    wr(&fm_s),
+                    expect("0", "reads zero"),
+                    device_sees(&fm_s, "the device sees the write"),
+                ]
+                .concat(),
+                Access::W1c => [
+                    device_set(&format!("| {fm}")),
+                    wr("0"),
+                    expect(&fm_s, "zeros leave it"),
+                    wr(&fm_s),
+                    expect("0", "ones clear it"),
+                ]
+                .concat(),
+                Access::W1s => [
+                    device_set(&format!("& !{fm}")),
+                    wr("0"),
+                    expect("0", "zeros leave it"),
+                    wr(&fm_s),
+                    expect(&fm_s, "ones set it"),
+                    wr("0"),
+                    expect(&fm_s, "zeros do not clear it"),
+                ]
+                .concat(),
+                Access::Rc => [
+                    device_set(&format!("| {fm}")),
+                    expect(&fm_s, "reads the value"),
+                    expect("0", "cleared by the read"),
+                    wr(&fm_s),
+                    device_sees("0", "writes ignored"),
+                ]
+                .concat(),
+                Access::Sc => {
+                    let seen = if model.on_write.is_some() {
+                        format!(
+                            "let mut rec = Rec::default();
+rf.write_with(&mut rec, {offl}, {size}, {fm}).unwrap();
+assert_eq!(rec.calls, 1, \"{{}}: the write hook runs\", {fctx});
+assert_eq!(rec.new & {fm}, {fm}, \"{{}}: the hook sees the written one\", {fctx});
+"
+                        )
+                    } else {
+                        wr(&fm_s)
+                    };
+                    [
+                        seen,
+                        device_sees("0", "clears itself"),
+                        expect("0", "reads zero"),
+                    ]
+                    .concat()
+                }
+                Access::Res0 | Access::RazWi => [
+                    wr(&fm_s),
+                    expect("0", "reads zero"),
+                    device_sees("0", "writes ignored"),
+                ]
+                .concat(),
+                Access::Res1 => [wr("0"), expect(&fm_s, "reads one")].concat(),
+            };
+            scope(&mut body, &check);
         }
         let um = model.unmapped_mask();
         if um != 0 {
             let uml = hex(um);
-            body.push(quote! {
-                {
-                    let mut rf = regfile::RegFile::new();
-                    wr(&mut rf, #offl, #bits, #uml);
-                    assert_eq!(rd(&mut rf, #offl, #bits) & #uml, 0, "{}: unmapped bits read zero", #ctx);
-                }
-            });
+            scope(
+                &mut body,
+                &format!(
+                    "wr(&mut rf, {offl}, {bits}, {uml});
+assert_eq!(rd(&mut rf, {offl}, {bits}) & {uml}, 0, \"{{}}: unmapped bits read zero\", {ctx});"
+                ),
+            );
         }
     }
-    quote! {
-        #[test]
-        #[allow(clippy::identity_op, clippy::unusual_byte_groupings, clippy::bad_bit_mask, unused_mut, unused_variables)]
-        fn #name() {
-            #(#body)*
-        }
-    }
+    let _ = write!(
+        out,
+        "#[test]
+#[allow(clippy::identity_op, clippy::unusual_byte_groupings, clippy::bad_bit_mask, unused_mut, unused_variables)]
+fn regfile_{}() {{
+{body}}}
+",
+        r.func
+    );
 }
 
 /// Tests of bad accesses: sizes, alignment, unmapped offsets.
-fn bad_access_tests(device: &Device, ir: &Ir) -> TokenStream {
+fn bad_access_tests(out: &mut String, device: &Device, ir: &Ir) {
     let Some(first) = ir.regs.iter().find(|r| r.kind != Kind::Alias) else {
-        return quote!();
+        return;
     };
     let off = hex(first.offset);
     let off2 = hex(first.offset + 2);
@@ -403,24 +423,27 @@ fn bad_access_tests(device: &Device, ir: &Ir) -> TokenStream {
     }
     holes.push(!7);
     holes.push(!3);
-    let holes = holes.into_iter().map(hex);
-    let ctx = format!("{} bad accesses", device.name);
-    quote! {
-        #[test]
-        fn regfile_bad_accesses() {
-            let mut rf = regfile::RegFile::new();
-            let before = rf.clone();
-            for size in [0usize, 1, 2, 3, 5, 6, 7, 16, usize::MAX] {
-                assert_eq!(rf.read(#off, size), Err(regfile::AccessError::BadSize), "{}: size {}", #ctx, size);
-                assert_eq!(rf.write(#off, size, u64::MAX), Err(regfile::AccessError::BadSize), "{}: size {}", #ctx, size);
-            }
-            assert_eq!(rf.read(#off2, 4), Err(regfile::AccessError::Unaligned), "{}", #ctx);
-            assert_eq!(rf.write(#off2, 4, u64::MAX), Err(regfile::AccessError::Unaligned), "{}", #ctx);
-            for hole in [#(#holes),*] {
-                assert_eq!(rf.read(hole, 4), Err(regfile::AccessError::Unmapped), "{}: {:#x}", #ctx, hole);
-                assert_eq!(rf.write(hole, 4, u64::MAX), Err(regfile::AccessError::Unmapped), "{}: {:#x}", #ctx, hole);
-            }
-            assert_eq!(rf, before, "{}: bad accesses change nothing", #ctx);
-        }
-    }
+    let holes: Vec<String> = holes.into_iter().map(|h| hex(h).to_string()).collect();
+    let holes = holes.join(", ");
+    let ctx = format!("{:?}", format!("{} bad accesses", device.name));
+    let _ = write!(
+        out,
+        "#[test]
+fn regfile_bad_accesses() {{
+    let mut rf = regfile::RegFile::new();
+    let before = rf.clone();
+    for size in [0usize, 1, 2, 3, 5, 6, 7, 16, usize::MAX] {{
+        assert_eq!(rf.read({off}, size), Err(regfile::AccessError::BadSize), \"{{}}: size {{}}\", {ctx}, size);
+        assert_eq!(rf.write({off}, size, u64::MAX), Err(regfile::AccessError::BadSize), \"{{}}: size {{}}\", {ctx}, size);
+    }}
+    assert_eq!(rf.read({off2}, 4), Err(regfile::AccessError::Unaligned), \"{{}}\", {ctx});
+    assert_eq!(rf.write({off2}, 4, u64::MAX), Err(regfile::AccessError::Unaligned), \"{{}}\", {ctx});
+    for hole in [{holes}] {{
+        assert_eq!(rf.read(hole, 4), Err(regfile::AccessError::Unmapped), \"{{}}: {{:#x}}\", {ctx}, hole);
+        assert_eq!(rf.write(hole, 4, u64::MAX), Err(regfile::AccessError::Unmapped), \"{{}}: {{:#x}}\", {ctx}, hole);
+    }}
+    assert_eq!(rf, before, \"{{}}: bad accesses change nothing\", {ctx});
+}}
+"
+    );
 }

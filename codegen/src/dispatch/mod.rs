@@ -40,8 +40,9 @@ pub fn emit_regfile(device: &regmap::model::Device) -> TokenStream {
 
 /// Emits per-register tests of the generated dispatcher: reset values,
 /// every field's access semantics, 64-bit halves, aliases and bad accesses.
-/// The tests refer to the generated module as `regfile`.
-pub fn emit_regfile_tests(device: &regmap::model::Device) -> TokenStream {
+/// The tests refer to the generated module as `regfile`. Returned as
+/// formatted source text (the tests are printed directly, not via tokens).
+pub fn emit_regfile_tests(device: &regmap::model::Device) -> String {
     let ir = ir::lower(device);
     let tree = decode::build(device, &ir);
     emit_tests::emit(device, &ir, &tree)

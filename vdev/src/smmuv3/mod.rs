@@ -10,6 +10,7 @@ pub mod device;
 pub mod eventq;
 pub mod idr;
 pub mod strtab;
+pub mod vevents;
 
 pub use self::core::{SmmuCore, Stats};
 pub use self::device::{Vsmmuv3, Vsmmuv3Config};

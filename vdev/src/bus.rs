@@ -1,0 +1,174 @@
+//! A guest's view of the physical address space around a [`Vsmmuv3`]: what a
+//! VMM's bus does for the device's windows, for the demo, tests and a guest
+//! driver running in the same process.
+//!
+//! A guest access at a physical address goes, in order, to RAM the VMM
+//! installed ([`RecordingRegions`]: the VINTF page while the VINTF is
+//! enabled; no trap), to the SMMU window, to the CMDQV window; anything else
+//! reads as zero. After a store to installed RAM the bus calls
+//! [`Vsmmuv3::kick`], which on the simulated backend is the hardware noticing
+//! the store (on a real host the hardware runs by itself and the call only
+//! reads the vEVENTQ).
+
+use std::sync::Arc;
+
+use crate::cmdqv::device::CMDQV_WINDOW;
+use crate::smmuv3::device::{Vsmmuv3, SMMU_WINDOW};
+use crate::vmm::RecordingRegions;
+
+/// Counters of the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BusStats {
+    /// Accesses that reached installed RAM without a trap.
+    pub direct: u64,
+    /// Accesses trapped into the SMMU window.
+    pub smmu: u64,
+    /// Accesses trapped into the CMDQV window.
+    pub cmdqv: u64,
+    /// Accesses that hit nothing.
+    pub unmapped: u64,
+}
+
+/// See the module documentation.
+pub struct GuestBus {
+    dev: Vsmmuv3,
+    regions: Arc<RecordingRegions>,
+    smmu_base: u64,
+    cmdqv_base: u64,
+    stats: BusStats,
+}
+
+enum Target {
+    Smmu(u64),
+    Cmdqv(u64),
+    None,
+}
+
+impl GuestBus {
+    /// A bus with the SMMU window at `smmu_base`, the CMDQV window at
+    /// `cmdqv_base`, and the RAM regions the device's lifecycle installs
+    /// through `regions`.
+    pub fn new(
+        dev: Vsmmuv3,
+        regions: Arc<RecordingRegions>,
+        smmu_base: u64,
+        cmdqv_base: u64,
+    ) -> Self {
+        GuestBus {
+            dev,
+            regions,
+            smmu_base,
+            cmdqv_base,
+            stats: BusStats::default(),
+        }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Vsmmuv3 {
+        &self.dev
+    }
+
+    /// The device, mutably (plug, unplug, reset, teardown: the VMM's side).
+    pub fn device_mut(&mut self) -> &mut Vsmmuv3 {
+        &mut self.dev
+    }
+
+    /// Takes the device back (e.g. to share it between bus windows).
+    pub fn into_device(self) -> Vsmmuv3 {
+        self.dev
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> BusStats {
+        self.stats
+    }
+
+    fn target(&self, gpa: u64) -> Target {
+        if let Some(o) = gpa.checked_sub(self.smmu_base).filter(|o| *o < SMMU_WINDOW) {
+            Target::Smmu(o)
+        } else if let Some(o) = gpa
+            .checked_sub(self.cmdqv_base)
+            .filter(|o| *o < CMDQV_WINDOW)
+        {
+            Target::Cmdqv(o)
+        } else {
+            Target::None
+        }
+    }
+
+    /// A trapped load of `data.len()` bytes at `gpa`.
+    fn trap_read(&mut self, gpa: u64, data: &mut [u8]) {
+        match self.target(gpa) {
+            Target::Smmu(o) => {
+                self.stats.smmu += 1;
+                self.dev.smmu_read(o, data);
+            }
+            Target::Cmdqv(o) => {
+                self.stats.cmdqv += 1;
+                self.dev.cmdqv_read(o, data);
+            }
+            Target::None => {
+                self.stats.unmapped += 1;
+                data.fill(0);
+            }
+        }
+    }
+
+    fn trap_write(&mut self, gpa: u64, data: &[u8]) {
+        match self.target(gpa) {
+            Target::Smmu(o) => {
+                self.stats.smmu += 1;
+                self.dev.smmu_write(o, data);
+            }
+            Target::Cmdqv(o) => {
+                self.stats.cmdqv += 1;
+                self.dev.cmdqv_write(o, data);
+            }
+            Target::None => self.stats.unmapped += 1,
+        }
+    }
+
+    /// A guest 32-bit load.
+    pub fn read32(&mut self, gpa: u64) -> u32 {
+        if let Some(v) = self.regions.read32(gpa) {
+            self.stats.direct += 1;
+            return v;
+        }
+        let mut b = [0u8; 4];
+        self.trap_read(gpa, &mut b);
+        u32::from_le_bytes(b)
+    }
+
+    /// A guest 32-bit store.
+    pub fn write32(&mut self, gpa: u64, value: u32) {
+        if self.regions.write32(gpa, value) {
+            self.stats.direct += 1;
+            self.dev.kick();
+            return;
+        }
+        self.trap_write(gpa, &value.to_le_bytes());
+    }
+
+    /// A guest 64-bit load (trapped windows only; installed RAM is read as
+    /// two 32-bit halves).
+    pub fn read64(&mut self, gpa: u64) -> u64 {
+        if self.regions.read32(gpa).is_some() {
+            let lo = self.read32(gpa);
+            let hi = self.read32(gpa + 4);
+            return u64::from(lo) | (u64::from(hi) << 32);
+        }
+        let mut b = [0u8; 8];
+        self.trap_read(gpa, &mut b);
+        u64::from_le_bytes(b)
+    }
+
+    /// A guest 64-bit store.
+    pub fn write64(&mut self, gpa: u64, value: u64) {
+        if self.regions.read32(gpa).is_some() {
+            self.write32(gpa, value as u32);
+            self.write32(gpa + 4, (value >> 32) as u32);
+            return;
+        }
+        self.trap_write(gpa, &value.to_le_bytes());
+    }
+}

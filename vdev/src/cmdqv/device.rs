@@ -1,0 +1,648 @@
+//! The guest-visible CMDQV MMIO window: the generated `cmdqv-regs` register
+//! file is the register cache of everything trapped, its hooks turn the
+//! guest's writes into [`Lifecycle`] events, and accesses to a logical VCMDQ
+//! that has a HW queue reach the mmap'd VINTF page 0.
+//!
+//! The window is the first [`CMDQV_WINDOW`] bytes of the CMDQV layout: the
+//! global page (CONFIG, PARAM, error maps, CMDQ_ALLOC_MAP, VINTF 0), the direct
+//! VCMDQ pages 0 and 1, and VINTF 0's logical pages 0 and 1. The model exposes
+//! one VINTF and [`NUM_LVCMDQS`] VCMDQs; registers of other VINTFs or VCMDQs
+//! read as zero and ignore writes.
+//!
+//! What the guest sees:
+//!
+//! * `CONFIG.CMDQV_EN`, `CMDQ_ALLOC_MAP[q].ALLOC` (global VCMDQ `q` mapped to
+//!   a logical VCMDQ of VINTF 0), `VINTF0 CONFIG.ENABLE` and the queue's BASE
+//!   are the four preconditions of its HW queue; each write retries the
+//!   allocation. BASE counts as written on a 64-bit write or on a write of its
+//!   upper half (a 32-bit guest writes the lower half first).
+//! * An allocation failure toggles the queue's `GERROR.CMDQ_INIT_ERR` (in the
+//!   trapped registers), sets the error maps and raises the CMDQV interrupt
+//!   unless `VINTF_INT_MASK` masks VINTF 0. Once the queue is allocated (a
+//!   later precondition write retried it) its registers are the hardware's,
+//!   where no init error exists: the pending error is gone.
+//! * `VINTF CONFIG.HYP_OWN` always reads 0; `STATUS.CMDQV_ENABLED`,
+//!   `VINTF STATUS.ENABLE_OK` and `VCMDQ STATUS.CMDQ_EN_OK` follow their
+//!   enables.
+//! * The error maps (`CMDQ_ERR_MAP`, `VINTF_ERR_MAP`, `LVCMDQ_ERR_MAP`,
+//!   `VINTF STATUS.STATUS`) show every queue whose GERROR differs from its
+//!   GERRORN, whether the queue lives in the page or in the cache.
+
+use std::sync::Arc;
+
+use cmdqv_regs::regfile::{Hooks, Reg, RegFile};
+use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG, STATUS, VCMDQ, VCMDQ_PAGE1, VINTF};
+
+use super::lifecycle::{Lifecycle, QueueRegCache, Transition, NUM_LVCMDQS};
+use crate::backend::VintfPage;
+use crate::vmm::IrqLine;
+
+/// Bytes of the guest-visible CMDQV window (one VINTF: five 64 KiB pages).
+pub const CMDQV_WINDOW: u64 = 0x5_0000;
+/// Offset of VINTF 0's logical page 0 in the window: where the VMM installs
+/// the mmap'd VINTF page while the VINTF is enabled.
+pub const VINTF0_PAGE0: u64 = 0x3_0000;
+/// Offset of the direct VCMDQ page 0 aperture.
+const VCMDQ_PAGE0: u64 = VCMDQ::CONS::OFFSET as u64;
+/// Bytes between VCMDQs in a page.
+const VCMDQ_STRIDE: u64 = 0x80;
+/// Bytes of the page-0 registers of one VCMDQ (CONS .. GERRORN).
+const VCMDQ_REGS: u64 = 0x18;
+/// Offset of VINTF 0's CONFIG; VINTF `v` is `v * VINTF_STRIDE` further.
+const VINTF0: u64 = VINTF::CONFIG::OFFSET as u64;
+/// Bytes between VINTF register blocks.
+const VINTF_STRIDE: u64 = 0x100;
+/// End of the VINTF register blocks (64 of them).
+const VINTF_END: u64 = VINTF0 + 64 * VINTF_STRIDE;
+/// Offsets of the page-0 registers inside one VCMDQ block.
+const CONS: u64 = 0x0;
+const PROD: u64 = (VCMDQ::PROD::OFFSET - VCMDQ::CONS::OFFSET) as u64;
+const QCONFIG: u64 = (VCMDQ::CONFIG::OFFSET - VCMDQ::CONS::OFFSET) as u64;
+const QSTATUS: u64 = (VCMDQ::STATUS::OFFSET - VCMDQ::CONS::OFFSET) as u64;
+const GERROR: u64 = (VCMDQ::GERROR::OFFSET - VCMDQ::CONS::OFFSET) as u64;
+const GERRORN: u64 = (VCMDQ::GERRORN::OFFSET - VCMDQ::CONS::OFFSET) as u64;
+/// All VCMDQ error bits.
+const ERR_BITS: u32 = 0x7;
+/// `GERROR.CMDQ_INIT_ERR`.
+const INIT_ERR: u32 = 1 << 2;
+/// `VINTF STATUS.STATUS` value `VCMDQ_ERROR`.
+const VINTF_STATUS_VCMDQ_ERROR: u32 = 1;
+
+/// Counters of the window, for the VMM's logs and the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CmdqvStats {
+    /// Guest accesses trapped into the window.
+    pub traps: u64,
+    /// Trapped accesses that reached the VINTF page (a live queue).
+    pub page_accesses: u64,
+    /// Accesses outside the model's registers (read as zero, writes ignored).
+    pub ignored: u64,
+    /// `GERROR.CMDQ_INIT_ERR` raised (HW queue allocation failures).
+    pub init_errors: u64,
+    /// Queue errors the host reported on the vEVENTQ.
+    pub queue_errors: u64,
+    /// Edges raised on the CMDQV interrupt.
+    pub irqs: u64,
+}
+
+/// State the hooks need besides the register file.
+struct State {
+    max_log2: u32,
+    /// BASE of global VCMDQ `q` was written (see the module documentation).
+    base_written: [bool; NUM_LVCMDQS],
+    /// Set by the front end before dispatching a write: whether a BASE
+    /// write completes the register (64-bit or upper half).
+    base_complete: bool,
+    trace: Vec<Transition>,
+    /// An error appeared that the guest must be interrupted for.
+    raise: bool,
+    stats: CmdqvStats,
+}
+
+/// The CMDQV front end. It owns the register cache; the [`Lifecycle`] (owned by
+/// the vSMMUv3 core, which shares its kernel objects) is passed to each access.
+pub struct Cmdqv {
+    regs: RegFile,
+    st: State,
+    irq: Arc<dyn IrqLine>,
+}
+
+/// The logical VCMDQ of VINTF 0 that global VCMDQ `q` is allocated to.
+fn lidx_of(regs: &RegFile, q: usize) -> Option<usize> {
+    if q >= NUM_LVCMDQS {
+        return None;
+    }
+    let m = regs.cmdq_alloc_map(q as u32)?;
+    if !CMDQ_ALLOC_MAP::ALLOC.is_set(m) || CMDQ_ALLOC_MAP::VIRT_INTF_INDX.read(m) != 0 {
+        return None;
+    }
+    let l = CMDQ_ALLOC_MAP::LVCMDQ.read(m) as usize;
+    // Two global queues mapped to one logical queue: the lower one owns it.
+    (l < NUM_LVCMDQS && (0..q).all(|p| lidx_of_raw(regs, p) != Some(l))).then_some(l)
+}
+
+fn lidx_of_raw(regs: &RegFile, q: usize) -> Option<usize> {
+    let m = regs.cmdq_alloc_map(q as u32)?;
+    (CMDQ_ALLOC_MAP::ALLOC.is_set(m) && CMDQ_ALLOC_MAP::VIRT_INTF_INDX.read(m) == 0)
+        .then_some(CMDQ_ALLOC_MAP::LVCMDQ.read(m) as usize)
+}
+
+/// The global VCMDQ allocated to logical VCMDQ `lidx` of VINTF 0.
+fn q_of(regs: &RegFile, lidx: usize) -> Option<usize> {
+    (0..NUM_LVCMDQS).find(|&q| lidx_of(regs, q) == Some(lidx))
+}
+
+/// Offset of a logical VCMDQ's register in the VINTF page.
+fn page_off(lidx: usize, reg: u64) -> usize {
+    lidx * VCMDQ_STRIDE as usize + reg as usize
+}
+
+/// The register cache as the lifecycle sees it.
+struct Cache<'a> {
+    regs: &'a mut RegFile,
+}
+
+impl QueueRegCache for Cache<'_> {
+    fn restore(&mut self, lidx: usize, page: &VintfPage) {
+        let Some(q) = q_of(self.regs, lidx) else {
+            return;
+        };
+        let q = q as u32;
+        let cons = self.regs.vcmdq_cons(q).unwrap_or(0)
+            & !(VCMDQ::CONS::ERR.mask << VCMDQ::CONS::ERR.shift);
+        page.write32(page_off(lidx, CONS), cons);
+        page.write32(page_off(lidx, PROD), self.regs.vcmdq_prod(q).unwrap_or(0));
+        // A fresh queue has no error; errors of the cached queue (an init
+        // error) are not the hardware's to report.
+        let gerror = page.read32(page_off(lidx, GERROR)).unwrap_or(0);
+        page.write32(page_off(lidx, GERRORN), gerror);
+        // Enable last, as a driver would.
+        page.write32(
+            page_off(lidx, QCONFIG),
+            self.regs.vcmdq_config(q).unwrap_or(0),
+        );
+    }
+
+    fn save(&mut self, lidx: usize, page: &VintfPage) {
+        let Some(q) = q_of(self.regs, lidx) else {
+            return;
+        };
+        let q = q as u32;
+        let r = |reg| page.read32(page_off(lidx, reg)).unwrap_or(0);
+        let _ = self.regs.set_vcmdq_cons(q, r(CONS));
+        let _ = self.regs.set_vcmdq_prod(q, r(PROD));
+        let _ = self.regs.set_vcmdq_config(q, r(QCONFIG));
+        let _ = self.regs.set_vcmdq_status(q, r(QSTATUS));
+        let _ = self.regs.set_vcmdq_gerror(q, r(GERROR));
+        let _ = self.regs.set_vcmdq_gerrorn(q, r(GERRORN));
+    }
+}
+
+/// The hooks of one guest access: the register file's side effects on the
+/// lifecycle.
+struct Hk<'a> {
+    lc: &'a mut Lifecycle,
+    st: &'a mut State,
+}
+
+impl Hk<'_> {
+    /// Records what an event changed and reacts to init errors.
+    fn absorb(&mut self, regs: &mut RegFile, t: Vec<Transition>) {
+        for tr in &t {
+            match tr {
+                Transition::QueueInitError { lidx, .. } => {
+                    if let Some(q) = q_of(regs, *lidx) {
+                        let q = q as u32;
+                        let bit = INIT_ERR;
+                        let ge = regs.vcmdq_gerror(q).unwrap_or(0);
+                        let gn = regs.vcmdq_gerrorn(q).unwrap_or(0);
+                        // Toggle only when no init error is pending already.
+                        if (ge ^ gn) & bit == 0 {
+                            let _ = regs.set_vcmdq_gerror(q, ge ^ bit);
+                            self.st.stats.init_errors += 1;
+                            self.st.raise = true;
+                        }
+                    }
+                }
+                Transition::QueueAllocated { .. } => {
+                    // The restored registers may ask the queue to run.
+                    let _ = self.lc.kick();
+                }
+                _ => {}
+            }
+        }
+        self.st.trace.extend(t);
+    }
+
+    fn retry_base(&mut self, regs: &mut RegFile, q: usize) {
+        let Some(lidx) = lidx_of(regs, q) else { return };
+        if !self.st.base_written[q] {
+            return;
+        }
+        let base = regs.vcmdq_page1_base(q as u32).unwrap_or(0);
+        let addr = base & (VCMDQ_PAGE1::BASE::ADDR.mask << VCMDQ_PAGE1::BASE::ADDR.shift);
+        let log2 = (VCMDQ_PAGE1::BASE::LOG2SIZE.read(base) as u32).min(self.st.max_log2);
+        if let Ok(t) = self.lc.write_base(lidx, addr, log2, &mut Cache { regs }) {
+            self.absorb(regs, t);
+        }
+    }
+}
+
+impl Hooks for Hk<'_> {
+    fn config_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], _old: u64, new: u64) {
+        let en = CONFIG::CMDQV_EN.is_set(new as u32);
+        let t = self.lc.set_cmdqv_enable(en, &mut Cache { regs });
+        regs.update_status(
+            STATUS::CMDQV_ENABLED.mask,
+            STATUS::CMDQV_ENABLED.val(u32::from(en)).value,
+        );
+        self.absorb(regs, t);
+    }
+
+    fn alloc_map_write(&mut self, regs: &mut RegFile, _reg: Reg, idx: &[u32], old: u64, _new: u64) {
+        let Some(&q) = idx.first() else { return };
+        let q = q as usize;
+        if q >= NUM_LVCMDQS {
+            return;
+        }
+        // Who owned the logical queue before the write (with the old value).
+        let now = regs.cmdq_alloc_map(q as u32).unwrap_or(0);
+        let _ = regs.set_cmdq_alloc_map(q as u32, old as u32);
+        let before = lidx_of(regs, q);
+        let _ = regs.set_cmdq_alloc_map(q as u32, now);
+        let after = lidx_of(regs, q);
+        if let Some(l) = before.filter(|l| Some(*l) != after) {
+            // Unmapped (or remapped): the logical queue loses its HW queue.
+            let _ = regs.set_cmdq_alloc_map(q as u32, old as u32);
+            let t = self.lc.set_alloc(l, false, &mut Cache { regs });
+            let _ = regs.set_cmdq_alloc_map(q as u32, now);
+            if let Ok(t) = t {
+                self.absorb(regs, t);
+            }
+        }
+        if let Some(l) = after {
+            self.retry_base(regs, q);
+            if let Ok(t) = self.lc.set_alloc(l, true, &mut Cache { regs }) {
+                self.absorb(regs, t);
+            }
+        }
+    }
+
+    fn vintf_config_write(
+        &mut self,
+        regs: &mut RegFile,
+        _reg: Reg,
+        idx: &[u32],
+        _old: u64,
+        new: u64,
+    ) {
+        if idx.first() != Some(&0) {
+            return;
+        }
+        // HYP_OWN is the host's: a guest-owned VINTF never has it.
+        let hyp = VINTF::CONFIG::HYP_OWN.mask << VINTF::CONFIG::HYP_OWN.shift;
+        let _ = regs.set_vintf_config(0, new as u32 & !hyp);
+        let en = VINTF::CONFIG::ENABLE.is_set(new as u32);
+        let t = self.lc.set_vintf_enable(en, &mut Cache { regs });
+        let _ = regs.update_vintf_status(
+            0,
+            VINTF::STATUS::ENABLE_OK.mask,
+            VINTF::STATUS::ENABLE_OK.val(u32::from(en)).value,
+        );
+        self.absorb(regs, t);
+    }
+
+    fn vcmdq_config_write(
+        &mut self,
+        regs: &mut RegFile,
+        _reg: Reg,
+        idx: &[u32],
+        _old: u64,
+        new: u64,
+    ) {
+        // Trapped path only (no HW queue): the status follows the enable.
+        let Some(&q) = idx.first() else { return };
+        let en = VCMDQ::CONFIG::CMDQ_EN.is_set(new as u32);
+        let _ = regs.set_vcmdq_status(q, u32::from(en));
+    }
+
+    fn vcmdq_base_write(
+        &mut self,
+        regs: &mut RegFile,
+        _reg: Reg,
+        idx: &[u32],
+        _old: u64,
+        _new: u64,
+    ) {
+        let Some(&q) = idx.first() else { return };
+        let q = q as usize;
+        if q >= NUM_LVCMDQS || !self.st.base_complete {
+            return;
+        }
+        self.st.base_written[q] = true;
+        self.retry_base(regs, q);
+    }
+
+    fn lvcmdq_to_vcmdq(&mut self, regs: &RegFile, idx: &[u32]) -> Option<[u32; 1]> {
+        match idx {
+            [0, l] => q_of(regs, *l as usize).map(|q| [q as u32]),
+            _ => None,
+        }
+    }
+}
+
+/// Where a guest access of the window goes.
+enum Route {
+    /// Outside the model (another VINTF or VCMDQ, beyond the window).
+    Ignore,
+    /// Page-0 register `reg` of logical VCMDQ `lidx`, which has a HW queue.
+    Page { lidx: usize, reg: u64 },
+    /// The register file (the cache) and its hooks.
+    Regs,
+}
+
+impl Cmdqv {
+    /// A CMDQV window raising `irq` for queue errors, offering VCMDQs of at
+    /// most `2^max_log2size` entries (the vSMMUv3's IDR1.CMDQS, so a queue
+    /// fits in one backing page of guest RAM).
+    pub fn new(irq: Arc<dyn IrqLine>, max_log2size: u32) -> Self {
+        let mut regs = RegFile::new();
+        regs.set_param(guest_param());
+        Cmdqv {
+            regs,
+            st: State {
+                max_log2: max_log2size.min(super::lifecycle::MAX_LOG2_ENTRIES),
+                base_written: [false; NUM_LVCMDQS],
+                base_complete: false,
+                trace: Vec::new(),
+                raise: false,
+                stats: CmdqvStats::default(),
+            },
+            irq,
+        }
+    }
+
+    /// The register cache (device side, for inspection).
+    pub fn regs(&self) -> &RegFile {
+        &self.regs
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> CmdqvStats {
+        self.st.stats
+    }
+
+    /// The lifecycle transitions since the last call, in order.
+    pub fn take_transitions(&mut self) -> Vec<Transition> {
+        std::mem::take(&mut self.st.trace)
+    }
+
+    fn route(&self, lc: &Lifecycle, offset: u64, size: usize) -> Route {
+        if offset >= CMDQV_WINDOW {
+            return Route::Ignore;
+        }
+        let alloc_map = CMDQ_ALLOC_MAP::OFFSET as u64;
+        let queue = |base: u64| -> Option<(usize, u64)> {
+            let rel = offset.checked_sub(base)?;
+            let q = (rel / VCMDQ_STRIDE) as usize;
+            (rel < 0x1_0000).then_some((q, rel % VCMDQ_STRIDE))
+        };
+        // Registers of VINTFs, VCMDQs or logical VCMDQs the model lacks.
+        let maps = alloc_map + 4 * NUM_LVCMDQS as u64..alloc_map + 4 * CMDQ_ALLOC_MAP::COUNT as u64;
+        let beyond = maps.contains(&offset) || (VINTF0 + VINTF_STRIDE..VINTF_END).contains(&offset);
+        if beyond {
+            return Route::Ignore;
+        }
+        let page1 = VCMDQ_PAGE1::BASE::OFFSET as u64;
+        for base in [VCMDQ_PAGE0, page1, VINTF0_PAGE0, VINTF0_PAGE0 + 0x1_0000] {
+            if let Some((q, reg)) = queue(base) {
+                if q >= NUM_LVCMDQS {
+                    return Route::Ignore;
+                }
+                let lidx = if base == VCMDQ_PAGE0 {
+                    lidx_of(&self.regs, q)
+                } else if base == VINTF0_PAGE0 {
+                    Some(q)
+                } else {
+                    None
+                };
+                if let Some(lidx) = lidx {
+                    if reg < VCMDQ_REGS && size == 4 && lc.queue_allocated(lidx) {
+                        return Route::Page { lidx, reg };
+                    }
+                }
+                return Route::Regs;
+            }
+        }
+        Route::Regs
+    }
+
+    /// A trapped guest load of `data.len()` bytes at `offset` in the window.
+    /// Unmapped or malformed accesses read as zero.
+    pub fn read(&mut self, lc: &mut Lifecycle, offset: u64, data: &mut [u8]) {
+        self.st.stats.traps += 1;
+        match self.route(lc, offset, data.len()) {
+            Route::Ignore => {
+                self.st.stats.ignored += 1;
+                data.fill(0);
+            }
+            Route::Page { lidx, reg } => {
+                self.st.stats.page_accesses += 1;
+                let v = lc
+                    .page()
+                    .and_then(|p| p.read32(page_off(lidx, reg)))
+                    .unwrap_or(0);
+                data.copy_from_slice(&v.to_le_bytes());
+            }
+            Route::Regs => {
+                if offset < VCMDQ_PAGE0 {
+                    self.refresh_errors(lc);
+                }
+                let mut hk = Hk {
+                    lc,
+                    st: &mut self.st,
+                };
+                if self.regs.read_bytes(&mut hk, offset, data).is_err() {
+                    self.st.stats.ignored += 1;
+                    data.fill(0);
+                }
+            }
+        }
+    }
+
+    /// A trapped guest store of `data` at `offset` in the window. Unmapped or
+    /// malformed accesses are ignored.
+    pub fn write(&mut self, lc: &mut Lifecycle, offset: u64, data: &[u8]) {
+        self.st.stats.traps += 1;
+        match self.route(lc, offset, data.len()) {
+            Route::Ignore => self.st.stats.ignored += 1,
+            Route::Page { lidx, reg } => {
+                self.st.stats.page_accesses += 1;
+                let v = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                if let Some(p) = lc.page() {
+                    match reg {
+                        // STATUS and GERROR are the hardware's.
+                        QSTATUS | GERROR => {}
+                        // CMDQ_INIT_ERR is the model's, and a queue that
+                        // exists has none: the guest cannot raise it here.
+                        GERRORN => {
+                            let ge = p.read32(page_off(lidx, GERROR)).unwrap_or(0);
+                            let v = (v & !INIT_ERR) | (ge & INIT_ERR);
+                            p.write32(page_off(lidx, reg), v);
+                        }
+                        _ => {
+                            p.write32(page_off(lidx, reg), v);
+                        }
+                    }
+                }
+                self.kick(lc);
+            }
+            Route::Regs => {
+                self.st.base_complete = data.len() == 8 || offset & 4 != 0;
+                let mut hk = Hk {
+                    lc,
+                    st: &mut self.st,
+                };
+                if self.regs.write_bytes(&mut hk, offset, data).is_err() {
+                    self.st.stats.ignored += 1;
+                }
+                self.st.base_complete = false;
+                self.check_unbacked(lc);
+                self.raise_if_needed(lc);
+            }
+        }
+    }
+
+    /// Lets the hardware act on guest stores to the VINTF page and collects
+    /// the queue errors it reported. On a real host the hardware runs by
+    /// itself ([`crate::backend::Backend::kick`] does nothing), so this only
+    /// polls the vEVENTQ; the VMM calls it when the vEVENTQ is readable.
+    pub fn kick(&mut self, lc: &mut Lifecycle) {
+        let _ = lc.kick();
+        self.service(lc);
+    }
+
+    /// Reads the vEVENTQ: the host's LVCMDQ error maps become the guest's
+    /// error maps and an interrupt (unless masked).
+    pub fn service(&mut self, lc: &mut Lifecycle) {
+        if let Ok(ev) = lc.poll_errors() {
+            if ev.err_map != 0 || ev.lost {
+                self.st.stats.queue_errors += u64::from(ev.err_map.count_ones());
+                self.st.raise = true;
+            }
+        }
+        self.raise_if_needed(lc);
+    }
+
+    /// A queue whose four preconditions hold but that cannot have a HW queue
+    /// because the lifecycle has no VINTF page (no device was bound, or the
+    /// host has no CMDQV): the guest sees CMDQ_INIT_ERR rather than a queue
+    /// that never comes up.
+    fn check_unbacked(&mut self, lc: &Lifecycle) {
+        if lc.page().is_some() {
+            return;
+        }
+        let cmdqv_en = CONFIG::CMDQV_EN.is_set(self.regs.config());
+        let vintf_en = VINTF::CONFIG::ENABLE.is_set(self.regs.vintf_config(0).unwrap_or(0));
+        if !(cmdqv_en && vintf_en) {
+            return;
+        }
+        for q in 0..NUM_LVCMDQS {
+            if lidx_of(&self.regs, q).is_none() || !self.st.base_written[q] {
+                continue;
+            }
+            let q = q as u32;
+            let ge = self.regs.vcmdq_gerror(q).unwrap_or(0);
+            let gn = self.regs.vcmdq_gerrorn(q).unwrap_or(0);
+            if (ge ^ gn) & INIT_ERR == 0 {
+                let _ = self.regs.set_vcmdq_gerror(q, ge ^ INIT_ERR);
+                self.st.stats.init_errors += 1;
+                self.st.raise = true;
+            }
+        }
+    }
+
+    fn raise_if_needed(&mut self, lc: &Lifecycle) {
+        if !std::mem::take(&mut self.st.raise) {
+            return;
+        }
+        self.refresh_errors(lc);
+        let masked = self.regs.vintf_int_mask(0).unwrap_or(0) & 1 != 0;
+        let pending = self.regs.vintf_err_map(0).unwrap_or(0) & 1 != 0;
+        if pending && !masked {
+            self.st.stats.irqs += 1;
+            self.irq.pulse();
+        }
+    }
+
+    /// Recomputes the error maps from the queues' GERROR/GERRORN.
+    fn refresh_errors(&mut self, lc: &Lifecycle) {
+        let mut lmap = 0u64;
+        let mut qmap = 0u32;
+        for q in 0..NUM_LVCMDQS {
+            let lidx = lidx_of(&self.regs, q);
+            let live = lidx.filter(|l| lc.queue_allocated(*l));
+            let (ge, gn) = match (live, lc.page()) {
+                (Some(l), Some(p)) => (
+                    p.read32(page_off(l, GERROR)).unwrap_or(0),
+                    p.read32(page_off(l, GERRORN)).unwrap_or(0),
+                ),
+                _ => (
+                    self.regs.vcmdq_gerror(q as u32).unwrap_or(0),
+                    self.regs.vcmdq_gerrorn(q as u32).unwrap_or(0),
+                ),
+            };
+            if (ge ^ gn) & ERR_BITS != 0 {
+                qmap |= 1 << q;
+                if let Some(l) = lidx {
+                    lmap |= 1 << l;
+                }
+            }
+        }
+        let _ = self.regs.set_cmdq_err_map(0, qmap);
+        let _ = self.regs.set_vintf_lvcmdq_err_map(0, 0, lmap);
+        let _ = self.regs.set_vintf_err_map(0, u32::from(lmap != 0));
+        let status = if lmap != 0 {
+            VINTF_STATUS_VCMDQ_ERROR
+        } else {
+            0
+        };
+        let _ = self.regs.update_vintf_status(
+            0,
+            VINTF::STATUS::STATUS.mask << VINTF::STATUS::STATUS.shift,
+            VINTF::STATUS::STATUS.val(status).value,
+        );
+    }
+
+    /// A reset of the CMDQV: the lifecycle frees the queues (descending) and
+    /// removes the page; every register returns to its reset value.
+    pub fn reset(&mut self, lc: &mut Lifecycle) {
+        let t = lc.reset(&mut Cache {
+            regs: &mut self.regs,
+        });
+        self.st.trace.extend(t);
+        self.regs.reset();
+        self.regs.set_param(guest_param());
+        self.st.base_written = [false; NUM_LVCMDQS];
+        self.st.raise = false;
+    }
+}
+
+/// PARAM of the guest-visible instance: version 1, [`NUM_LVCMDQS`] VCMDQs,
+/// one VINTF, [`super::lifecycle::NUM_SIDS`] SID slots.
+fn guest_param() -> u32 {
+    use cmdqv_regs::PARAM;
+    PARAM::VER.val(1).value
+        | PARAM::NUM_VCMDQ_LOG2
+            .val(NUM_LVCMDQS.trailing_zeros())
+            .value
+        | PARAM::NUM_VINTF_LOG2.val(0).value
+        | PARAM::NUM_SID_PER_VM_LOG2
+            .val(super::lifecycle::NUM_SIDS.trailing_zeros())
+            .value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cmdqv_regs::fieldsets::VcmdqErrors;
+
+    #[test]
+    fn layout_matches_the_map() {
+        assert_eq!(PROD, 0x4);
+        assert_eq!(GERRORN, 0x14);
+        assert_eq!(
+            VINTF0_PAGE0,
+            cmdqv_regs::VINTF_PAGE0::LVCMDQ::CONS::OFFSET as u64
+        );
+        assert_eq!(guest_param(), cmdqv_regs::PARAM::RESET);
+        assert_eq!(
+            INIT_ERR,
+            VcmdqErrors::CMDQ_INIT_ERR.mask << VcmdqErrors::CMDQ_INIT_ERR.shift
+        );
+        assert_eq!(
+            cmdqv_regs::VINTF_PAGE0::LVCMDQ::GERRORN::OFFSET as u64 - VINTF0_PAGE0,
+            GERRORN
+        );
+    }
+}

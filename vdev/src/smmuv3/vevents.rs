@@ -1,0 +1,78 @@
+//! The host's SMMUv3 vEVENTQ (`IOMMU_VEVENTQ_TYPE_ARM_SMMUV3`): the events
+//! the kernel reports for the guest's devices (translation and configuration
+//! faults), already in the guest's terms (the vSID), as 32-byte SMMUv3 event
+//! records. The device model copies them into the guest's event queue.
+
+use std::sync::Arc;
+
+use crate::backend::{uapi, Backend, ObjId, Result, Viommu};
+
+/// Records the vEVENTQ holds before the kernel drops events.
+pub const DEPTH: u32 = 64;
+
+/// An SMMUv3 vEVENTQ on a vIOMMU; destroyed on drop (before the vIOMMU it
+/// holds).
+pub struct HostEvents {
+    viommu: Arc<Viommu>,
+    id: ObjId,
+}
+
+/// What one read of the vEVENTQ returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Read {
+    /// Event records, oldest first.
+    pub records: Vec<[u64; 4]>,
+    /// The kernel lost records before these (its queue overflowed).
+    pub lost: bool,
+}
+
+impl HostEvents {
+    fn b(&self) -> &Arc<dyn Backend> {
+        self.viommu.parent().ioas().backend()
+    }
+
+    /// `IOMMU_VEVENTQ_ALLOC` of the SMMUv3 type on `viommu`.
+    pub fn alloc(viommu: &Arc<Viommu>) -> Result<Self> {
+        let b = viommu.parent().ioas().backend();
+        let id = b.veventq_alloc(viommu.id(), uapi::VEVENTQ_TYPE_ARM_SMMUV3, DEPTH)?;
+        Ok(HostEvents {
+            viommu: viommu.clone(),
+            id,
+        })
+    }
+
+    /// The object id.
+    pub fn id(&self) -> ObjId {
+        self.id
+    }
+
+    /// Reads what is pending, without blocking.
+    pub fn read(&self) -> Result<Read> {
+        let mut out = Read::default();
+        for ev in self.b().veventq_read(self.id)? {
+            if ev.is_lost_marker() {
+                out.lost = true;
+                continue;
+            }
+            let mut rec = [0u64; 4];
+            for (i, w) in rec.iter_mut().enumerate() {
+                let b: [u8; 8] = ev
+                    .data
+                    .get(i * 8..i * 8 + 8)
+                    .and_then(|s| s.try_into().ok())
+                    .unwrap_or([0; 8]);
+                *w = u64::from_le_bytes(b);
+            }
+            out.records.push(rec);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for HostEvents {
+    fn drop(&mut self) {
+        if let Err(e) = self.b().destroy(self.id) {
+            eprintln!("vdev: destroying the SMMUv3 vEVENTQ {}: {e}", self.id);
+        }
+    }
+}
