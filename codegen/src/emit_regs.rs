@@ -45,15 +45,27 @@ fn layout_items(fields: &[LField], width: Width, what: &str, dev: &Device) -> To
             f.lsb,
             f.access.as_str()
         ));
-        let values: Vec<(proc_macro2::Ident, u64)> = f
+        let values: Vec<(proc_macro2::Ident, u64, String)> = f
             .enum_name
             .as_deref()
             .and_then(|e| dev.enum_by_name(e))
-            .map(|e| e.values.iter().map(|v| (ident(&v.name), v.value)).collect())
+            .map(|e| {
+                e.values
+                    .iter()
+                    .map(|v| {
+                        let doc = if v.description.is_empty() {
+                            format!(" The field set to `{}` ({:#x}).", v.name, v.value)
+                        } else {
+                            format!(" {} ({:#x}).", v.description.trim_end_matches('.'), v.value)
+                        };
+                        (ident(&v.name), v.value, doc)
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let clash = values
             .iter()
-            .any(|(n, _)| n == "SET" || n == "CLEAR" || n == "Value");
+            .any(|(n, _, _)| n == "SET" || n == "CLEAR" || n == "Value");
         let set_clear = if f.value_mask == 1 && !clash {
             quote! {
                 /// The bit set.
@@ -67,9 +79,9 @@ fn layout_items(fields: &[LField], width: Width, what: &str, dev: &Device) -> To
         let enum_items = match &f.enum_ty {
             None => quote!(),
             Some(e) => {
-                let consts = values.iter().map(|(n, v)| {
+                let consts = values.iter().map(|(n, v, doc)| {
                     let v = lit(width, *v);
-                    quote!(pub const #n: super::Fv = super::Fv::new(#mask, #shift, #v);)
+                    quote!(#[doc = #doc] pub const #n: super::Fv = super::Fv::new(#mask, #shift, #v);)
                 });
                 quote! {
                     /// The enum naming this field's values (for `read_as_enum`).
@@ -152,7 +164,8 @@ fn register_module(r: &LReg, dev: &Device) -> TokenStream {
     let masks = r.masks.iter().map(|(a, m)| {
         let n = mask_name(*a);
         let v = lit(r.width, *m);
-        quote!(pub const #n: #t = #v;)
+        let doc = format!(" Bits of fields with access `{}`.", a.as_str());
+        quote!(#[doc = #doc] pub const #n: #t = #v;)
     });
     let reserved = lit(r.width, r.reserved);
     let keep_zero = lit(
@@ -215,7 +228,6 @@ fn register_module(r: &LReg, dev: &Device) -> TokenStream {
             pub const WIDTH: u32 = #width;
             /// Reset value.
             pub const RESET: #t = #reset;
-            // Bits whose fields have each access kind (`RW_MASK`, `W1C_MASK`, ...).
             #(#masks)*
             /// Bits no field covers (reserved: read as zero, writes ignored).
             pub const RESERVED_MASK: #t = #reserved;

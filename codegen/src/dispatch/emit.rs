@@ -922,10 +922,54 @@ fn decode_expr(ir: &Ir, node: &Node, level: usize, action: Action) -> TokenStrea
             })
             .collect()
     };
+    // First offset of each arm and whether its pattern is a range, in arm
+    // order (the candidates and segments are sorted by offset).
+    let keys: Vec<(u64, bool)> = if !node.overlaps() {
+        node.cands
+            .iter()
+            .map(|c| (c.lo, matches!(c.what, What::Array { .. }) && c.lo != c.hi))
+            .collect()
+    } else {
+        node.segments()
+            .into_iter()
+            .map(|(lo, hi, cands)| match cands.as_slice() {
+                [only] if matches!(node.cands[*only].what, What::Leaf { .. }) => {
+                    (node.cands[*only].lo, false)
+                }
+                _ => (lo, lo != hi),
+            })
+            .collect()
+    };
+    split_match(&o, &arms, &keys)
+}
+
+/// Range arms a single `match` may hold before it is split in two.
+const RANGE_ARMS_PER_MATCH: usize = 3;
+
+/// `match o { arms.., _ => None }`, split by offset into nested
+/// `if o < first_of_right_half { .. } else { .. }` while it has more than
+/// [`RANGE_ARMS_PER_MATCH`] range arms. rustc lowers consecutive single-value
+/// arms to one switch (a jump table or a binary search), but tests range
+/// arms one after the other, so an unsplit node with many block arrays (the
+/// CMDQV's top level has ten) would test them linearly; split, a lookup
+/// takes a logarithmic number of comparisons.
+fn split_match(o: &proc_macro2::Ident, arms: &[TokenStream], keys: &[(u64, bool)]) -> TokenStream {
+    let ranges: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].1).collect();
+    if ranges.len() <= RANGE_ARMS_PER_MATCH || arms.len() != keys.len() {
+        return quote! {
+            match #o {
+                #(#arms)*
+                _ => None,
+            }
+        };
+    }
+    // Split before the middle range arm: both halves get about half of the
+    // range arms, and the right half starts at that arm's first offset.
+    let at = ranges[ranges.len() / 2];
+    let bound = hex(keys[at].0);
+    let left = split_match(o, &arms[..at], &keys[..at]);
+    let right = split_match(o, &arms[at..], &keys[at..]);
     quote! {
-        match #o {
-            #(#arms)*
-            _ => None,
-        }
+        if #o < #bound { #left } else { #right }
     }
 }

@@ -121,3 +121,31 @@ fn name_clashes_become_compile_errors() {
     let code = super::emit_regfile(&dev).to_string();
     assert!(code.contains("compile_error"), "{code}");
 }
+
+#[test]
+fn many_block_arrays_are_split_into_a_search_tree() {
+    // Eight block arrays: eight range arms at the top level. Split before
+    // the middle range arm while a match holds more than three: 8 -> 4 + 4
+    // -> (2 + 2) + (2 + 2), three `if`s and four matches per decoder.
+    let mut text = String::from(
+        "device: { name: d, windows: [ { name: p, offset: 0, size: 0x100000 } ] }\nblocks:\n",
+    );
+    for b in 0..8u64 {
+        text.push_str(&format!(
+            "  - {{ name: B{b}, offset: {:#x}, count: 4, stride: 0x10, registers: \
+             [ {{ name: R, offset: 0x0, fields: [ {{ name: V, bits: \"7:0\" }} ] }} ] }}\n",
+            0x1000 * (b + 1)
+        ));
+    }
+    let dev = load_str(&text);
+    let ir = ir::lower(&dev);
+    let tree = decode::build(&dev, &ir);
+    assert_eq!(tree.cands.len(), 8, "one arm per block array");
+    let code = super::emit_regfile(&dev).to_string();
+    assert!(syn::parse2::<syn::File>(super::emit_regfile(&dev)).is_ok());
+    let decoders = 2; // read_with and write_with
+    assert_eq!(code.matches("if o0 < 0x").count(), 3 * decoders, "{code}");
+    assert_eq!(code.matches("match o0 {").count(), 4 * decoders);
+    // The middle split is at the fifth block array.
+    assert!(code.contains("if o0 < 0x5000 {"));
+}

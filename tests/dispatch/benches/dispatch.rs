@@ -323,8 +323,10 @@ struct Entry {
     handler: Handler,
 }
 
-/// Builds a handler for `$($path).+` (an lvalue of `Hand`, `[e]` for the
-/// element) whose `$rw` bits are read-write and `$ro` bits read-only.
+/// Builds a handler for the register stored at `$place` (an lvalue reached
+/// through `$h: &mut Hand`, indexed by the element `$e` for arrays) whose
+/// `$rw` bits are read-write and `$ro` bits read-only; other bits read zero
+/// and ignore writes.
 macro_rules! handler {
     (|$h:ident, $e:ident| $place:expr, rw = $rw:expr, ro = $ro:expr) => {
         (|$h: &mut Hand, $e: usize, read: bool, v: u64| {
