@@ -26,7 +26,9 @@ impl Cx {
                 elems.push((off, off.saturating_add(bytes), i))
             });
         }
-        elems.sort_unstable();
+        // Stable sort: each register contributes an already sorted run, which
+        // the run-adaptive merge sort exploits (the CMDQV map has 65k elements).
+        elems.sort();
         let mut reported: HashSet<(usize, usize)> = HashSet::new();
         let mut outside: HashSet<usize> = HashSet::new();
         let mut win: Vec<&Window> = windows.iter().collect();
