@@ -50,6 +50,10 @@ const CFGI_ALL: u64 = 0x04;
 const CMD_SYNC: u64 = 0x46;
 const ATC_INV: u64 = 0x40;
 const SYNC_CS_IRQ: u64 = 1 << 12;
+// SMMUv3 event record fields (architecture).
+const F_TRANSLATION: u64 = 0x10;
+const EVT_RNW: u64 = 1 << 35;
+const EVENTQ_LOG2: u32 = 5; // 32 records
 
 struct Args {
     backend: String,
@@ -278,7 +282,7 @@ mod real_host {
             let f = self
                 .devs
                 .get(&dev_id)
-                .ok_or(Error::new(Op::TestCmd, libc::ENODEV))?;
+                .ok_or(Error::new(Op::VfioAttach, libc::ENODEV))?;
             let mut a = AttachPt {
                 argsz: std::mem::size_of::<AttachPt>() as u32,
                 flags: 0,
@@ -289,7 +293,7 @@ mod real_host {
             let rc =
                 unsafe { libc::ioctl(f.as_raw_fd(), VFIO_DEVICE_ATTACH_IOMMUFD_PT as _, &mut a) };
             if rc < 0 {
-                return Err(Error::new(Op::TestCmd, errno()));
+                return Err(Error::new(Op::VfioAttach, errno()));
             }
             Ok(())
         }
@@ -297,7 +301,7 @@ mod real_host {
             let f = self
                 .devs
                 .get(&dev_id)
-                .ok_or(Error::new(Op::TestCmd, libc::ENODEV))?;
+                .ok_or(Error::new(Op::VfioDetach, libc::ENODEV))?;
             let mut d = DetachPt {
                 argsz: std::mem::size_of::<DetachPt>() as u32,
                 flags: 0,
@@ -306,7 +310,7 @@ mod real_host {
             let rc =
                 unsafe { libc::ioctl(f.as_raw_fd(), VFIO_DEVICE_DETACH_IOMMUFD_PT as _, &mut d) };
             if rc < 0 {
-                return Err(Error::new(Op::TestCmd, errno()));
+                return Err(Error::new(Op::VfioDetach, errno()));
             }
             Ok(())
         }
@@ -342,10 +346,7 @@ mod real_host {
             let rc =
                 unsafe { libc::ioctl(f.as_raw_fd(), VFIO_DEVICE_BIND_IOMMUFD as _, &mut bind) };
             if rc < 0 {
-                return Err(format!(
-                    "VFIO_DEVICE_BIND_IOMMUFD on {p}: {}",
-                    std::io::Error::from_raw_os_error(errno())
-                ));
+                return Err(format!("{p}: {}", Error::new(Op::VfioBind, errno())));
             }
             devs.insert(bind.out_devid, f);
         }
@@ -591,7 +592,7 @@ fn run(args: &Args) -> Result<(), String> {
     g.smmu_w64(sm::CMDQ_BASE::OFFSET, CMDQ | u64::from(LOG2Q));
     g.smmu_w32(sm::CMDQ_PROD::OFFSET, 0);
     g.smmu_w32(sm::CMDQ_CONS::OFFSET, 0);
-    g.smmu_w64(sm::EVENTQ_BASE::OFFSET, EVENTQ | 5);
+    g.smmu_w64(sm::EVENTQ_BASE::OFFSET, EVENTQ | u64::from(EVENTQ_LOG2));
     let irqs = sm::IRQ_CTRL::GERROR_IRQEN.val(1).value | sm::IRQ_CTRL::EVENTQ_IRQEN.val(1).value;
     g.smmu_w32(sm::IRQ_CTRL::OFFSET, irqs);
     println!(
@@ -771,6 +772,48 @@ fn run(args: &Args) -> Result<(), String> {
         return Err("LVCMDQ0 did not resume".into());
     }
 
+    if let Some(sim) = host.sim.as_ref() {
+        println!("== a device fault through the host's SMMUv3 vEVENTQ");
+        // The (simulated) SMMU reports a stage-1 translation fault of the
+        // first device under its physical StreamID; on a real host the device
+        // itself would fault. The kernel forwards it under the vSID.
+        let iova = 0xdead_0000u64;
+        let rec = [
+            (u64::from(PSIDS[0]) << 32) | F_TRANSLATION,
+            EVT_RNW,
+            iova,
+            0,
+        ];
+        sim.report_smmu_event(rec).map_err(|e| e.to_string())?;
+        println!(
+            "[host] SMMU event F_TRANSLATION, StreamID {:#x}, input address {iova:#x}",
+            PSIDS[0]
+        );
+        let irq_before = eventq_irq.edges();
+        let n = g.bus.device_mut().service_events();
+        println!("[vmm] service_events: {n} record(s) from the vEVENTQ");
+        let prod = g.smmu_r32(sm::EVENTQ_PROD::OFFSET);
+        let cons = g.smmu_r32(sm::EVENTQ_CONS::OFFSET);
+        let slot = u64::from(cons & ((1 << EVENTQ_LOG2) - 1));
+        // Word 0 (event id, StreamID) and word 2 (input address).
+        let (mut w0, mut w2) = ([0u8; 8], [0u8; 8]);
+        if !g.mem.read(EVENTQ + slot * 32, &mut w0) || !g.mem.read(EVENTQ + slot * 32 + 16, &mut w2)
+        {
+            return Err("guest event queue unreadable".into());
+        }
+        let (w0, addr) = (u64::from_le_bytes(w0), u64::from_le_bytes(w2));
+        println!(
+            "[guest] EVENTQ PROD {prod:#x} CONS {cons:#x}, event irq edges +{}: record {:#x} StreamID {:#x}, input address {addr:#x}",
+            eventq_irq.edges() - irq_before,
+            w0 & 0xff,
+            w0 >> 32
+        );
+        if w0 >> 32 != u64::from(VSIDS[0]) || addr != iova || prod == cons {
+            return Err("the fault did not reach the guest under its vSID".into());
+        }
+        g.smmu_w32(sm::EVENTQ_CONS::OFFSET, prod);
+    }
+
     println!("== a VCMDQ that cannot be allocated: CMDQ_INIT_ERR");
     g.cmdqv_w32(cq::VINTF::CONFIG::OFFSET, 0);
     print_transitions(&g.bus.device_mut().take_transitions());
@@ -848,9 +891,14 @@ fn run(args: &Args) -> Result<(), String> {
         stats.cmdq_errors, stats.cmdq_resumes, cstats.queue_errors, cstats.init_errors
     );
     println!(
-        "interrupts: GERROR {}, CMDQV {}; MMIO: SMMU traps {}, CMDQV traps {} ({} reached the page), direct VINTF page accesses {}",
+        "device faults: {} delivered to the guest's event queue, {} lost",
+        stats.events, stats.events_lost
+    );
+    println!(
+        "interrupts: GERROR {}, CMDQV {}, EVENTQ {}; MMIO: SMMU traps {}, CMDQV traps {} ({} reached the page), direct VINTF page accesses {}",
         gerror_irq.edges(),
         cmdqv_irq.edges(),
+        eventq_irq.edges(),
         bus_stats.smmu,
         bus_stats.cmdqv,
         cstats.page_accesses,
@@ -863,7 +911,6 @@ fn run(args: &Args) -> Result<(), String> {
     if alive.unwrap_or(0) != 0 {
         return Err(format!("{} kernel objects leaked", alive.unwrap_or(0)));
     }
-    let _ = eventq_irq;
     Ok(())
 }
 

@@ -68,6 +68,19 @@ pub enum Op {
     TestCmd,
     /// The simulator's hardware kick ([`Backend::kick`]).
     Kick,
+    /// `VFIO_DEVICE_BIND_IOMMUFD` on a VFIO device cdev (what gives a VMM the
+    /// iommufd device id); not an iommufd call, the VMM makes it.
+    VfioBind,
+    /// `VFIO_DEVICE_ATTACH_IOMMUFD_PT` on a VFIO device cdev (or the
+    /// simulator's [`sim::SimBackend::attach_device`]).
+    VfioAttach,
+    /// `VFIO_DEVICE_DETACH_IOMMUFD_PT` on a VFIO device cdev (or the
+    /// simulator's [`sim::SimBackend::detach_device`]).
+    VfioDetach,
+    /// The simulator's SMMUv3 event report
+    /// ([`sim::SimBackend::report_smmu_event`]): the kernel's event handler
+    /// refused to forward the record to user space.
+    SmmuEvent,
 }
 
 impl Op {
@@ -90,6 +103,10 @@ impl Op {
             Op::Mmap => "mmap(iommufd)",
             Op::TestCmd => "IOMMU_TEST_CMD",
             Op::Kick => "kick",
+            Op::VfioBind => "VFIO_DEVICE_BIND_IOMMUFD",
+            Op::VfioAttach => "VFIO_DEVICE_ATTACH_IOMMUFD_PT",
+            Op::VfioDetach => "VFIO_DEVICE_DETACH_IOMMUFD_PT",
+            Op::SmmuEvent => "SMMU event report",
         }
     }
 }

@@ -3,8 +3,10 @@
 //! kernel's rules with the kernel's errnos.
 //!
 //! Facts come from Linux `drivers/iommu/iommufd/{viommu.c,main.c,io_pagetable.c,
-//! selftest.c}`, `drivers/iommu/arm/arm-smmu-v3/tegra241-cmdqv.c` and
-//! `include/uapi/linux/iommufd.h`; the code is this crate's own.
+//! selftest.c}`, `drivers/iommu/arm/arm-smmu-v3/{tegra241-cmdqv.c,
+//! arm-smmu-v3.c,arm-smmu-v3-iommufd.c}` (the event forwarding of
+//! [`SimBackend::report_smmu_event`]) and `include/uapi/linux/iommufd.h`; the
+//! code is this crate's own.
 //!
 //! What the simulator adds for tests: guest memory supplied by the caller
 //! ([`GuestMemory`], [`SimGuestRam`]), fault injection ([`Fault`]), a count of
@@ -717,7 +719,7 @@ impl SimBackend {
         let mut st = self.lock();
         Self::attach(&mut st, dev_id, pt)
             .map(|_| ())
-            .map_err(|x| e(Op::TestCmd, x))
+            .map_err(|x| e(Op::VfioAttach, x))
     }
 
     /// Detaches a device from whatever it is attached to (what
@@ -726,12 +728,95 @@ impl SimBackend {
         let mut st = self.lock();
         let old = match st.objs.get_mut(&dev_id) {
             Some(Obj::Device { attached, .. }) => attached.take(),
-            _ => return Err(e(Op::TestCmd, libc::ENOENT)),
+            _ => return Err(e(Op::VfioDetach, libc::ENOENT)),
         };
         if let Some(o) = old {
             Self::drop_auto_hwpt(&mut st, o);
         }
         Ok(())
+    }
+
+    /// The SMMU writes `record` (a 32-byte event record, StreamID in bits
+    /// 63:32 of word 0) to the host's event queue, and the host kernel's
+    /// event handler forwards it to user space the way Linux's arm-smmu-v3
+    /// driver does (`arm_smmu_handle_event`, `arm_vmaster_report_event`,
+    /// `iommufd_viommu_report_event`):
+    ///
+    /// * only C_BAD_STE, F_STREAM_DISABLED, C_BAD_SUBSTREAMID, C_BAD_CD,
+    ///   F_TRANSLATION, F_ADDR_SIZE, F_ACCESS and F_PERMISSION are handled;
+    /// * the StreamID names the device (no bound device has it: `EINVAL`);
+    /// * a record with STALL (word 1 bit 31) goes to the I/O page fault path,
+    ///   which this model lacks, and one with S2 (word 1 bit 39) is the
+    ///   host's own stage-2 fault: neither reaches the vIOMMU;
+    /// * the device must be attached to a nested HWPT of a vIOMMU on which it
+    ///   has its vDEVICE (the kernel's per-device "vmaster", set at that
+    ///   attach); the record then goes to that vIOMMU's
+    ///   `IOMMU_VEVENTQ_TYPE_ARM_SMMUV3` vEVENTQ with the StreamID replaced by
+    ///   the vDEVICE's virtual id, all other bits unchanged;
+    /// * a full vEVENTQ loses the record behind its lost-events marker, as
+    ///   for every vEVENTQ type (still `Ok`).
+    ///
+    /// A record that is not forwarded is dropped: the kernel only logs it
+    /// (rate-limited) and user space never learns of it. The error says why,
+    /// for tests: `EOPNOTSUPP` for an unhandled event id, a stall or stage-2
+    /// record, a device without that attachment, or a vIOMMU without an SMMUv3
+    /// vEVENTQ (and always on the selftest model, which has no SMMU);
+    /// `EINVAL` for an unknown StreamID.
+    pub fn report_smmu_event(&self, record: [u64; 4]) -> Result<()> {
+        use smmuv3_regs::enums::EventId;
+        use smmuv3_regs::structs::{EvtTranslationFault as Evt, Words};
+        let op = Op::SmmuEvent;
+        let mut st = self.lock();
+        Self::fault(&mut st, op)?;
+        if self.host().is_none() {
+            return Err(e(op, libc::EOPNOTSUPP));
+        }
+        let evt = Evt(record);
+        let handled = [
+            EventId::C_BAD_STE,
+            EventId::F_STREAM_DISABLED,
+            EventId::C_BAD_SUBSTREAMID,
+            EventId::C_BAD_CD,
+            EventId::F_TRANSLATION,
+            EventId::F_ADDR_SIZE,
+            EventId::F_ACCESS,
+            EventId::F_PERMISSION,
+        ];
+        let id = evt.get(Evt::EVENT_ID);
+        if !handled.iter().any(|h| *h as u64 == id) {
+            return Err(e(op, libc::EOPNOTSUPP));
+        }
+        let psid = evt.get(Evt::SID) as u32;
+        let dev = st.objs.values().find_map(|o| match o {
+            Obj::Device {
+                psid: p,
+                vdev,
+                attached,
+            } if *p == psid => Some((*vdev, *attached)),
+            _ => None,
+        });
+        let (vdev, attached) = dev.ok_or(e(op, libc::EINVAL))?;
+        // The kernel reads STALL and S2 from word 1 whatever the event id.
+        if evt.get(Evt::STALL) != 0 || evt.get(Evt::S2) != 0 {
+            return Err(e(op, libc::EOPNOTSUPP));
+        }
+        let nested_viommu = match attached.and_then(|a| st.objs.get(&a)) {
+            Some(Obj::HwptNested {
+                viommu: Some(v), ..
+            }) => *v,
+            _ => return Err(e(op, libc::EOPNOTSUPP)),
+        };
+        let (viommu, virt_id) = match vdev.and_then(|v| st.objs.get(&v)) {
+            Some(Obj::Vdevice {
+                viommu, virt_id, ..
+            }) if *viommu == nested_viommu => (*viommu, *virt_id),
+            _ => return Err(e(op, libc::EOPNOTSUPP)),
+        };
+        // The virtual id fills the 32-bit StreamID field.
+        let out = evt.with(Evt::SID, virt_id);
+        let data = out.0.iter().flat_map(|w| w.to_le_bytes()).collect();
+        st.report(viommu, uapi::VEVENTQ_TYPE_ARM_SMMUV3, data)
+            .map_err(|x| e(op, x))
     }
 
     fn destroy_vdevice(st: &mut State, id: ObjId) {
@@ -2076,6 +2161,122 @@ mod tests {
         assert_eq!(
             errno(b.hwpt_alloc_nested(dev.idev_id, 999, selftest::HWPT_DATA_SELFTEST, &[0; 8])),
             libc::EINVAL
+        );
+    }
+
+    #[test]
+    fn smmu_events_follow_the_kernels_forwarding_rules() {
+        let b = sim(SimConfig::tegra241());
+        let ioas = b.ioas_alloc().unwrap();
+        b.ioas_map(ioas, RAM, 2 << 20, 0).unwrap();
+        let d0 = b.add_device(0x100);
+        b.add_device(0x200);
+        let parent = b.hwpt_alloc_nest_parent(d0, ioas).unwrap();
+        let v = b
+            .viommu_alloc(d0, parent, uapi::VIOMMU_TYPE_ARM_SMMUV3, ViommuDataIn::None)
+            .unwrap()
+            .viommu_id;
+        // F_TRANSLATION from SID 0x100: SSV/SSID, RnW, input address, IPA.
+        let rec = |sid: u64, id: u64, w1: u64| {
+            [(sid << 32) | (1 << 11) | (5 << 12) | id, w1, 0x5000, 0x7000]
+        };
+        let fault = rec(0x100, 0x10, 1 << 35);
+        // No vEVENTQ, no vDEVICE, not attached: dropped.
+        assert_eq!(errno(b.report_smmu_event(fault)), libc::EOPNOTSUPP);
+        let q = b
+            .veventq_alloc(v, uapi::VEVENTQ_TYPE_ARM_SMMUV3, 2)
+            .unwrap();
+        assert_eq!(errno(b.report_smmu_event(fault)), libc::EOPNOTSUPP);
+        b.vdevice_alloc(v, d0, 0x42).unwrap();
+        // A vDEVICE but attached to the nesting parent: no vmaster yet.
+        b.attach_device(d0, parent).unwrap();
+        assert_eq!(errno(b.report_smmu_event(fault)), libc::EOPNOTSUPP);
+        let ste: Vec<u8> = [1u64 | (0b100 << 1), 0]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let nested = b
+            .hwpt_alloc_nested(d0, v, uapi::HWPT_DATA_ARM_SMMUV3, &ste)
+            .unwrap();
+        b.attach_device(d0, nested).unwrap();
+        assert!(b.veventq_read(q).unwrap().is_empty());
+        // Unknown StreamID, unhandled id, stall, stage 2: not forwarded.
+        assert_eq!(
+            errno(b.report_smmu_event(rec(0x300, 0x10, 0))),
+            libc::EINVAL
+        );
+        assert_eq!(
+            errno(b.report_smmu_event(rec(0x100, 0x01, 0))),
+            libc::EOPNOTSUPP
+        );
+        assert_eq!(
+            errno(b.report_smmu_event(rec(0x100, 0x10, 1 << 31))),
+            libc::EOPNOTSUPP
+        );
+        assert_eq!(
+            errno(b.report_smmu_event(rec(0x100, 0x13, 1 << 39))),
+            libc::EOPNOTSUPP
+        );
+        // The other device has no vDEVICE.
+        assert_eq!(
+            errno(b.report_smmu_event(rec(0x200, 0x10, 0))),
+            libc::EOPNOTSUPP
+        );
+        assert!(b.veventq_read(q).unwrap().is_empty());
+        // Forwarded: the virtual id in the SID field, every other bit kept.
+        b.report_smmu_event(fault).unwrap();
+        b.report_smmu_event(rec(0x100, 0x04, 0)).unwrap();
+        let ev = b.veventq_read(q).unwrap();
+        assert_eq!(ev.len(), 2);
+        let words = |e: &VEvent| -> Vec<u64> {
+            e.data
+                .chunks(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        };
+        let mut want = fault;
+        want[0] = (0x42 << 32) | (fault[0] & 0xffff_ffff);
+        assert_eq!(words(&ev[0]), want.to_vec());
+        assert_eq!((ev[0].sequence, ev[1].sequence), (0, 1));
+        assert_eq!(
+            words(&ev[1])[0],
+            (0x42 << 32) | (1 << 11) | (5 << 12) | 0x04
+        );
+        // A full queue keeps its records and reports the loss after them.
+        for _ in 0..3 {
+            b.report_smmu_event(fault).unwrap();
+        }
+        let ev = b.veventq_read(q).unwrap();
+        let seqs: Vec<(u32, bool)> = ev
+            .iter()
+            .map(|e| (e.sequence, e.is_lost_marker()))
+            .collect();
+        assert_eq!(seqs, vec![(2, false), (3, false), (4, true)]);
+        // Detached from the nested domain: the vmaster is gone.
+        b.attach_device(d0, parent).unwrap();
+        assert_eq!(errno(b.report_smmu_event(fault)), libc::EOPNOTSUPP);
+        // The selftest mock has no SMMU.
+        let (st, _, _) = selftest_viommu();
+        assert_eq!(errno(st.report_smmu_event(fault)), libc::EOPNOTSUPP);
+    }
+
+    #[test]
+    fn vfio_calls_are_tagged_as_vfio() {
+        let b = sim(SimConfig::tegra241());
+        let err = b.attach_device(99, 1).unwrap_err();
+        assert_eq!((err.op, err.errno), (Op::VfioAttach, libc::ENOENT));
+        assert!(err
+            .to_string()
+            .starts_with("VFIO_DEVICE_ATTACH_IOMMUFD_PT failed: ENOENT"));
+        let err = b.detach_device(99).unwrap_err();
+        assert_eq!(err.op, Op::VfioDetach);
+        assert!(err.to_string().starts_with("VFIO_DEVICE_DETACH_IOMMUFD_PT"));
+        assert_eq!(
+            Error::new(Op::VfioBind, libc::EBUSY).to_string(),
+            format!(
+                "VFIO_DEVICE_BIND_IOMMUFD failed: EBUSY ({})",
+                std::io::Error::from_raw_os_error(libc::EBUSY)
+            )
         );
     }
 }
