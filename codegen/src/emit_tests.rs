@@ -39,6 +39,17 @@ fn chains(low: &Lowered) -> Vec<Vec<(proc_macro2::Ident, u32)>> {
     out
 }
 
+/// The enum a field's values are named by: its generated type path
+/// (`dev::enums::Ttf`) and its definition.
+fn field_enum<'d>(
+    dev: &'d Device,
+    name: Option<&str>,
+) -> Option<(String, &'d regmap::model::Enum)> {
+    let name = name?;
+    let en = dev.enum_by_name(name)?;
+    Some((format!("dev::enums::{}", enum_ty(name)), en))
+}
+
 /// `{v:#x}` at the register's width (what [`crate::emit_regs::lit`] writes).
 fn hex_at(w: Width, v: u64) -> String {
     match w {
@@ -157,12 +168,7 @@ fn {name}() {{
 "
                 ),
             };
-            if let Some((e, en)) = f
-                .enum_name
-                .as_deref()
-                .and_then(|e| dev.enum_by_name(e).map(|en| (e, en)))
-            {
-                let et = format!("dev::enums::{}", enum_ty(e));
+            if let Some((et, en)) = field_enum(dev, f.enum_name.as_deref()) {
                 for v in &en.values {
                     let vn = ident(&v.name);
                     let vv = hex_at(r.width, v.value);
@@ -203,12 +209,7 @@ fn {name}() {{
     assert_eq!(Words::get(&Words::with(s, {field}, 0), {field}), 0);
 "
             );
-            if let Some((e, en)) = f
-                .enum_name
-                .as_deref()
-                .and_then(|e| dev.enum_by_name(e).map(|en| (e, en)))
-            {
-                let et = format!("dev::enums::{}", enum_ty(e));
+            if let Some((et, en)) = field_enum(dev, f.enum_name.as_deref()) {
                 for v in &en.values {
                     let vn = ident(&v.name);
                     let _ = write!(
