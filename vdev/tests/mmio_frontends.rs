@@ -981,20 +981,67 @@ fn device_faults_overflow_the_guest_queue_and_the_host_veventq() {
 
     // The host's vEVENTQ overflows while the VMM is not servicing it: the
     // kernel keeps the first `DEPTH` records and marks the loss after them.
+    // The guest's queue (128 records) has room for all of them, yet the loss
+    // reaches the guest as a PROD.OVFLG toggle.
     let mut r = rig();
     r.plug_all();
     r.guest_event_queue(7);
     let depth = u64::from(vdev::smmuv3::vevents::DEPTH);
-    for i in 0..depth + 5 {
-        r.sim
-            .report_smmu_event(f_translation(PSIDS[0], i << 12))
-            .unwrap();
-    }
-    assert_eq!(r.bus.device_mut().service_events() as u64, depth);
-    assert_eq!(u64::from(sm::EVENTQ_PROD::WR.read(r.eventq_prod())), depth);
+    let overflow_host = |r: &mut Rig, first: u64| {
+        for i in first..first + depth + 5 {
+            r.sim
+                .report_smmu_event(f_translation(PSIDS[0], i << 12))
+                .unwrap();
+        }
+        assert_eq!(r.bus.device_mut().service_events() as u64, depth);
+    };
+    let cons = SMMU + sm::EVENTQ_CONS::OFFSET as u64;
+    assert_eq!(r.eventq_prod(), 0);
+    overflow_host(&mut r, 0);
+    let prod = r.eventq_prod();
+    assert_eq!(u64::from(sm::EVENTQ_PROD::WR.read(prod)), depth);
+    assert_eq!(sm::EVENTQ_PROD::OVFLG.read(prod), 1, "host loss flagged");
     assert_eq!(r.guest_record(depth - 1)[2], (depth - 1) << 12);
     let st = r.bus.device().stats();
     assert_eq!((st.events, st.events_lost), (depth, 1));
     assert_eq!(r.eventq_irq.edges(), depth);
+    // Later faults are still delivered, behind the kept records; the flag
+    // stays until the guest acknowledges it.
+    r.sim
+        .report_smmu_event(f_translation(PSIDS[1], 0xa_b000))
+        .unwrap();
+    assert_eq!(r.bus.device_mut().service_events(), 1);
+    let prod = r.eventq_prod();
+    assert_eq!(u64::from(sm::EVENTQ_PROD::WR.read(prod)), depth + 1);
+    assert_eq!(sm::EVENTQ_PROD::OVFLG.read(prod), 1);
+    assert_eq!(r.guest_record(depth)[0] >> 32, u64::from(VSIDS[1]));
+    assert_eq!(r.guest_record(depth)[2], 0xa_b000);
+    assert_eq!(r.eventq_irq.edges(), depth + 1);
+    // The guest consumes everything but does not acknowledge: a second host
+    // loss finds the overflow still pending and does not toggle again.
+    r.bus
+        .write32(cons, prod & !sm::EVENTQ_PROD::OVFLG.val(1).value);
+    overflow_host(&mut r, 0x100);
+    let prod = r.eventq_prod();
+    assert_eq!(u64::from(sm::EVENTQ_PROD::WR.read(prod)), 2 * depth + 1);
+    assert_eq!(sm::EVENTQ_PROD::OVFLG.read(prod), 1, "still pending");
+    assert_eq!(r.guest_record(depth + 1)[2], 0x100 << 12);
+    // Acknowledged (OVACKFLG = OVFLG): the next host loss toggles OVFLG back.
+    r.bus.write32(cons, prod);
+    overflow_host(&mut r, 0x200);
+    let prod = r.eventq_prod();
+    assert_eq!(sm::EVENTQ_PROD::OVFLG.read(prod), 0, "new loss flagged");
+    assert_eq!(u64::from(sm::EVENTQ_PROD::WR.read(prod)), 3 * depth + 1);
+    let st = r.bus.device().stats();
+    assert_eq!((st.events, st.events_lost), (3 * depth + 1, 3));
+    // Acknowledged again, then the event queue is disabled: a host loss no
+    // longer reaches the guest's registers.
+    r.bus.write32(cons, prod);
+    r.bus
+        .write32(SMMU + sm::CR0::OFFSET as u64, sm::CR0::SMMUEN.val(1).value);
+    overflow_host(&mut r, 0x300);
+    assert_eq!(r.eventq_prod(), prod);
+    let st = r.bus.device().stats();
+    assert_eq!((st.events, st.events_lost), (3 * depth + 1, 3 + depth + 1));
     r.finish();
 }

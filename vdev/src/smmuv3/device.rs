@@ -21,7 +21,8 @@
 //! * Event records go to the guest event queue with the overflow handshake
 //!   and the event queue interrupt: those of the host's SMMUv3 vEVENTQ
 //!   (allocated at the first plug, read by [`Vsmmuv3::service_events`]) or
-//!   any the VMM passes to [`Vsmmuv3::push_event`].
+//!   any the VMM passes to [`Vsmmuv3::push_event`]. Records the host's
+//!   vEVENTQ reports lost toggle EVENTQ_PROD.OVFLG like a full guest queue.
 //!
 //! Accesses the map does not define read as zero and ignore writes; nothing
 //! the guest writes can panic the model.
@@ -93,7 +94,8 @@ pub struct DeviceStats {
     pub cmdq_resumes: u64,
     /// Event records written to the guest's event queue.
     pub events: u64,
-    /// Event records lost (queue full or not enabled).
+    /// Event records lost (queue full or not enabled), plus one per read of
+    /// the host's vEVENTQ that reported lost events.
     pub events_lost: u64,
     /// Edges raised on the GERROR interrupt.
     pub gerror_irqs: u64,
@@ -482,19 +484,23 @@ impl Vsmmuv3 {
 
     /// Copies the records of the host's SMMUv3 vEVENTQ into the guest's
     /// event queue ([`Vsmmuv3::push_event`]); call it when that vEVENTQ is
-    /// readable. Returns how many records were read.
+    /// readable. A read with the vEVENTQ's lost-events marker (it overflowed
+    /// and dropped records) counts one lost record and, while the event queue
+    /// is enabled, toggles EVENTQ_PROD.OVFLG as a full guest queue does (not
+    /// while an earlier overflow awaits the guest's EVENTQ_CONS.OVACKFLG).
+    /// Returns how many records were read.
     pub fn service_events(&mut self) -> usize {
         let Some(q) = self.host_events.as_ref() else {
             return 0;
         };
         match q.read() {
             Ok(r) => {
-                if r.lost {
-                    self.st.stats.events_lost += 1;
-                }
                 let n = r.records.len();
                 for rec in &r.records {
                     self.push_event(rec);
+                }
+                if r.lost {
+                    self.host_events_lost();
                 }
                 n
             }
@@ -502,6 +508,16 @@ impl Vsmmuv3 {
                 self.st.stats.host_event_errors += 1;
                 0
             }
+        }
+    }
+
+    /// The host's vEVENTQ dropped records the guest will never see: the
+    /// guest learns it through the overflow flag, if its queue is enabled.
+    fn host_events_lost(&mut self) {
+        self.st.stats.events_lost += 1;
+        let r = &mut self.regs;
+        if CR0::EVENTQEN.is_set(r.cr0ack()) {
+            r.set_eventq_prod(eventq::discard(r.eventq_prod(), r.eventq_cons()));
         }
     }
 

@@ -23,6 +23,19 @@ pub enum Pushed {
     Fault,
 }
 
+/// EVENTQ_PROD after records were discarded (the queue was full, or an
+/// upstream queue feeding it dropped them): OVFLG toggles unless an overflow is
+/// still pending, i.e. OVFLG already differs from `cons`'s OVACKFLG because
+/// software has not acknowledged the previous one. Other bits are kept.
+pub fn discard(prod: u32, cons: u32) -> u32 {
+    let pending = (prod ^ cons) & OVFLG != 0;
+    if pending {
+        prod
+    } else {
+        prod ^ OVFLG
+    }
+}
+
 /// Appends `record` to the queue described by `base` (EVENTQ_BASE) and the
 /// current PROD/CONS values; returns the new PROD and what happened.
 pub fn push(
@@ -44,14 +57,7 @@ pub fn push(
     let c = cons & IDX_FIELD & mask;
     let full = (p ^ c) == entries;
     if full {
-        // An overflow is pending while OVFLG differs from OVACKFLG.
-        let pending = (prod ^ cons) & OVFLG != 0;
-        let ov = if pending {
-            prod & OVFLG
-        } else {
-            (prod & OVFLG) ^ OVFLG
-        };
-        return (p | ov, Pushed::Overflow);
+        return (discard(p | (prod & OVFLG), cons), Pushed::Overflow);
     }
     let mut bytes = [0u8; 32];
     for (i, w) in record.iter().enumerate() {
@@ -89,5 +95,15 @@ mod tests {
         assert_eq!((p, r), (3 | OVFLG, Pushed::Written));
         let (_, r) = push(0x10_0000 | 1, 19, 0, 0, &rec, &m);
         assert_eq!(r, Pushed::Fault);
+    }
+
+    #[test]
+    fn discard_toggles_only_without_a_pending_overflow() {
+        // Nothing pending (OVFLG == OVACKFLG): toggles, index kept.
+        assert_eq!(discard(5, 3), 5 | OVFLG);
+        assert_eq!(discard(5 | OVFLG, 3 | OVFLG), 5);
+        // Pending (not yet acknowledged): unchanged.
+        assert_eq!(discard(5 | OVFLG, 3), 5 | OVFLG);
+        assert_eq!(discard(5, 3 | OVFLG), 5);
     }
 }

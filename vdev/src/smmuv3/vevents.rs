@@ -22,7 +22,8 @@ pub struct HostEvents {
 pub struct Read {
     /// Event records, oldest first.
     pub records: Vec<[u64; 4]>,
-    /// The kernel lost records before these (its queue overflowed).
+    /// The read included the lost-events marker: the vEVENTQ overflowed and
+    /// the kernel dropped records that are not among `records`.
     pub lost: bool,
 }
 
