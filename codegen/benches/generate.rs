@@ -71,31 +71,18 @@ fn main() {
         // Where the time goes (each part on its own, CPU time of one thread).
         let (t_load, dev) = best_cpu(load);
         let low = codegen::lower::lower(&dev);
-        let (t_acc, _) = best_cpu(|| {
-            let regs = codegen::emit_regs::emit(&low, &dev);
-            let enums = codegen::emit_regs::enums(&dev);
-            let structs = codegen::emit_structs::emit(&dev);
-            codegen::format::format_tokens(quote::quote!(#regs #enums #structs))
-        });
-        let (t_acc_emit, acc_tokens) = best_cpu(|| {
-            let regs = codegen::emit_regs::emit(&low, &dev);
-            let enums = codegen::emit_regs::enums(&dev);
-            let structs = codegen::emit_structs::emit(&dev);
-            quote::quote!(#regs #enums #structs)
-        });
-        let (t_acc_print, _) = best_cpu(|| codegen::format::format_tokens(acc_tokens.clone()));
+        let (t_regs, _) = best_cpu(|| codegen::registers_source(&dev));
+        let (t_types, _) = best_cpu(|| codegen::types_source(&dev));
         let (t_tests, _) = best_cpu(|| codegen::emit_tests::emit(&low, &dev, krate));
-        let (t_rf, _) =
-            best_cpu(|| codegen::format::format_tokens(codegen::dispatch::emit_regfile(&dev)));
+        let (t_rf, _) = best_cpu(|| codegen::regfile_source(&dev));
         let (t_rft, _) = best_cpu(|| codegen::dispatch::emit_regfile_tests(&dev));
         println!(
-            "generate: {map}: {} (best of {RUNS}; CPU: load {}, accessors {} (emit {}, print {}), field tests {}, regfile {}, regfile tests {}); \
+            "generate: {map}: {} (best of {RUNS}; CPU: load {}, accessors {} + {} (registers + enums and structures), field tests {}, regfile {}, regfile tests {}); \
              library lines {} (accessors {}, regfile {}); test lines {} + {}",
             ms(total),
             ms(t_load),
-            ms(t_acc),
-            ms(t_acc_emit),
-            ms(t_acc_print),
+            ms(t_regs),
+            ms(t_types),
             ms(t_tests),
             ms(t_rf),
             ms(t_rft),

@@ -12,9 +12,15 @@ use std::collections::HashSet;
 
 use regmap::model::{Device, RegAccess, Width};
 
+use crate::emit_regs::lit;
 use crate::emit_structs::struct_ty;
 use crate::lower::{enum_ty, LBlock, Lowered};
 use crate::names::{ident, test_name};
+
+/// `v` as the generated accessors write it (hex at the register's width).
+fn lit_at(w: Width, v: u64) -> String {
+    lit(w, v).to_string()
+}
 
 /// (method, count) of every block enclosing each register, outermost first.
 fn chains(low: &Lowered) -> Vec<Vec<(proc_macro2::Ident, u32)>> {
@@ -48,14 +54,6 @@ fn field_enum<'d>(
     let name = name?;
     let en = dev.enum_by_name(name)?;
     Some((format!("dev::enums::{}", enum_ty(name)), en))
-}
-
-/// `{v:#x}` at the register's width (what [`crate::emit_regs::lit`] writes).
-fn hex_at(w: Width, v: u64) -> String {
-    match w {
-        Width::W32 => format!("{:#x}", v as u32),
-        Width::W64 => format!("{v:#x}"),
-    }
 }
 
 /// The generated per-field tests for `dev`, whose crate is `crate_name`.
@@ -120,9 +118,9 @@ pub fn emit(low: &Lowered, dev: &Device, crate_name: &str) -> String {
         for f in &r.fields {
             let name = unique(test_name(&[&r.path().replace('.', "_"), &f.name]));
             let field = format!("{path}::{}", ident(&f.name));
-            let mask = hex_at(r.width, f.value_mask());
-            let shifted = hex_at(r.width, f.mask());
-            let reset = hex_at(r.width, f.reset);
+            let mask = lit_at(r.width, f.value_mask());
+            let shifted = lit_at(r.width, f.mask());
+            let reset = lit_at(r.width, f.reset);
             let _ = write!(
                 out,
                 "#[test]
@@ -171,7 +169,7 @@ fn {name}() {{
             if let Some((et, en)) = field_enum(dev, f.enum_name.as_deref()) {
                 for v in &en.values {
                     let vn = ident(&v.name);
-                    let vv = hex_at(r.width, v.value);
+                    let vv = lit_at(r.width, v.value);
                     let _ = write!(
                         out,
                         "    let fv = {field}.val({vv});

@@ -35,7 +35,7 @@ pub fn format_tokens(tokens: TokenStream) -> String {
         ..Printer::default()
     };
     p.block_body(&atoms(&toks));
-    p.end_line();
+    p.new_line();
     p.out
 }
 
@@ -87,12 +87,6 @@ impl Op {
     fn as_str(&self) -> &str {
         // Only ASCII is ever pushed.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
-    }
-}
-
-impl PartialEq<str> for Op {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
     }
 }
 
@@ -230,15 +224,8 @@ impl Word {
 }
 
 impl Printer {
-    fn start_line(&mut self) {
-        if !self.line_start {
-            self.out.push('\n');
-        }
-        self.line_start = true;
-        self.prev = None;
-    }
-
-    fn end_line(&mut self) {
+    /// Ends the current line, if anything is on it.
+    fn new_line(&mut self) {
         if !self.line_start {
             self.out.push('\n');
             self.line_start = true;
@@ -270,35 +257,35 @@ impl Printer {
 
     /// Items and statements: the top level and the inside of `{}`.
     fn block_body(&mut self, atoms: &[Atom<'_>]) {
-        self.start_line();
+        self.new_line();
         for (i, a) in atoms.iter().enumerate() {
             let next = atoms.get(i + 1);
             match a {
-                Atom::Op(op) if *op == *";" => {
+                Atom::Op(op) if op.as_str() == ";" => {
                     self.put(";", false);
                     self.generics = 0;
-                    self.end_line();
+                    self.new_line();
                 }
-                Atom::Op(op) if *op == *"," && self.generics == 0 => {
+                Atom::Op(op) if op.as_str() == "," && self.generics == 0 => {
                     self.put(",", false);
-                    self.end_line();
+                    self.new_line();
                 }
                 Atom::Attr { inner, body } => {
-                    self.start_line();
+                    self.new_line();
                     self.attr(*inner, body);
-                    self.end_line();
+                    self.new_line();
                 }
                 Atom::Group(g) if g.delimiter() == Delimiter::Brace => {
                     self.generics = 0;
                     self.brace(g);
                     // A block ends its line unless the expression goes on.
                     let goes_on = match next {
-                        Some(Atom::Op(op)) => matches!(op.as_str(), "," | ";" | "." | "?" | ")"),
+                        Some(Atom::Op(op)) => matches!(op.as_str(), "," | ";" | "." | "?"),
                         Some(Atom::Word(w)) => *w == "else",
                         _ => false,
                     };
                     if !goes_on {
-                        self.end_line();
+                        self.new_line();
                     }
                 }
                 _ => self.inline_atom(a, next),
@@ -327,7 +314,7 @@ impl Printer {
         self.indent += 1;
         self.block_body(&atoms(&toks));
         self.indent -= 1;
-        self.start_line();
+        self.new_line();
         self.put("}", false);
         self.prev = Some(Prev::Value);
     }
@@ -340,14 +327,10 @@ impl Printer {
             if id == "doc" && eq.as_char() == '=' {
                 if let Some(text) = string_value(&lit.to_string()) {
                     let marker = if inner { "//!" } else { "///" };
-                    let mut lines = text.split('\n').peekable();
-                    while let Some(line) = lines.next() {
-                        self.start_line();
+                    for line in text.split('\n') {
+                        self.new_line();
                         self.put(marker, false);
                         self.out.push_str(line.trim_end());
-                        if lines.peek().is_some() {
-                            self.end_line();
-                        }
                     }
                     return;
                 }
@@ -367,23 +350,25 @@ impl Printer {
         // Try it flat, in place; undo and break it if it does not fit.
         self.line(items);
         let flat = &self.out[start..];
-        let has_comma = items.iter().any(|a| matches!(a, Atom::Op(o) if *o == *","));
+        let has_comma = items
+            .iter()
+            .any(|a| matches!(a, Atom::Op(o) if o.as_str() == ","));
         if flat.contains('\n') || (col + flat.len() >= WIDTH && has_comma) {
             self.out.truncate(start);
             (self.prev, self.generics, self.closure_params) = saved;
             self.line_start = false;
             self.indent += 1;
-            self.start_line();
+            self.new_line();
             for (i, a) in items.iter().enumerate() {
-                if matches!(a, Atom::Op(o) if *o == *",") {
+                if matches!(a, Atom::Op(o) if o.as_str() == ",") {
                     self.put(",", false);
-                    self.end_line();
+                    self.new_line();
                 } else {
                     self.inline_atom(a, items.get(i + 1));
                 }
             }
             self.indent -= 1;
-            self.start_line();
+            self.new_line();
         }
         self.put(close, false);
         self.prev = Some(Prev::Value);

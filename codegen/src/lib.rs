@@ -65,16 +65,9 @@ pub fn generate(dev: &Device, crate_name: &str) -> Result<Generated, String> {
     // Tokens cannot cross threads, so each thread lowers the map itself
     // (well under a millisecond) and hands back text.
     let joined = std::thread::scope(|s| {
-        let registers = s.spawn(|| {
-            let low = lower::lower(dev);
-            format::format_tokens(emit_regs::emit(&low, dev))
-        });
-        let types = s.spawn(|| {
-            let enums = emit_regs::enums(dev);
-            let structs = emit_structs::emit(dev);
-            format::format_tokens(quote::quote!(#enums #structs))
-        });
-        let regfile = s.spawn(|| format::format_tokens(dispatch::emit_regfile(dev)));
+        let registers = s.spawn(|| registers_source(dev));
+        let types = s.spawn(|| types_source(dev));
+        let regfile = s.spawn(|| regfile_source(dev));
         let low = lower::lower(dev);
         let field_tests = emit_tests::emit(&low, dev, crate_name);
         let regfile_tests = dispatch::emit_regfile_tests(dev);
@@ -96,6 +89,24 @@ pub fn generate(dev: &Device, crate_name: &str) -> Result<Generated, String> {
         regfile: header.clone() + &regfile,
         regfile_tests: header + &regfile_tests,
     })
+}
+
+/// The register modules of `dev` (constants, field types, block handles),
+/// printed: the first part of `accessors.rs`.
+pub fn registers_source(dev: &Device) -> String {
+    format::format_tokens(emit_regs::emit(&lower::lower(dev), dev))
+}
+
+/// The enums and structures of `dev`, printed: the rest of `accessors.rs`.
+pub fn types_source(dev: &Device) -> String {
+    let enums = emit_regs::enums(dev);
+    let structs = emit_structs::emit(dev);
+    format::format_tokens(quote::quote!(#enums #structs))
+}
+
+/// The register file and trap dispatcher of `dev`, printed (`regfile.rs`).
+pub fn regfile_source(dev: &Device) -> String {
+    format::format_tokens(dispatch::emit_regfile(dev))
 }
 
 /// Writes the generated files into `out_dir`.

@@ -9,8 +9,7 @@ use super::decode::{Node, What};
 use super::ir::{HookIr, Ir, Kind, RegIr, Role, Slot};
 use super::names::{ident, snake};
 
-/// A hexadecimal literal with `_` every four digits (`0xffff_ffff`).
-pub use crate::names::hex_grouped as hex;
+use crate::names::hex_grouped as hex;
 
 fn uty(w: Width) -> TokenStream {
     match w {

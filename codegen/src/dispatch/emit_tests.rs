@@ -10,9 +10,9 @@ use std::fmt::Write;
 use regmap::model::{Access, Device, Register, Width};
 
 use super::decode::Node;
-use super::emit::hex;
 use super::ir::{Ir, Kind, RegIr, Role};
 use super::names::ident;
+use crate::names::hex_grouped as hex;
 
 /// Element index combinations to test: first, last (and a middle one).
 fn elements(r: &RegIr) -> Vec<Vec<u32>> {
