@@ -18,16 +18,23 @@ const RAM: u64 = 0x4000_0000;
 const CMDQ: u64 = RAM + 0x20_0000;
 const LOG2Q: u32 = 15;
 
-fn main() {
-    let ram = Arc::new(SimGuestRam::new().with_region(RAM, 16 << 20, 2 << 20));
-    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
+/// A core over a new IOAS of guest RAM and a new bound device with StreamID
+/// `psid` (its nesting parent's device); the device is not plugged yet.
+fn new_core(sim: &SimBackend, ram: &Arc<SimGuestRam>, psid: u32) -> (SmmuCore, Arc<Device>) {
     let b: Arc<dyn Backend> = Arc::new(sim.clone());
     let ioas = Ioas::new(&b).expect("ioas");
     ioas.map(RAM, 16 << 20, 0).expect("map");
-    let dev = Device::external(&b, sim.add_device(0x100));
+    let dev = Device::external(&b, sim.add_device(psid));
     let parent = NestParent::new(&dev, &ioas).expect("parent");
     let lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), 0x900_0000);
-    let mut core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
+    let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
+    (core, dev)
+}
+
+fn main() {
+    let ram = Arc::new(SimGuestRam::new().with_region(RAM, 16 << 20, 2 << 20));
+    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
+    let (mut core, dev) = new_core(&sim, &ram, 0x100);
     core.plug(&dev, 0x10).expect("plug");
 
     let entries = 1u32 << LOG2Q;
@@ -69,13 +76,7 @@ fn mmio(sim: &SimBackend, ram: &Arc<SimGuestRam>) {
     use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config};
     use vdev::vmm::{CountingIrq, MmioDevice};
 
-    let b: Arc<dyn Backend> = Arc::new(sim.clone());
-    let ioas = Ioas::new(&b).expect("ioas");
-    ioas.map(RAM, 16 << 20, 0).expect("map");
-    let dev = Device::external(&b, sim.add_device(0x200));
-    let parent = NestParent::new(&dev, &ioas).expect("parent");
-    let lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), 0x900_0000);
-    let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
+    let (core, dev) = new_core(sim, ram, 0x200);
     let irq = Arc::new(CountingIrq::new());
     let cfg = Vsmmuv3Config {
         backing_page: 2 << 20,

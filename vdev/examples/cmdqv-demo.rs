@@ -43,15 +43,16 @@ const VSIDS: [u32; 2] = [0x10, 0x11];
 const PSIDS: [u32; 2] = [0x100, 0x200];
 
 // SMMUv3 command opcodes and fields (architecture).
-const TLBI_NH_VA: u64 = 0x12;
-const TLBI_NH_ASID: u64 = 0x11;
-const CFGI_STE: u64 = 0x03;
-const CFGI_ALL: u64 = 0x04;
-const CMD_SYNC: u64 = 0x46;
-const ATC_INV: u64 = 0x40;
+const TLBI_NH_VA: u64 = sm::enums::CmdOpcode::TLBI_NH_VA as u64;
+const TLBI_NH_ASID: u64 = sm::enums::CmdOpcode::TLBI_NH_ASID as u64;
+const CFGI_STE: u64 = sm::enums::CmdOpcode::CFGI_STE as u64;
+/// CMD_CFGI_ALL is CMD_CFGI_STE_RANGE with RANGE = 31.
+const CFGI_ALL: u64 = sm::enums::CmdOpcode::CFGI_STE_RANGE as u64;
+const CMD_SYNC: u64 = sm::enums::CmdOpcode::CMD_SYNC as u64;
+const ATC_INV: u64 = sm::enums::CmdOpcode::ATC_INV as u64;
 const SYNC_CS_IRQ: u64 = 1 << 12;
 // SMMUv3 event record fields (architecture).
-const F_TRANSLATION: u64 = 0x10;
+const F_TRANSLATION: u64 = sm::enums::EventId::F_TRANSLATION as u64;
 const EVT_RNW: u64 = 1 << 35;
 const EVENTQ_LOG2: u32 = 5; // 32 records
 

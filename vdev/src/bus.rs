@@ -141,19 +141,27 @@ impl GuestBus {
 
     /// A guest 32-bit store.
     pub fn write32(&mut self, gpa: u64, value: u32) {
-        if self.regions.write32(gpa, value) {
-            self.stats.direct += 1;
-            self.dev.kick();
-            return;
+        if !self.direct_write32(gpa, value) {
+            self.trap_write(gpa, &value.to_le_bytes());
         }
-        self.trap_write(gpa, &value.to_le_bytes());
+    }
+
+    /// A 32-bit store to installed RAM, which the hardware then notices;
+    /// `false` when `gpa` is not installed RAM (the store traps).
+    fn direct_write32(&mut self, gpa: u64, value: u32) -> bool {
+        if !self.regions.write32(gpa, value) {
+            return false;
+        }
+        self.stats.direct += 1;
+        self.dev.kick();
+        true
     }
 
     /// A guest 64-bit load (trapped windows only; installed RAM is read as
     /// two 32-bit halves).
     pub fn read64(&mut self, gpa: u64) -> u64 {
-        if self.regions.read32(gpa).is_some() {
-            let lo = self.read32(gpa);
+        if let Some(lo) = self.regions.read32(gpa) {
+            self.stats.direct += 1;
             let hi = self.read32(gpa + 4);
             return u64::from(lo) | (u64::from(hi) << 32);
         }
@@ -164,8 +172,7 @@ impl GuestBus {
 
     /// A guest 64-bit store.
     pub fn write64(&mut self, gpa: u64, value: u64) {
-        if self.regions.read32(gpa).is_some() {
-            self.write32(gpa, value as u32);
+        if self.direct_write32(gpa, value as u32) {
             self.write32(gpa + 4, (value >> 32) as u32);
             return;
         }

@@ -10,8 +10,10 @@ use vdev::backend::{Backend, Device, Ioas, NestParent, Op};
 use vdev::cmdqv::lifecycle::{Lifecycle, LifecycleError, NoCache, Transition};
 use vdev::vmm::RecordingRegions;
 
-const RAM: u64 = 0x4000_0000;
-const RAM_LEN: u64 = 16 << 20;
+mod common;
+
+use common::{RAM, RAM_LEN};
+
 const VINTF_GPA: u64 = 0x0900_0000 + 0x3_0000;
 const Q0: u64 = RAM + 0x10_0000;
 const Q1: u64 = RAM + 0x20_0000;
@@ -27,19 +29,14 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let ram = Arc::new(SimGuestRam::new().with_region(RAM, RAM_LEN, 2 << 20));
-    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
-    let b: Arc<dyn Backend> = Arc::new(sim.clone());
-    let ioas = Ioas::new(&b).unwrap();
-    ioas.map(RAM, RAM_LEN, 0).unwrap();
-    let devs = vec![
-        Device::external(&b, sim.add_device(0x100)),
-        Device::external(&b, sim.add_device(0x200)),
-    ];
-    let parent = NestParent::new(&devs[0], &ioas).unwrap();
-    let baseline = sim.live_objects();
-    let regions = Arc::new(RecordingRegions::new());
-    let lc = Lifecycle::new(b, parent, regions.clone(), VINTF_GPA);
+    let common::Host {
+        sim,
+        ram,
+        regions,
+        devs,
+        lc,
+        baseline,
+    } = common::host(VINTF_GPA);
     Rig {
         sim,
         ram,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cmdqv_regs as cq;
 use smmuv3_regs as sm;
 use smmuv3_regs::structs::Words;
-use vdev::backend::sim::{Fault, FaultWhen, SimBackend, SimConfig, SimGuestRam};
+use vdev::backend::sim::{Fault, FaultWhen, SimBackend, SimGuestRam};
 use vdev::backend::{Backend, Device, Ioas, NestParent, Op};
 use vdev::bus::GuestBus;
 use vdev::cmdqv::device::VINTF0_PAGE0;
@@ -19,8 +19,10 @@ use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config, Windo
 use vdev::smmuv3::SmmuCore;
 use vdev::vmm::{CountingIrq, MmioAdapter, MmioDevice, RecordingRegions};
 
-const RAM: u64 = 0x4000_0000;
-const RAM_LEN: u64 = 16 << 20;
+mod common;
+
+use common::{RAM, RAM_LEN};
+
 const SMMU: u64 = 0x0900_0000;
 const CMDQV: u64 = 0x0910_0000;
 const VINTF_GPA: u64 = CMDQV + VINTF0_PAGE0;
@@ -44,19 +46,14 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let ram = Arc::new(SimGuestRam::new().with_region(RAM, RAM_LEN, 2 << 20));
-    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
-    let b: Arc<dyn Backend> = Arc::new(sim.clone());
-    let ioas = Ioas::new(&b).unwrap();
-    ioas.map(RAM, RAM_LEN, 0).unwrap();
-    let devs = vec![
-        Device::external(&b, sim.add_device(0x100)),
-        Device::external(&b, sim.add_device(0x200)),
-    ];
-    let parent = NestParent::new(&devs[0], &ioas).unwrap();
-    let baseline = sim.live_objects();
-    let regions = Arc::new(RecordingRegions::new());
-    let lc = Lifecycle::new(b, parent, regions.clone(), VINTF_GPA);
+    let common::Host {
+        sim,
+        ram,
+        regions,
+        devs,
+        lc,
+        baseline,
+    } = common::host(VINTF_GPA);
     let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
     let info = host_smmuv3_info(&devs[0]).unwrap();
     let cmdqv_irq = Arc::new(CountingIrq::new());

@@ -7,15 +7,16 @@
 
 use std::sync::Arc;
 
-use vdev::backend::sim::{KernelInvalidation, SimBackend, SimConfig, SimGuestRam};
-use vdev::backend::{Backend, Device, Ioas, NestParent};
-use vdev::cmdqv::lifecycle::Lifecycle;
+use vdev::backend::sim::{KernelInvalidation, SimBackend, SimGuestRam};
+use vdev::backend::Device;
 use vdev::smmuv3::cmdq::{Geometry, CERROR_ILL};
 use vdev::smmuv3::strtab::{Attach, Config};
 use vdev::smmuv3::SmmuCore;
-use vdev::vmm::RecordingRegions;
 
-const RAM: u64 = 0x4000_0000;
+mod common;
+
+use common::RAM;
+
 const STRTAB: u64 = RAM + 0x1_0000;
 const CMDQ: u64 = RAM + 0x4_0000;
 const MSI: u64 = RAM + 0x8_0000;
@@ -35,18 +36,14 @@ struct Rig {
 const LOG2Q: u32 = 10;
 
 fn rig() -> Rig {
-    let ram = Arc::new(SimGuestRam::new().with_region(RAM, 16 << 20, 2 << 20));
-    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
-    let b: Arc<dyn Backend> = Arc::new(sim.clone());
-    let ioas = Ioas::new(&b).unwrap();
-    ioas.map(RAM, 16 << 20, 0).unwrap();
-    let devs = vec![
-        Device::external(&b, sim.add_device(0x100)),
-        Device::external(&b, sim.add_device(0x200)),
-    ];
-    let parent = NestParent::new(&devs[0], &ioas).unwrap();
-    let baseline = sim.live_objects();
-    let lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), 0x900_0000);
+    let common::Host {
+        sim,
+        ram,
+        devs,
+        lc,
+        baseline,
+        ..
+    } = common::host(0x900_0000);
     let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
     Rig {
         sim,

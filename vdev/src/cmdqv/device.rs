@@ -30,6 +30,7 @@
 
 use std::sync::Arc;
 
+use cmdqv_regs::fieldsets::VcmdqErrors;
 use cmdqv_regs::regfile::{Hooks, Reg, RegFile};
 use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG, STATUS, VCMDQ, VCMDQ_PAGE1, VINTF};
 
@@ -61,12 +62,18 @@ const QCONFIG: u64 = (VCMDQ::CONFIG::OFFSET - VCMDQ::CONS::OFFSET) as u64;
 const QSTATUS: u64 = (VCMDQ::STATUS::OFFSET - VCMDQ::CONS::OFFSET) as u64;
 const GERROR: u64 = (VCMDQ::GERROR::OFFSET - VCMDQ::CONS::OFFSET) as u64;
 const GERRORN: u64 = (VCMDQ::GERRORN::OFFSET - VCMDQ::CONS::OFFSET) as u64;
-/// All VCMDQ error bits.
-const ERR_BITS: u32 = 0x7;
 /// `GERROR.CMDQ_INIT_ERR`.
-const INIT_ERR: u32 = 1 << 2;
+const INIT_ERR: u32 = bit(VcmdqErrors::CMDQ_INIT_ERR);
+/// All VCMDQ error bits.
+const ERR_BITS: u32 =
+    bit(VcmdqErrors::CMDQ_ERR) | bit(VcmdqErrors::CONS_DRAM_WR_ABT_ERR) | INIT_ERR;
 /// `VINTF STATUS.STATUS` value `VCMDQ_ERROR`.
 const VINTF_STATUS_VCMDQ_ERROR: u32 = 1;
+
+/// The in-place bits of a one-bit VCMDQ error field.
+const fn bit(f: VcmdqErrors::Fld) -> u32 {
+    f.mask << f.shift
+}
 
 /// Counters of the window, for the VMM's logs and the demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,6 +106,21 @@ struct State {
     stats: CmdqvStats,
 }
 
+impl State {
+    /// Toggles global VCMDQ `q`'s `GERROR.CMDQ_INIT_ERR` in the cache unless
+    /// an init error is pending already, and asks for the interrupt.
+    fn init_error(&mut self, regs: &mut RegFile, q: usize) {
+        let q = q as u32;
+        let ge = regs.vcmdq_gerror(q).unwrap_or(0);
+        let gn = regs.vcmdq_gerrorn(q).unwrap_or(0);
+        if (ge ^ gn) & INIT_ERR == 0 {
+            let _ = regs.set_vcmdq_gerror(q, ge ^ INIT_ERR);
+            self.stats.init_errors += 1;
+            self.raise = true;
+        }
+    }
+}
+
 /// The CMDQV front end. It owns the register cache; the [`Lifecycle`] (owned by
 /// the vSMMUv3 core, which shares its kernel objects) is passed to each access.
 pub struct Cmdqv {
@@ -112,15 +134,12 @@ fn lidx_of(regs: &RegFile, q: usize) -> Option<usize> {
     if q >= NUM_LVCMDQS {
         return None;
     }
-    let m = regs.cmdq_alloc_map(q as u32)?;
-    if !CMDQ_ALLOC_MAP::ALLOC.is_set(m) || CMDQ_ALLOC_MAP::VIRT_INTF_INDX.read(m) != 0 {
-        return None;
-    }
-    let l = CMDQ_ALLOC_MAP::LVCMDQ.read(m) as usize;
+    let l = lidx_of_raw(regs, q)?;
     // Two global queues mapped to one logical queue: the lower one owns it.
     (l < NUM_LVCMDQS && (0..q).all(|p| lidx_of_raw(regs, p) != Some(l))).then_some(l)
 }
 
+/// The logical VCMDQ of VINTF 0 that `CMDQ_ALLOC_MAP[q]` names, unchecked.
 fn lidx_of_raw(regs: &RegFile, q: usize) -> Option<usize> {
     let m = regs.cmdq_alloc_map(q as u32)?;
     (CMDQ_ALLOC_MAP::ALLOC.is_set(m) && CMDQ_ALLOC_MAP::VIRT_INTF_INDX.read(m) == 0)
@@ -192,16 +211,7 @@ impl Hk<'_> {
             match tr {
                 Transition::QueueInitError { lidx, .. } => {
                     if let Some(q) = q_of(regs, *lidx) {
-                        let q = q as u32;
-                        let bit = INIT_ERR;
-                        let ge = regs.vcmdq_gerror(q).unwrap_or(0);
-                        let gn = regs.vcmdq_gerrorn(q).unwrap_or(0);
-                        // Toggle only when no init error is pending already.
-                        if (ge ^ gn) & bit == 0 {
-                            let _ = regs.set_vcmdq_gerror(q, ge ^ bit);
-                            self.st.stats.init_errors += 1;
-                            self.st.raise = true;
-                        }
+                        self.st.init_error(regs, q);
                     }
                 }
                 Transition::QueueAllocated { .. } => {
@@ -245,20 +255,19 @@ impl Hooks for Hk<'_> {
         if q >= NUM_LVCMDQS {
             return;
         }
-        // Who owned the logical queue before the write (with the old value).
         let now = regs.cmdq_alloc_map(q as u32).unwrap_or(0);
+        let after = lidx_of(regs, q);
+        // Who owned the logical queue before the write: the old value is put
+        // back while the lifecycle saves the queue it unmaps.
         let _ = regs.set_cmdq_alloc_map(q as u32, old as u32);
         let before = lidx_of(regs, q);
+        // Unmapped (or remapped): the logical queue loses its HW queue.
+        let freed = before
+            .filter(|l| Some(*l) != after)
+            .map(|l| self.lc.set_alloc(l, false, &mut Cache { regs }));
         let _ = regs.set_cmdq_alloc_map(q as u32, now);
-        let after = lidx_of(regs, q);
-        if let Some(l) = before.filter(|l| Some(*l) != after) {
-            // Unmapped (or remapped): the logical queue loses its HW queue.
-            let _ = regs.set_cmdq_alloc_map(q as u32, old as u32);
-            let t = self.lc.set_alloc(l, false, &mut Cache { regs });
-            let _ = regs.set_cmdq_alloc_map(q as u32, now);
-            if let Ok(t) = t {
-                self.absorb(regs, t);
-            }
+        if let Some(Ok(t)) = freed {
+            self.absorb(regs, t);
         }
         if let Some(l) = after {
             self.retry_base(regs, q);
@@ -531,14 +540,7 @@ impl Cmdqv {
             if lidx_of(&self.regs, q).is_none() || !self.st.base_written[q] {
                 continue;
             }
-            let q = q as u32;
-            let ge = self.regs.vcmdq_gerror(q).unwrap_or(0);
-            let gn = self.regs.vcmdq_gerrorn(q).unwrap_or(0);
-            if (ge ^ gn) & INIT_ERR == 0 {
-                let _ = self.regs.set_vcmdq_gerror(q, ge ^ INIT_ERR);
-                self.st.stats.init_errors += 1;
-                self.st.raise = true;
-            }
+            self.st.init_error(&mut self.regs, q);
         }
     }
 
@@ -625,7 +627,6 @@ fn guest_param() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cmdqv_regs::fieldsets::VcmdqErrors;
 
     #[test]
     fn layout_matches_the_map() {

@@ -69,6 +69,10 @@ pub struct Vsmmuv3Config {
     pub irqs: Irqs,
 }
 
+/// Why [`Vsmmuv3::save_state`] and [`Vsmmuv3::restore_state`] refuse.
+const NOT_MIGRATABLE: &str = "the Tegra241 CMDQV VINTF and HW queues are host hardware state; \
+                              snapshot and live migration are not supported";
+
 /// Why the device state cannot be saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationError(pub &'static str);
@@ -131,6 +135,18 @@ pub fn host_smmuv3_info(dev: &Device) -> Result<Smmuv3Info, Error> {
         .ok_or_else(|| Error::new(crate::backend::Op::GetHwInfo, libc::EOPNOTSUPP))
 }
 
+impl State {
+    /// Toggles the GERROR bit `bit` (an error the guest must acknowledge in
+    /// GERRORN) and pulses the GERROR interrupt when IRQ_CTRL enables it.
+    fn gerror(&mut self, regs: &mut RegFile, bit: u32) {
+        regs.set_gerror(regs.gerror() ^ bit);
+        if IRQ_CTRL::GERROR_IRQEN.is_set(regs.irq_ctrlack()) {
+            self.stats.gerror_irqs += 1;
+            self.irqs.gerror.pulse();
+        }
+    }
+}
+
 /// The hooks of one guest access.
 struct Hk<'a> {
     core: &'a mut SmmuCore,
@@ -164,11 +180,25 @@ impl Hk<'_> {
         regs.set_cmdq_cons(out.cons);
         if out.error.is_some() {
             self.st.stats.cmdq_errors += 1;
-            regs.set_gerror(regs.gerror() ^ GERROR::CMDQ_ERR.val(1).value);
-            if IRQ_CTRL::GERROR_IRQEN.is_set(regs.irq_ctrlack()) {
-                self.st.stats.gerror_irqs += 1;
-                self.st.irqs.gerror.pulse();
-            }
+            self.st.gerror(regs, GERROR::CMDQ_ERR.val(1).value);
+        }
+    }
+
+    /// A stream table register: kept at `old` while SMMUEN is 1, else the
+    /// stream table is latched from the new value.
+    fn strtab_reg(&mut self, regs: &mut RegFile, reg: Reg, old: u64) {
+        if Self::smmu_enabled(regs) {
+            let _ = regs.set(reg, &[], old);
+        } else {
+            self.latch_strtab(regs);
+        }
+    }
+
+    /// Restores `old` into a queue index register the SMMU owns while its
+    /// queue is `enabled` (CMDQ_CONS, EVENTQ_PROD).
+    fn queue_index(regs: &mut RegFile, reg: Reg, enabled: bool, old: u64) {
+        if enabled {
+            let _ = regs.set(reg, &[], old);
         }
     }
 
@@ -227,31 +257,23 @@ impl Hooks for Hk<'_> {
     fn strtab_base_write(
         &mut self,
         regs: &mut RegFile,
-        _reg: Reg,
+        reg: Reg,
         _idx: &[u32],
         old: u64,
         _new: u64,
     ) {
-        if Self::smmu_enabled(regs) {
-            regs.set_strtab_base(old);
-        } else {
-            self.latch_strtab(regs);
-        }
+        self.strtab_reg(regs, reg, old);
     }
 
     fn strtab_base_cfg_write(
         &mut self,
         regs: &mut RegFile,
-        _reg: Reg,
+        reg: Reg,
         _idx: &[u32],
         old: u64,
         _new: u64,
     ) {
-        if Self::smmu_enabled(regs) {
-            regs.set_strtab_base_cfg(old as u32);
-        } else {
-            self.latch_strtab(regs);
-        }
+        self.strtab_reg(regs, reg, old);
     }
 
     fn cmdq_base_write(&mut self, regs: &mut RegFile, reg: Reg, _idx: &[u32], old: u64, new: u64) {
@@ -270,17 +292,9 @@ impl Hooks for Hk<'_> {
         self.run_cmdq(regs);
     }
 
-    fn cmdq_cons_write(
-        &mut self,
-        regs: &mut RegFile,
-        _reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        _new: u64,
-    ) {
-        if CR0::CMDQEN.is_set(regs.cr0ack()) {
-            regs.set_cmdq_cons(old as u32);
-        }
+    fn cmdq_cons_write(&mut self, regs: &mut RegFile, reg: Reg, _idx: &[u32], old: u64, _new: u64) {
+        let en = CR0::CMDQEN.is_set(regs.cr0ack());
+        Self::queue_index(regs, reg, en, old);
     }
 
     fn eventq_base_write(
@@ -298,14 +312,13 @@ impl Hooks for Hk<'_> {
     fn eventq_prod_write(
         &mut self,
         regs: &mut RegFile,
-        _reg: Reg,
+        reg: Reg,
         _idx: &[u32],
         old: u64,
         _new: u64,
     ) {
-        if CR0::EVENTQEN.is_set(regs.cr0ack()) {
-            regs.set_eventq_prod(old as u32);
-        }
+        let en = CR0::EVENTQEN.is_set(regs.cr0ack());
+        Self::queue_index(regs, reg, en, old);
     }
 }
 
@@ -554,11 +567,7 @@ impl Vsmmuv3 {
             }
             Pushed::Fault => {
                 self.st.stats.events_lost += 1;
-                r.set_gerror(r.gerror() ^ GERROR::EVENTQ_ABT_ERR.val(1).value);
-                if IRQ_CTRL::GERROR_IRQEN.is_set(r.irq_ctrlack()) {
-                    self.st.stats.gerror_irqs += 1;
-                    self.st.irqs.gerror.pulse();
-                }
+                self.st.gerror(r, GERROR::EVENTQ_ABT_ERR.val(1).value);
                 false
             }
         }
@@ -591,18 +600,12 @@ impl Vsmmuv3 {
     /// HW queues and the vDEVICEs are host hardware state that cannot be
     /// carried to another host.
     pub fn save_state(&self) -> Result<Vec<u8>, MigrationError> {
-        Err(MigrationError(
-            "the Tegra241 CMDQV VINTF and HW queues are host hardware state; \
-             snapshot and live migration are not supported",
-        ))
+        Err(MigrationError(NOT_MIGRATABLE))
     }
 
     /// Restoring a snapshot: always refused (see [`Vsmmuv3::save_state`]).
     pub fn restore_state(&mut self, _state: &[u8]) -> Result<(), MigrationError> {
-        Err(MigrationError(
-            "the Tegra241 CMDQV VINTF and HW queues are host hardware state; \
-             snapshot and live migration are not supported",
-        ))
+        Err(MigrationError(NOT_MIGRATABLE))
     }
 }
 

@@ -55,14 +55,10 @@ impl HostEvents {
                 out.lost = true;
                 continue;
             }
+            // Little-endian words; a short payload leaves the rest zero.
             let mut rec = [0u64; 4];
-            for (i, w) in rec.iter_mut().enumerate() {
-                let b: [u8; 8] = ev
-                    .data
-                    .get(i * 8..i * 8 + 8)
-                    .and_then(|s| s.try_into().ok())
-                    .unwrap_or([0; 8]);
-                *w = u64::from_le_bytes(b);
+            for (w, b) in rec.iter_mut().zip(ev.data.chunks_exact(8)) {
+                *w = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
             }
             out.records.push(rec);
         }

@@ -1,0 +1,55 @@
+//! The simulated Tegra241 host shared by the integration tests: guest RAM,
+//! an IOAS mapping it, two bound devices, a nesting parent and the CMDQV
+//! lifecycle over them.
+// Each test crate that includes this module uses only part of it.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use vdev::backend::sim::{SimBackend, SimConfig, SimGuestRam};
+use vdev::backend::{Backend, Device, Ioas, NestParent};
+use vdev::cmdqv::lifecycle::Lifecycle;
+use vdev::vmm::RecordingRegions;
+
+/// Guest RAM: base and size (2 MiB backing pages).
+pub const RAM: u64 = 0x4000_0000;
+pub const RAM_LEN: u64 = 16 << 20;
+
+/// What [`host`] built.
+pub struct Host {
+    pub sim: SimBackend,
+    pub ram: Arc<SimGuestRam>,
+    pub regions: Arc<RecordingRegions>,
+    /// Bound devices with StreamIDs 0x100 and 0x200.
+    pub devs: Vec<Arc<Device>>,
+    /// A lifecycle installing the VINTF page through `regions`.
+    pub lc: Lifecycle,
+    /// Live objects that are not the lifecycle's (IOAS, nesting parent,
+    /// bound devices).
+    pub baseline: usize,
+}
+
+/// A simulated host whose lifecycle installs the VINTF page at `vintf_gpa`.
+pub fn host(vintf_gpa: u64) -> Host {
+    let ram = Arc::new(SimGuestRam::new().with_region(RAM, RAM_LEN, 2 << 20));
+    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
+    let b: Arc<dyn Backend> = Arc::new(sim.clone());
+    let ioas = Ioas::new(&b).unwrap();
+    ioas.map(RAM, RAM_LEN, 0).unwrap();
+    let devs = vec![
+        Device::external(&b, sim.add_device(0x100)),
+        Device::external(&b, sim.add_device(0x200)),
+    ];
+    let parent = NestParent::new(&devs[0], &ioas).unwrap();
+    let baseline = sim.live_objects();
+    let regions = Arc::new(RecordingRegions::new());
+    let lc = Lifecycle::new(b, parent, regions.clone(), vintf_gpa);
+    Host {
+        sim,
+        ram,
+        regions,
+        devs,
+        lc,
+        baseline,
+    }
+}
