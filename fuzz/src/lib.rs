@@ -75,14 +75,6 @@ pub enum Op {
     },
 }
 
-/// The storage element `(storage, flat)` a guest access at `off` reaches in
-/// the model: `None` when unmapped or index-mapped.
-pub fn element(m: &Model, off: u64) -> Option<(usize, usize)> {
-    let (&base, &(d, flat)) = m.elems.range(..=off).next_back()?;
-    let desc = m.descs.get(d)?;
-    (off - base < u64::from(desc.bits / 8) && !desc.index_mapped).then_some((desc.storage, flat))
-}
-
 /// Decodes the next operation; offsets favour real register elements.
 pub fn next_op(inp: &mut Input<'_>, offsets: &[u64]) -> Op {
     let tag = inp.u8();
@@ -157,7 +149,7 @@ macro_rules! dispatch_harness {
 
         /// Copies the model's storage element `(s, flat)` into `shadow`.
         fn mirror(m: &$crate::Model, shadow: &mut rf::RegFile, s: usize, flat: usize) {
-            let d = m.descs.iter().find(|d| !d.alias && d.storage == s).expect("storage has a register");
+            let d = m.owner(s);
             let idx = $crate::unflatten(flat, d.dims);
             shadow.set(rf::Reg::ALL[s], &idx, m.store[s][flat]).expect("valid index");
         }
@@ -172,12 +164,7 @@ macro_rules! dispatch_harness {
                 let m = $crate::Model::new(dispatch_tests::descs!($rf));
                 compare_all(&m, &rf::RegFile::new());
                 let offsets = m.offsets();
-                let cells = m
-                    .descs
-                    .iter()
-                    .filter(|d| !d.alias)
-                    .flat_map(|d| (0..m.store[d.storage].len()).map(move |f| (d.storage, f)))
-                    .collect();
+                let cells = m.cells();
                 (m, offsets, cells)
             })
         }
@@ -206,8 +193,9 @@ macro_rules! dispatch_harness {
                         (off, got, want)
                     }
                     $crate::Op::Set { off, pick, value } => {
-                        if let Some((s, flat)) = $crate::element(&m, off).or_else(|| cells.get(pick % cells.len().max(1)).copied()) {
-                            let d = *m.descs.iter().find(|d| !d.alias && d.storage == s).expect("storage has a register");
+                        let target = m.element(off).map(|(s, flat, _)| (s, flat));
+                        if let Some((s, flat)) = target.or_else(|| cells.get(pick % cells.len().max(1)).copied()) {
+                            let d = m.owner(s);
                             let idx = $crate::unflatten(flat, d.dims);
                             regs.set(rf::Reg::ALL[s], &idx, value).expect("valid index");
                             m.store[s][flat] = if d.bits == 64 { value } else { value & 0xffff_ffff };
@@ -224,7 +212,7 @@ macro_rules! dispatch_harness {
                 }
                 assert_eq!(got, want, "{op:?}");
                 if want.is_ok() {
-                    if let Some((s, flat)) = $crate::element(&m, off) {
+                    if let Some((s, flat, _)) = m.element(off) {
                         mirror(&m, &mut shadow, s, flat);
                     }
                 }

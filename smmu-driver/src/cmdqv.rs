@@ -12,7 +12,7 @@ use crate::dma::{dma_rmb, dma_wmb, DmaBuf};
 use crate::error::{CmdError, CommandFault, Error};
 use crate::mmio::Mmio;
 use crate::queue::Queue;
-use crate::smmu::{CMD_WORDS, DEFAULT_POLL_LIMIT};
+use crate::smmu::{poll, CMD_WORDS, DEFAULT_POLL_LIMIT};
 use crate::structs::{cmd, Command};
 use cmdqv_regs::{
     Cmdqv as Regs, VintfPage0Lvcmdq, VintfPage1Lvcmdq, CMDQ_ALLOC_MAP, CONFIG, PARAM, STATUS,
@@ -59,17 +59,6 @@ pub struct Cmdqv<M: Mmio> {
     regs: Regs<M>,
     params: CmdqvParams,
     poll_limit: u32,
-}
-
-/// Polls `done` up to `limit` times.
-fn poll(limit: u32, what: &'static str, mut done: impl FnMut() -> bool) -> Result<(), Error> {
-    for _ in 0..limit {
-        if done() {
-            return Ok(());
-        }
-        core::hint::spin_loop();
-    }
-    Err(Error::Timeout(what))
 }
 
 impl<M: Mmio> Cmdqv<M> {
@@ -296,23 +285,16 @@ impl<M: Mmio> Cmdqv<M> {
         Ok(())
     }
 
-    fn vcmdq_err_active(&self, vq: &Vcmdq<'_>) -> Result<bool, Error> {
-        let q0 = self.lvcmdq0(vq.vintf, vq.lidx)?;
+    /// Whether VCMDQ_GERROR.CMDQ_ERR is active on the logical VCMDQ `q0`.
+    fn vcmdq_err_active(q0: &VintfPage0Lvcmdq<'_, M>) -> bool {
         let active = q0.gerror().get() ^ q0.gerrorn().get();
-        Ok(VINTF_PAGE0::LVCMDQ::GERROR::CMDQ_ERR.is_set(active))
+        VINTF_PAGE0::LVCMDQ::GERROR::CMDQ_ERR.is_set(active)
     }
 
-    fn vcmdq_cons(&self, vq: &Vcmdq<'_>) -> Result<u32, Error> {
-        Ok(self.lvcmdq0(vq.vintf, vq.lidx)?.cons().get())
-    }
-
-    fn publish(&self, vq: &mut Vcmdq<'_>, prod: u32) -> Result<(), Error> {
+    fn publish(q0: &VintfPage0Lvcmdq<'_, M>, vq: &mut Vcmdq<'_>, prod: u32) {
         dma_wmb();
-        self.lvcmdq0(vq.vintf, vq.lidx)?
-            .prod()
-            .write(VINTF_PAGE0::LVCMDQ::PROD::INDEX.val(prod));
+        q0.prod().write(VINTF_PAGE0::LVCMDQ::PROD::INDEX.val(prod));
         vq.queue.prod = prod;
-        Ok(())
     }
 
     fn command_error(cons_reg: u32) -> Error {
@@ -325,19 +307,25 @@ impl<M: Mmio> Cmdqv<M> {
     /// VCMDQ_PROD and waits (bounded) until CONS has passed the sync. A
     /// refused command stops the wait with [`Error::Command`].
     pub fn submit_and_sync(&mut self, vq: &mut Vcmdq<'_>, cmds: &[Command]) -> Result<(), Error> {
+        // The queue's registers, located once for the whole submission.
+        let q0 = self.lvcmdq0(vq.vintf, vq.lidx)?;
         let sync = cmd::sync();
         let mut prod = vq.queue.prod;
         for c in cmds.iter().chain(core::iter::once(&sync)) {
             let mut waited = 0;
             loop {
-                let cons = self.vcmdq_cons(vq)? & vq.queue.ptr_mask();
-                if !vq.queue.is_full_at(prod, cons) {
+                // CONS only moves forward: while the last value read leaves
+                // room, the command goes in without a register read.
+                if vq.queue.is_full_at(prod, vq.queue.cons) {
+                    vq.queue.cons = q0.cons().get() & vq.queue.ptr_mask();
+                }
+                if !vq.queue.is_full_at(prod, vq.queue.cons) {
                     break;
                 }
                 // Full: publish what is written so the queue drains.
-                self.publish(vq, prod)?;
-                if self.vcmdq_err_active(vq)? {
-                    return Err(Self::command_error(self.vcmdq_cons(vq)?));
+                Self::publish(&q0, vq, prod);
+                if Self::vcmdq_err_active(&q0) {
+                    return Err(Self::command_error(q0.cons().get()));
                 }
                 waited += 1;
                 if waited >= self.poll_limit {
@@ -347,15 +335,15 @@ impl<M: Mmio> Cmdqv<M> {
             vq.queue.write_entry(prod, &c.0);
             prod = vq.queue.next(prod);
         }
-        self.publish(vq, prod)?;
+        Self::publish(&q0, vq, prod);
         for _ in 0..self.poll_limit {
-            let cons_reg = self.vcmdq_cons(vq)?;
+            let cons_reg = q0.cons().get();
             let cons = VINTF_PAGE0::LVCMDQ::CONS::INDEX.read(cons_reg) & vq.queue.ptr_mask();
             vq.queue.cons = cons;
             if vq.queue.consumed(cons, prod) {
                 return Ok(());
             }
-            if self.vcmdq_err_active(vq)? {
+            if Self::vcmdq_err_active(&q0) {
                 return Err(Self::command_error(cons_reg));
             }
             core::hint::spin_loop();
@@ -370,10 +358,11 @@ impl<M: Mmio> Cmdqv<M> {
         &mut self,
         vq: &mut Vcmdq<'_>,
     ) -> Result<Option<CommandFault>, Error> {
-        if !self.vcmdq_err_active(vq)? {
+        let q0 = self.lvcmdq0(vq.vintf, vq.lidx)?;
+        if !Self::vcmdq_err_active(&q0) {
             return Ok(None);
         }
-        let cons_reg = self.vcmdq_cons(vq)?;
+        let cons_reg = q0.cons().get();
         let cons = VINTF_PAGE0::LVCMDQ::CONS::INDEX.read(cons_reg) & vq.queue.ptr_mask();
         let mut bad = [0u64; CMD_WORDS];
         dma_rmb();
@@ -385,11 +374,10 @@ impl<M: Mmio> Cmdqv<M> {
             slot: vq.queue.slot(cons),
             opcode: cmd::opcode(&Command(bad)),
         };
-        let q0 = self.lvcmdq0(vq.vintf, vq.lidx)?;
         q0.gerrorn().set(q0.gerror().get());
         let target = vq.queue.prod;
         for _ in 0..self.poll_limit {
-            let cons = self.vcmdq_cons(vq)? & vq.queue.ptr_mask();
+            let cons = q0.cons().get() & vq.queue.ptr_mask();
             vq.queue.cons = cons;
             if vq.queue.consumed(cons, target) {
                 return Ok(Some(fault));

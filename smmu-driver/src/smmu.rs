@@ -5,7 +5,7 @@ use crate::dma::{dma_rmb, dma_wmb, DmaBuf};
 use crate::error::{CmdError, CommandFault, Error};
 use crate::mmio::Mmio;
 use crate::queue::Queue;
-use crate::structs::{cmd, Cd, Command, Event, Ste};
+use crate::structs::{cmd, ste, Cd, Command, Event, Ste};
 use regmap_rt::tock_registers::fields::FieldValue;
 use regmap_rt::Words;
 use smmuv3_regs::enums::{AddrSize, StLevel, StallModel, TermModel, Ttf};
@@ -27,6 +27,22 @@ pub const CD_WORDS: usize = Cd::SIZE_BYTES / 8;
 pub const MAX_L2_TABLES: usize = 8;
 /// Default bound on register polls (acknowledgements, queue drains).
 pub const DEFAULT_POLL_LIMIT: u32 = 1_000_000;
+
+/// Polls `done` up to `limit` times; [`Error::Timeout`]`(what)` if it never
+/// holds.
+pub(crate) fn poll(
+    limit: u32,
+    what: &'static str,
+    mut done: impl FnMut() -> bool,
+) -> Result<(), Error> {
+    for _ in 0..limit {
+        if done() {
+            return Ok(());
+        }
+        core::hint::spin_loop();
+    }
+    Err(Error::Timeout(what))
+}
 
 /// What the ID registers say the SMMU supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,13 +262,10 @@ impl<'a, M: Mmio> Smmu<'a, M> {
             + CR0::ATSCHK::SET)
             .mask();
         self.regs.cr0().write(value);
-        for _ in 0..self.poll_limit {
-            if self.regs.cr0ack().get() & acked == value.value & acked {
-                return Ok(());
-            }
-            core::hint::spin_loop();
-        }
-        Err(Error::Timeout("CR0ACK"))
+        let cr0ack = self.regs.cr0ack();
+        poll(self.poll_limit, "CR0ACK", || {
+            cr0ack.get() & acked == value.value & acked
+        })
     }
 
     /// Current CR0ACK.
@@ -274,14 +287,11 @@ impl<'a, M: Mmio> Smmu<'a, M> {
             GBPA::ABORT::CLEAR
         };
         // `modify` never writes back the self-clearing UPDATE bit it read.
-        self.regs.gbpa().modify(abort + GBPA::UPDATE::SET);
-        for _ in 0..self.poll_limit {
-            if !self.regs.gbpa().is_set(GBPA::UPDATE) {
-                return Ok(());
-            }
-            core::hint::spin_loop();
-        }
-        Err(Error::Timeout("GBPA.UPDATE"))
+        let gbpa = self.regs.gbpa();
+        gbpa.modify(abort + GBPA::UPDATE::SET);
+        poll(self.poll_limit, "GBPA.UPDATE", || {
+            !gbpa.is_set(GBPA::UPDATE)
+        })
     }
 
     fn require_disabled(&mut self, what: &'static str) -> Result<(), Error> {
@@ -500,7 +510,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     pub fn write_ste(&mut self, sid: u32, ste: &Ste) -> Result<(), Error> {
         let running = self.cmdq_running();
         let (buf, at) = self.ste_location(sid)?;
-        let was_valid = Ste([buf.read(at), 0, 0, 0, 0, 0, 0, 0]).get(Ste::V) != 0;
+        let was_valid = ste::is_valid(&Ste([buf.read(at), 0, 0, 0, 0, 0, 0, 0]));
         if was_valid {
             buf.write(at, 0);
             if running {
@@ -614,10 +624,6 @@ impl<'a, M: Mmio> Smmu<'a, M> {
         b.sync()
     }
 
-    fn read_cmdq_cons(&mut self) -> u32 {
-        self.regs.cmdq_cons().get()
-    }
-
     /// Active global errors.
     pub fn global_errors(&self) -> GlobalErrors {
         GlobalErrors(self.regs.gerror().get() ^ self.regs.gerrorn().get())
@@ -655,7 +661,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
             .as_mut()
             .ok_or(Error::NotConfigured("command queue"))?;
         let cons = cons_reg & q.ptr_mask();
-        let mut bad = [0u64; 2];
+        let mut bad = [0u64; CMD_WORDS];
         dma_rmb();
         q.read_entry(cons, &mut bad);
         q.write_entry(cons, &cmd::sync().0);
@@ -686,7 +692,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
 
     fn wait_consumed(&mut self, target: u32) -> Result<(), Error> {
         for _ in 0..self.poll_limit {
-            let cons_reg = self.read_cmdq_cons();
+            let cons_reg = self.regs.cmdq_cons().get();
             let q = self
                 .cmdq
                 .as_mut()
@@ -759,14 +765,17 @@ impl<M: Mmio> CommandBatch<'_, '_, M> {
     pub fn push(&mut self, cmd: Command) -> Result<(), Error> {
         let limit = self.smmu.poll_limit;
         for _ in 0..limit {
-            let cons_reg = self.smmu.read_cmdq_cons();
             let q = self
                 .smmu
                 .cmdq
                 .as_mut()
                 .ok_or(Error::NotConfigured("command queue"))?;
-            let cons = cons_reg & q.ptr_mask();
-            if !q.is_full_at(self.prod, cons) {
+            // CONS only moves forward: while the last value read leaves
+            // room, the command goes in without a register read.
+            if q.is_full_at(self.prod, q.cons) {
+                q.cons = self.smmu.regs.cmdq_cons().get() & q.ptr_mask();
+            }
+            if !q.is_full_at(self.prod, q.cons) {
                 q.write_entry(self.prod, &cmd.0);
                 self.prod = q.next(self.prod);
                 self.pushed += 1;

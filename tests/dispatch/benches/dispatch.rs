@@ -59,6 +59,30 @@ fn check(off: u64, size: usize) -> Result<bool, Err> {
     Ok(size == 8)
 }
 
+/// The end of a hand-written read of a 32-bit register whose visible bits
+/// are `v`: an 8-byte access straddles it.
+#[inline]
+fn finish_read(wide: bool, v: u32) -> Result<u64, Err> {
+    if wide {
+        return Err(Err::Straddle);
+    }
+    Ok(u64::from(v))
+}
+
+/// The end of a hand-written write of `v` to a 32-bit register: `slot` is
+/// its storage and writable mask (`None` for a read-only register); an
+/// 8-byte access straddles it.
+#[inline]
+fn finish_write(wide: bool, slot: Option<(&mut u32, u32)>, v: u32) -> Result<(), Err> {
+    if wide {
+        return Err(Err::Straddle);
+    }
+    if let Some((s, m)) = slot {
+        *s = (*s & !m) | (v & m);
+    }
+    Ok(())
+}
+
 // SMMUv3 offsets and masks (from smmuv3.yaml) used by the baselines.
 const IDR0: u64 = 0x0;
 const IDR1: u64 = 0x4;
@@ -135,10 +159,7 @@ impl Smmu {
             EVENTQ_CONS | EVENTQ_CONS_PAGE0 => self.eventq_cons & EVQ_RW,
             _ => return Err(Err::Unmapped),
         };
-        if wide {
-            return Err(Err::Straddle);
-        }
-        Ok(u64::from(v))
+        finish_read(wide, v)
     }
 
     #[inline]
@@ -155,13 +176,7 @@ impl Smmu {
             EVENTQ_CONS | EVENTQ_CONS_PAGE0 => Some((&mut self.eventq_cons, EVQ_RW)),
             _ => return Err(Err::Unmapped),
         };
-        if wide {
-            return Err(Err::Straddle);
-        }
-        if let Some((s, m)) = slot {
-            *s = (*s & !m) | (v & m);
-        }
-        Ok(())
+        finish_write(wide, slot, v)
     }
 }
 
@@ -248,10 +263,7 @@ impl Cmdqv {
             }
             _ => return Err(Err::Unmapped),
         };
-        if wide {
-            return Err(Err::Straddle);
-        }
-        Ok(u64::from(v))
+        finish_read(wide, v)
     }
 
     #[inline]
@@ -274,13 +286,7 @@ impl Cmdqv {
             }
             _ => return Err(Err::Unmapped),
         };
-        if wide {
-            return Err(Err::Straddle);
-        }
-        if let Some((s, m)) = slot {
-            *s = (*s & !m) | (v & m);
-        }
-        Ok(())
+        finish_write(wide, slot, v)
     }
 }
 

@@ -154,6 +154,41 @@ impl Model {
         }
     }
 
+    /// The element whose bytes include `offset`: (description, flat, byte
+    /// offset in it).
+    fn locate(&self, offset: u64) -> Option<(usize, usize, u64)> {
+        let (&base, &(d, flat)) = self.elems.range(..=offset).next_back()?;
+        let within = offset - base;
+        (within < u64::from(self.descs[d].bits / 8)).then_some((d, flat, within))
+    }
+
+    /// The storage element a guest access at `offset` reaches: (storage,
+    /// flat element, description of the register accessed); `None` when
+    /// unmapped or index-mapped (only the hooks know the element).
+    pub fn element(&self, offset: u64) -> Option<(usize, usize, usize)> {
+        let (d, flat, _) = self.locate(offset)?;
+        let desc = &self.descs[d];
+        (!desc.index_mapped).then_some((desc.storage, flat, d))
+    }
+
+    /// The description owning storage `storage` (not an alias).
+    pub fn owner(&self, storage: usize) -> Desc {
+        *self
+            .descs
+            .iter()
+            .find(|d| !d.alias && d.storage == storage)
+            .expect("storage has a register")
+    }
+
+    /// Every storage element as (storage, flat element).
+    pub fn cells(&self) -> Vec<(usize, usize)> {
+        self.descs
+            .iter()
+            .filter(|d| !d.alias)
+            .flat_map(|d| (0..self.store[d.storage].len()).map(move |f| (d.storage, f)))
+            .collect()
+    }
+
     /// Finds the element holding `offset`: (description, flat, byte offset in it).
     fn find(&self, offset: u64, size: usize) -> Result<(usize, usize, u64), Error> {
         if size != 4 && size != 8 {
@@ -162,16 +197,8 @@ impl Model {
         if offset.checked_rem(size as u64) != Some(0) {
             return Err(Error::Unaligned);
         }
-        let (&base, &(d, flat)) = self
-            .elems
-            .range(..=offset)
-            .next_back()
-            .ok_or(Error::Unmapped)?;
+        let (d, flat, within) = self.locate(offset).ok_or(Error::Unmapped)?;
         let desc = &self.descs[d];
-        let within = offset - base;
-        if within >= u64::from(desc.bits / 8) {
-            return Err(Error::Unmapped);
-        }
         if size == 8 && desc.bits == 32 {
             return Err(Error::Straddle);
         }

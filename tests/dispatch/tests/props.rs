@@ -71,40 +71,19 @@ macro_rules! props {
                 BASE.get_or_init(|| Model::new(descs!($rf)))
             }
 
-            /// Every storage element as (storage, flat element, description).
-            fn cells() -> &'static [(usize, usize, usize)] {
-                static CELLS: OnceLock<Vec<(usize, usize, usize)>> = OnceLock::new();
-                CELLS.get_or_init(|| {
-                    let m = base();
-                    m.descs
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, d)| !d.alias)
-                        .flat_map(|(i, d)| (0..m.store[d.storage].len()).map(move |f| (d.storage, f, i)))
-                        .collect()
-                })
-            }
-
-            /// The description owning storage `s` (not an alias).
-            fn owner(m: &Model, s: usize) -> usize {
-                m.descs.iter().position(|d| !d.alias && d.storage == s).expect("storage has a register")
+            /// Every storage element as (storage, flat element).
+            fn cells() -> &'static [(usize, usize)] {
+                static CELLS: OnceLock<Vec<(usize, usize)>> = OnceLock::new();
+                CELLS.get_or_init(|| base().cells())
             }
 
             /// The register file's storage element `(s, flat)` equals the model's.
             fn cell_matches(rf: &rf::RegFile, m: &Model, s: usize, flat: usize) -> Result<(), TestCaseError> {
-                let desc = m.descs[owner(m, s)];
+                let desc = m.owner(s);
                 let idx = unflatten(flat, desc.dims);
                 let got = rf.get(rf::Reg::ALL[s], &idx).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
                 prop_assert_eq!(got, m.store[s][flat], "storage of {}{:?}", desc.path, idx);
                 Ok(())
-            }
-
-            /// The element an access at `off` reaches in the model:
-            /// (storage, flat element, description of the register accessed).
-            fn element(m: &Model, off: u64) -> Option<(usize, usize, usize)> {
-                let (&base, &(d, flat)) = m.elems.range(..=off).next_back()?;
-                let desc = m.descs[d];
-                (off - base < u64::from(desc.bits / 8) && !desc.index_mapped).then_some((desc.storage, flat, d))
             }
 
             proptest! {
@@ -128,27 +107,24 @@ macro_rules! props {
                                     let ones = (desc.masks[kind::RES1] >> shift) & if size == 4 { 0xffff_ffff } else { u64::MAX };
                                     prop_assert_eq!(v & ones, ones, "res1 bits of {}", desc.path);
                                     // rc bits cleared by the read, in both.
-                                    if let Some((s, flat, _)) = element(&m, off) {
+                                    if let Some((s, flat, _)) = m.element(off) {
                                         cell_matches(&regs, &m, s, flat)?;
                                     }
                                 }
                             }
                             Op::Set { off, pick, value } => {
-                                let (s, flat) = match element(&m, off) {
+                                let (s, flat) = match m.element(off) {
                                     Some((s, flat, _)) => (s, flat),
-                                    None => {
-                                        let (s, flat, _) = cells()[pick % cells().len()];
-                                        (s, flat)
-                                    }
+                                    None => cells()[pick % cells().len()],
                                 };
-                                let desc = m.descs[owner(&m, s)];
+                                let desc = m.owner(s);
                                 let idx = unflatten(flat, desc.dims);
                                 regs.set(rf::Reg::ALL[s], &idx, value).unwrap();
                                 m.store[s][flat] = if desc.bits == 64 { value } else { value & 0xffff_ffff };
                                 cell_matches(&regs, &m, s, flat)?;
                             }
                             Op::Write { off, size, value } => {
-                                let target = element(&m, off);
+                                let target = m.element(off);
                                 let old = target.map(|(s, flat, _)| m.store[s][flat]);
                                 let got = regs.write(off, size, value).map_err(|e| format!("{e:?}"));
                                 let want = m.write(off, size, value).map_err(|e| format!("{e:?}"));
@@ -167,7 +143,7 @@ macro_rules! props {
                     }
                     // The whole storage agrees at the end (catches a write
                     // that reached the wrong element).
-                    for &(s, flat, _) in cells() {
+                    for &(s, flat) in cells() {
                         cell_matches(&regs, &m, s, flat)?;
                     }
                     // 64-bit halves compose on every 64-bit register without rc bits.
