@@ -1,8 +1,15 @@
-//! Generates the register file, dispatcher and per-register tests of every
-//! map into OUT_DIR: the example and dispatcher-coverage maps always, the SMMUv3 and CMDQV maps when
-//! they load (cfg `have_smmuv3`, `have_cmdqv`).
+//! Generates, into OUT_DIR:
+//! - the register file, dispatcher and per-register tests of every map: the
+//!   example and dispatcher-coverage maps always, the SMMUv3 and CMDQV maps
+//!   when they load (cfg `have_smmuv3`, `have_cmdqv`);
+//! - the register-facts tables of `facts/` (typed from the public sources,
+//!   never from the maps) as constants, and the tests comparing them with the
+//!   generated guest accessors of smmuv3-regs and cmdqv-regs.
 
 use std::path::{Path, PathBuf};
+
+#[path = "build/facts.rs"]
+mod facts;
 
 /// (module name, map path relative to this crate, required).
 const MAPS: &[(&str, &str, bool)] = &[
@@ -10,6 +17,14 @@ const MAPS: &[(&str, &str, bool)] = &[
     ("features", "../../codegen/tests/features.yaml", true),
     ("smmuv3", "../../smmuv3-regs/smmuv3.yaml", false),
     ("cmdqv", "../../cmdqv-regs/cmdqv.yaml", false),
+];
+
+/// (table, generated crate and device struct whose accessors are checked).
+const FACTS: &[(&str, Option<(&str, &str)>)] = &[
+    ("example", None),
+    ("features", None),
+    ("smmuv3", Some(("smmuv3_regs", "Smmuv3"))),
+    ("cmdqv", Some(("cmdqv_regs", "Cmdqv"))),
 ];
 
 fn pretty(ts: proc_macro2::TokenStream) -> String {
@@ -52,5 +67,20 @@ fn main() {
         .expect("write regfile tests");
         println!("cargo::rustc-cfg=have_{name}");
     }
+    println!("cargo::rerun-if-changed=facts");
+    let dir = Path::new("facts");
+    for (name, accessors) in FACTS {
+        let table = facts::load(dir, name)
+            .unwrap_or_else(|errs| panic!("register facts:\n{}", errs.join("\n")));
+        std::fs::write(out.join(format!("facts_{name}.rs")), table.emit()).expect("write facts");
+        if let Some((krate, dev)) = accessors {
+            std::fs::write(
+                out.join(format!("facts_{name}_accessors.rs")),
+                table.emit_accessor_tests(krate, dev),
+            )
+            .expect("write accessor checks");
+        }
+    }
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=build/facts.rs");
 }

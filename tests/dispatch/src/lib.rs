@@ -6,6 +6,7 @@
 
 extern crate alloc;
 
+pub mod facts;
 pub mod model;
 
 #[doc(hidden)]
