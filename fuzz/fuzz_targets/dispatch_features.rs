@@ -23,7 +23,11 @@ mod harness {
         }
     }
 
-    dispatch_fuzz::dispatch_harness!(dispatch_tests::features::regfile, Walk(1));
+    dispatch_fuzz::dispatch_harness!(
+        dispatch_tests::facts::FEATURES,
+        dispatch_tests::features::regfile,
+        Walk(1)
+    );
 }
 
 fuzz_target!(|data: &[u8]| harness::run(data));

@@ -114,7 +114,9 @@ pub fn next_op(inp: &mut Input<'_>, offsets: &[u64]) -> Op {
 }
 
 /// Defines `run(data)` for one generated `regfile` module: lockstep with
-/// the reference model using `$hooks` (an expression building the hooks).
+/// the reference model built from register-facts table `$table`
+/// (`dispatch_tests::facts::*`), using `$hooks` (an expression building the
+/// hooks).
 /// When the hooks map index-mapped aliases (the model cannot), the model is
 /// resynchronised from the register file after such an access.
 ///
@@ -124,7 +126,7 @@ pub fn next_op(inp: &mut Input<'_>, offsets: &[u64]) -> Op {
 /// is one `==`, not one lookup per element of the 3,500 the CMDQV map has).
 #[macro_export]
 macro_rules! dispatch_harness {
-    ($rf:path, $hooks:expr) => {
+    ($table:expr, $rf:path, $hooks:expr) => {
         use $rf as rf;
 
         /// Copies every storage element of `regs` into the model.
@@ -161,7 +163,7 @@ macro_rules! dispatch_harness {
             static BASE: std::sync::OnceLock<($crate::Model, Vec<u64>, Vec<(usize, usize)>)> =
                 std::sync::OnceLock::new();
             BASE.get_or_init(|| {
-                let m = $crate::Model::new(dispatch_tests::descs!($rf));
+                let m = dispatch_tests::model_of!($table, $rf);
                 compare_all(&m, &rf::RegFile::new());
                 let offsets = m.offsets();
                 let cells = m.cells();

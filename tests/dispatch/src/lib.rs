@@ -1,18 +1,15 @@
 #![no_std]
 //! The generated register files and trap dispatchers of every map (the same
-//! code the `-regs` crates include), compiled `no_std`, plus a reference
-//! model of the access semantics written independently of the generator, used
-//! by the property tests, the fuzz targets and the BTreeMap bench baseline.
+//! code the `-regs` crates include), compiled `no_std`, plus the
+//! register-facts tables typed from the public sources ([`facts`]) and a
+//! reference model of the access semantics built from them ([`model`]),
+//! written independently of the generator and used by the property tests,
+//! the facts tests and the fuzz targets.
 
 extern crate alloc;
 
 pub mod facts;
 pub mod model;
-
-#[doc(hidden)]
-pub mod __private {
-    pub use alloc::vec::Vec;
-}
 
 /// The example map of FORMAT.md.
 pub mod example {

@@ -1,40 +1,48 @@
 //! A reference model of the trapped-access semantics, written independently
-//! of the generator: every register element is expanded into a `BTreeMap`
-//! keyed by offset and the field semantics of FORMAT.md are applied from the
-//! per-access-kind masks one kind at a time. The property tests and fuzz
+//! of the generator: every register element is expanded into a table sorted
+//! by offset and the field semantics of FORMAT.md are applied from the
+//! per-access-kind masks one kind at a time. Its register layout (offsets,
+//! arrays, widths, resets, field access kinds, aliases) comes from the
+//! register-facts tables ([`crate::facts`]), never from the generated code;
+//! only the mapping of a table row to the generated storage it is compared
+//! with goes through the generated `Reg::path`. The property tests and fuzz
 //! targets run it in lockstep with a generated dispatcher.
 
-use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// Position of each access kind in the metadata's mask array
+use crate::facts::Table;
+
+/// Position of each access kind in the mask arrays
 /// (FORMAT.md order: rw ro wo w1c w1s rc sc res0 res1 raz_wi).
 pub mod kind {
+    use crate::facts::Access;
     /// `rw`.
-    pub const RW: usize = 0;
+    pub const RW: usize = Access::Rw as usize;
     /// `ro`.
-    pub const RO: usize = 1;
+    pub const RO: usize = Access::Ro as usize;
     /// `wo`.
-    pub const WO: usize = 2;
+    pub const WO: usize = Access::Wo as usize;
     /// `w1c`.
-    pub const W1C: usize = 3;
+    pub const W1C: usize = Access::W1c as usize;
     /// `w1s`.
-    pub const W1S: usize = 4;
+    pub const W1S: usize = Access::W1s as usize;
     /// `rc`.
-    pub const RC: usize = 5;
+    pub const RC: usize = Access::Rc as usize;
     /// `sc`.
-    pub const SC: usize = 6;
+    pub const SC: usize = Access::Sc as usize;
     /// `res0`.
-    pub const RES0: usize = 7;
+    pub const RES0: usize = Access::Res0 as usize;
     /// `res1`.
-    pub const RES1: usize = 8;
+    pub const RES1: usize = Access::Res1 as usize;
     /// `raz_wi`.
-    pub const RAZ_WI: usize = 9;
+    pub const RAZ_WI: usize = Access::RazWi as usize;
 }
 
-/// One register as described by a generated module's `REGISTERS` table.
+/// One register as the model sees it (a row of a facts table).
 #[derive(Clone, Copy, Debug)]
 pub struct Desc {
     /// Path in the map.
@@ -49,7 +57,8 @@ pub struct Desc {
     pub reset: u64,
     /// Masks per access kind.
     pub masks: [u64; 10],
-    /// Storage number (position in `Reg::ALL`).
+    /// Storage number: the position in the generated `Reg::ALL` of the
+    /// register whose storage this row reads and writes.
     pub storage: usize,
     /// Alias of another register.
     pub alias: bool,
@@ -57,28 +66,52 @@ pub struct Desc {
     pub index_mapped: bool,
 }
 
-/// Builds the descriptions of a generated `regfile` module.
-#[macro_export]
-macro_rules! descs {
-    ($rf:path) => {{
-        use $rf as rf;
-        rf::REGISTERS
-            .iter()
-            .map(|i| $crate::model::Desc {
-                path: i.path,
-                offset: i.offset,
-                bits: i.bits,
-                dims: i.dims,
-                reset: i.reset,
-                masks: i.masks,
-                storage: rf::Reg::ALL
-                    .iter()
-                    .position(|r| *r == i.storage)
-                    .expect("storage is in Reg::ALL"),
-                alias: i.alias,
-                index_mapped: i.index_mapped,
+/// The descriptions of `table`'s rows; `storage_of` gives the position in
+/// the generated `Reg::ALL` of the register with a path (the only fact taken
+/// from the generated code: which storage to compare a row with).
+pub fn descs_of(
+    table: &Table,
+    storage_of: impl Fn(&str) -> Option<usize>,
+) -> Result<Vec<Desc>, String> {
+    table
+        .registers
+        .iter()
+        .map(|r| {
+            let storage = storage_of(r.owner()).ok_or_else(|| {
+                format!(
+                    "{}:{}: `{}` has no storage in the generated register file",
+                    table.file,
+                    r.line,
+                    r.owner()
+                )
+            })?;
+            Ok(Desc {
+                path: r.path,
+                offset: r.offset,
+                bits: r.width,
+                dims: r.dims,
+                reset: r.reset,
+                masks: r.masks(),
+                storage,
+                alias: r.alias.is_some(),
+                index_mapped: r.alias.is_some_and(|a| a.mapped),
             })
-            .collect::<$crate::__private::Vec<_>>()
+        })
+        .collect()
+}
+
+/// The model at reset of facts table `$table` for the generated `regfile`
+/// module `$rf`, whose `Reg::ALL` and `Reg::path` link rows to storage.
+/// Panics (in tests and fuzz targets) when a row has no generated storage.
+#[macro_export]
+macro_rules! model_of {
+    ($table:expr, $rf:path) => {{
+        use $rf as rf;
+        let descs = $crate::model::descs_of(&$table, |path| {
+            rf::Reg::ALL.iter().position(|r| r.path() == path)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        $crate::model::Model::new(descs)
     }};
 }
 
@@ -107,8 +140,9 @@ pub enum Error {
 pub struct Model {
     /// Register descriptions.
     pub descs: Arc<Vec<Desc>>,
-    /// Element offset -> (description, flat element number).
-    pub elems: Arc<BTreeMap<u64, (usize, usize)>>,
+    /// Every element as (offset, description, flat element number), sorted
+    /// by offset (a binary search finds the element of an access).
+    pub elems: Arc<Vec<(u64, usize, usize)>>,
     /// Storage per `Reg` (flat elements).
     pub store: Vec<Vec<u64>>,
 }
@@ -141,12 +175,17 @@ impl Model {
             let len: usize = d.dims.iter().map(|&(c, _)| c as usize).product();
             store[d.storage] = vec![d.reset; len];
         }
-        let mut elems = BTreeMap::new();
-        for (i, d) in descs.iter().enumerate() {
-            for (flat, o) in expand(d).into_iter().enumerate() {
-                elems.insert(o, (i, flat));
-            }
-        }
+        let mut elems: Vec<(u64, usize, usize)> = descs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, d)| {
+                expand(d)
+                    .into_iter()
+                    .enumerate()
+                    .map(move |(flat, o)| (o, i, flat))
+            })
+            .collect();
+        elems.sort_unstable();
         Model {
             descs: Arc::new(descs),
             elems: Arc::new(elems),
@@ -154,10 +193,17 @@ impl Model {
         }
     }
 
+    /// The element starting at or below `offset`, nearest first: (its
+    /// offset, description, flat element number).
+    pub fn below(&self, offset: u64) -> Option<(u64, usize, usize)> {
+        let i = self.elems.partition_point(|&(o, _, _)| o <= offset);
+        i.checked_sub(1).map(|i| self.elems[i])
+    }
+
     /// The element whose bytes include `offset`: (description, flat, byte
     /// offset in it).
     fn locate(&self, offset: u64) -> Option<(usize, usize, u64)> {
-        let (&base, &(d, flat)) = self.elems.range(..=offset).next_back()?;
+        let (base, d, flat) = self.below(offset)?;
         let within = offset - base;
         (within < u64::from(self.descs[d].bits / 8)).then_some((d, flat, within))
     }
@@ -258,8 +304,8 @@ impl Model {
     pub fn offsets(&self) -> Vec<u64> {
         self.elems
             .iter()
-            .filter(|(_, (d, _))| !self.descs[*d].index_mapped)
-            .map(|(o, _)| *o)
+            .filter(|&&(_, d, _)| !self.descs[d].index_mapped)
+            .map(|&(o, _, _)| o)
             .collect()
     }
 }

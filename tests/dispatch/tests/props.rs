@@ -4,7 +4,6 @@
 //! constant, `res0`/`raz_wi`/unmapped bits read zero, `w1c` bits only clear,
 //! 64-bit halves compose.
 
-use dispatch_tests::descs;
 use dispatch_tests::model::{kind, unflatten, Model};
 use proptest::prelude::*;
 
@@ -59,7 +58,7 @@ fn ops(offsets: Vec<u64>) -> impl Strategy<Value = Vec<Op>> {
 }
 
 macro_rules! props {
-    ($name:ident, $rf:path) => {
+    ($name:ident, $table:expr, $rf:path) => {
         mod $name {
             use super::*;
             use std::sync::OnceLock;
@@ -68,7 +67,7 @@ macro_rules! props {
             /// The model at reset, built once (its layout is shared by clones).
             fn base() -> &'static Model {
                 static BASE: OnceLock<Model> = OnceLock::new();
-                BASE.get_or_init(|| Model::new(descs!($rf)))
+                BASE.get_or_init(|| dispatch_tests::model_of!($table, $rf))
             }
 
             /// Every storage element as (storage, flat element).
@@ -98,7 +97,7 @@ macro_rules! props {
                                 let got = regs.read(off, size).map_err(|e| format!("{e:?}"));
                                 let want = m.read(off, size).map_err(|e| format!("{e:?}"));
                                 prop_assert_eq!(&got, &want, "read {:#x}/{}", off, size);
-                                if let (Ok(v), Some((&base, &(d, _)))) = (got, m.elems.range(..=off).next_back()) {
+                                if let (Ok(v), Some((base, d, _))) = (got, m.below(off)) {
                                     let desc = m.descs[d];
                                     let shift = if size == 4 && off - base == 4 { 32 } else { 0 };
                                     let zero = desc.masks[kind::RES0] | desc.masks[kind::RAZ_WI] | desc.masks[kind::WO] | desc.masks[kind::SC]
@@ -159,9 +158,25 @@ macro_rules! props {
     };
 }
 
-props!(example, dispatch_tests::example::regfile);
-props!(features, dispatch_tests::features::regfile);
+props!(
+    example,
+    dispatch_tests::facts::EXAMPLE,
+    dispatch_tests::example::regfile
+);
+props!(
+    features,
+    dispatch_tests::facts::FEATURES,
+    dispatch_tests::features::regfile
+);
 #[cfg(have_smmuv3)]
-props!(smmuv3, dispatch_tests::smmuv3::regfile);
+props!(
+    smmuv3,
+    dispatch_tests::facts::SMMUV3,
+    dispatch_tests::smmuv3::regfile
+);
 #[cfg(have_cmdqv)]
-props!(cmdqv, dispatch_tests::cmdqv::regfile);
+props!(
+    cmdqv,
+    dispatch_tests::facts::CMDQV,
+    dispatch_tests::cmdqv::regfile
+);
