@@ -177,7 +177,8 @@ impl Rig {
         let dev = Device::external(&b, sim.add_device(PSID));
         let parent = NestParent::new(&dev, &ioas).expect("nesting parent");
         let regions = Arc::new(RecordingRegions::new());
-        let lc = Lifecycle::new(b, parent, regions.clone(), CMDQV_BASE + VINTF0_PAGE0);
+        let lc = Lifecycle::new(b, parent, regions.clone(), CMDQV_BASE + VINTF0_PAGE0)
+            .with_kick(Arc::new(sim.clone()));
         let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
         let info = host_smmuv3_info(&dev).expect("host SMMUv3 info");
         let cfg = Vsmmuv3Config {

@@ -26,7 +26,8 @@ fn new_core(sim: &SimBackend, ram: &Arc<SimGuestRam>, psid: u32) -> (SmmuCore, A
     ioas.map(RAM, 16 << 20, 0).expect("map");
     let dev = Device::external(&b, sim.add_device(psid));
     let parent = NestParent::new(&dev, &ioas).expect("parent");
-    let lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), 0x900_0000);
+    let lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), 0x900_0000)
+        .with_kick(Arc::new(sim.clone()));
     let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
     (core, dev)
 }

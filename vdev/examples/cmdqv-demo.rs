@@ -521,12 +521,16 @@ fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("attaching device {} to the nesting parent: {e}", d.id()))?;
     }
     let regions = Arc::new(RecordingRegions::new());
-    let lc = Lifecycle::new(
+    let mut lc = Lifecycle::new(
         host.backend.clone(),
         parent,
         regions.clone(),
         CMDQV_BASE + VINTF0_PAGE0,
     );
+    if let Some(sim) = &host.sim {
+        // The simulated hardware cannot see the guest's stores to the page.
+        lc = lc.with_kick(Arc::new(sim.clone()));
+    }
     let core = SmmuCore::new(lc, host.attach.clone(), host.mem.clone());
     let info = host_smmuv3_info(first).map_err(|e| e.to_string())?;
     let (gerror_irq, eventq_irq, cmdqv_irq) = (

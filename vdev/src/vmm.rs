@@ -2,10 +2,10 @@
 //! memory as guest RAM, interrupt lines, device attachment, and an adapter onto
 //! the rust-vmm `vm-device` MMIO bus.
 //!
-//! Guest memory is the one trait the simulator already uses
-//! ([`crate::backend::sim::GuestMemory`], re-exported here as [`GuestMemory`]):
-//! a VMM implements it once and hands the same object to the models and, in
-//! tests, to the simulated backend.
+//! These are the VMM-facing traits; the production path (device models, real
+//! backend) depends on them and never on the simulator, which implements some
+//! of them for tests (`sim::SimGuestRam` is a [`GuestMemory`], `SimBackend` a
+//! [`DeviceAttach`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +14,30 @@ use std::sync::{Arc, Mutex};
 use vm_device::bus::{MmioAddress, MmioAddressOffset};
 use vm_device::MutDeviceMmio;
 
-use crate::backend::sim::SimBackend;
 use crate::backend::{ObjId, Result};
 
-pub use crate::backend::sim::GuestMemory;
+/// Guest memory: what the VMM hands the device models (queues, tables and
+/// event records live there) and, in tests, the simulated backend. An IOAS
+/// IOVA is a guest physical address of this memory (the VMM maps guest RAM at
+/// IOVA = GPA).
+pub trait GuestMemory: Send + Sync {
+    /// Copies `buf.len()` bytes from `gpa`; `false` if any byte is not backed.
+    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool;
+    /// Copies `data` to `gpa`; `false` (and nothing written) if any byte is not backed.
+    fn write(&self, gpa: u64, data: &[u8]) -> bool;
+    /// The host physical address backing `gpa`, if backed and known. Two guest
+    /// pages are physically contiguous when their host addresses differ by the
+    /// page size (the simulator's HW queue rule uses it).
+    fn host_phys(&self, gpa: u64) -> Option<u64>;
+    /// Size of the host page backing `gpa` (the memory backend's page size:
+    /// 4 KiB, 2 MiB, 1 GiB...), if backed and known. Device models use it to
+    /// bound what must be physically contiguous (a VCMDQ); `None` makes them
+    /// assume the smallest page.
+    fn backing_page_size(&self, gpa: u64) -> Option<u64> {
+        let _ = gpa;
+        None
+    }
+}
 
 /// Why the VMM could not install a region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +83,6 @@ pub trait DeviceAttach: Send + Sync {
     fn attach(&self, dev_id: ObjId, pt: ObjId) -> Result<()>;
     /// Detaches device `dev_id` (`VFIO_DEVICE_DETACH_IOMMUFD_PT`).
     fn detach(&self, dev_id: ObjId) -> Result<()>;
-}
-
-impl DeviceAttach for SimBackend {
-    fn attach(&self, dev_id: ObjId, pt: ObjId) -> Result<()> {
-        self.attach_device(dev_id, pt)
-    }
-    fn detach(&self, dev_id: ObjId) -> Result<()> {
-        self.detach_device(dev_id)
-    }
 }
 
 /// A trapped MMIO device: the models implement it on their register window,

@@ -480,7 +480,8 @@ fn unknown_cmdqv_version_is_refused_cleanly() {
     let dev = Device::external(&b, sim.add_device(0x100));
     let parent = NestParent::new(&dev, &ioas).unwrap();
     let base = sim.live_objects();
-    let mut lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), VINTF_GPA);
+    let mut lc = Lifecycle::new(b, parent, Arc::new(RecordingRegions::new()), VINTF_GPA)
+        .with_kick(Arc::new(sim.clone()));
     let e = lc.plug(&dev, 1).unwrap_err();
     assert!(matches!(e, LifecycleError::Unsupported(_)), "{e}");
     assert_eq!(sim.live_objects(), base);

@@ -747,7 +747,8 @@ fn event_records_reach_the_guest_event_queue_with_overflow() {
     let ioas = Ioas::new(&b).unwrap();
     ioas.map(RAM, RAM_LEN, 0).unwrap();
     let parent = NestParent::new(&r.devs[1], &ioas).unwrap();
-    let lc = Lifecycle::new(b, parent, r.regions.clone(), VINTF_GPA);
+    let lc =
+        Lifecycle::new(b, parent, r.regions.clone(), VINTF_GPA).with_kick(Arc::new(r.sim.clone()));
     let core = SmmuCore::new(lc, Arc::new(r.sim.clone()), r.ram.clone());
     let irqs = Irqs {
         gerror: r.gerror_irq.clone(),

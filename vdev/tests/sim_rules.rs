@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use libc::{EBUSY, EEXIST, EFAULT, EINVAL, EIO, ENOENT, ENOSPC, ENXIO, EOPNOTSUPP, EOVERFLOW};
 use vdev::backend::sim::{
-    regs, Fault, FaultWhen, GuestMemory, HwCommand, KernelInvalidation, SimBackend, SimConfig,
-    SimGuestRam, SimModel, Tegra241Host,
+    regs, Fault, FaultWhen, HwCommand, KernelInvalidation, SimBackend, SimConfig, SimGuestRam,
+    SimModel, Tegra241Host,
 };
 use vdev::backend::{
-    uapi, Backend, Device, HwInfoQuery, Ioas, NestParent, ObjectTypes, Op, VEvent, Viommu,
-    ViommuDataIn,
+    uapi, Backend, Device, HwInfoQuery, Ioas, Kick, NestParent, ObjectTypes, Op, Selftest, VEvent,
+    Viommu, ViommuDataIn,
 };
+use vdev::vmm::GuestMemory;
 
 const RAM: u64 = 0x4000_0000;
 const RAM_LEN: u64 = 16 << 20;
@@ -161,7 +162,7 @@ fn viommu_alloc_argument_rules() {
         ENOENT
     );
     // A paging HWPT that is not a nesting parent.
-    let m = r.b.mock_domain(r.ioas.id()).unwrap();
+    let m = r.sim.mock_domain(r.ioas.id()).unwrap();
     assert_eq!(
         errno(r.b.viommu_alloc(m.idev_id, m.hwpt_id, t, ViommuDataIn::Tegra241)),
         EINVAL
@@ -398,7 +399,7 @@ fn queue(len: u64) -> Queue {
     let base = RAM + 0x10000;
     let q = v.alloc_hw_queue(None, base, len).unwrap();
     page.write32(regs::lvcmdq(0, regs::CONFIG), regs::CONFIG_EN);
-    v.kick().unwrap();
+    r.sim.kick(v.id()).unwrap();
     assert_eq!(
         page.read32(regs::lvcmdq(0, regs::STATUS)),
         Some(regs::STATUS_ENABLED)
@@ -418,7 +419,7 @@ impl Queue {
     }
     fn prod(&self, p: u32) {
         self.page.write32(regs::lvcmdq(0, regs::PROD), p);
-        self.v.kick().unwrap();
+        self.r.sim.kick(self.v.id()).unwrap();
     }
     fn cons(&self) -> u32 {
         self.page.read32(regs::lvcmdq(0, regs::CONS)).unwrap()
@@ -519,7 +520,7 @@ fn vcmdq_illegal_command_stops_with_cerror_ill_and_a_vevent() {
     // The guest replaces the command (as Linux's skip does) and acks.
     q.put(1, sync());
     q.page.write32(regs::lvcmdq(0, regs::GERRORN), gerror);
-    q.v.kick().unwrap();
+    q.r.sim.kick(q.v.id()).unwrap();
     assert_eq!(q.cons(), 3);
     assert_eq!(q.r.sim.vintf(q.v.id()).unwrap().err_map, 0);
 }
@@ -592,7 +593,7 @@ fn kernel_invalidation_replaces_vsid_and_reports_progress() {
 #[test]
 fn veventq_rules_and_overflow() {
     let r = rig_with(SimConfig::selftest());
-    let mock = Device::mock(&r.ioas).unwrap();
+    let mock = Device::mock(&r.sim, &r.ioas).unwrap();
     let parent = NestParent::new(&mock, &r.ioas).unwrap();
     let v = Viommu::new(&mock, &parent, 5).unwrap();
     assert_eq!(errno(v.alloc_veventq(0)), EINVAL);
@@ -600,13 +601,13 @@ fn veventq_rules_and_overflow() {
     let q = v.alloc_veventq(2).unwrap();
     assert_eq!(errno(v.alloc_veventq(2)), EEXIST, "one per type");
     assert_eq!(
-        errno(r.b.trigger_vevent(mock.id())),
+        errno(r.sim.trigger_vevent(mock.id())),
         ENOENT,
         "no vDEVICE yet"
     );
     let vd = v.alloc_vdevice(&mock, 9).unwrap();
     assert_eq!(
-        errno(r.b.trigger_vevent(mock.id())),
+        errno(r.sim.trigger_vevent(mock.id())),
         ENOENT,
         "not attached to a nested HWPT"
     );
@@ -614,9 +615,9 @@ fn veventq_rules_and_overflow() {
         .alloc_nested(&mock, uapi::selftest::HWPT_DATA_SELFTEST, &[0u8; 8])
         .unwrap();
     let stdev = mock.stdev_id().unwrap();
-    r.b.mock_domain_replace(stdev, nested.id()).unwrap();
+    r.sim.mock_domain_replace(stdev, nested.id()).unwrap();
     for _ in 0..3 {
-        r.b.trigger_vevent(mock.id()).unwrap();
+        r.sim.trigger_vevent(mock.id()).unwrap();
     }
     let ev = q.read().unwrap();
     assert_eq!(ev.len(), 3);
@@ -629,29 +630,29 @@ fn veventq_rules_and_overflow() {
     assert!(q.read().unwrap().is_empty());
     drop(q);
     assert_eq!(
-        errno(r.b.trigger_vevent(mock.id())),
+        errno(r.sim.trigger_vevent(mock.id())),
         EOPNOTSUPP,
         "no vEVENTQ"
     );
     // Back to a paging domain before the nested HWPT can go.
     assert_eq!(errno(r.b.destroy(nested.id())), EBUSY, "attached");
-    r.b.mock_domain_replace(stdev, r.ioas.id()).unwrap();
+    r.sim.mock_domain_replace(stdev, r.ioas.id()).unwrap();
     drop((nested, vd));
 }
 
 #[test]
 fn attaching_a_nested_hwpt_needs_the_vdevice() {
     let r = rig_with(SimConfig::selftest());
-    let mock = Device::mock(&r.ioas).unwrap();
+    let mock = Device::mock(&r.sim, &r.ioas).unwrap();
     let parent = NestParent::new(&mock, &r.ioas).unwrap();
     let v = Viommu::new(&mock, &parent, 5).unwrap();
     let nested = v
         .alloc_nested(&mock, uapi::selftest::HWPT_DATA_SELFTEST, &[0u8; 8])
         .unwrap();
     let stdev = mock.stdev_id().unwrap();
-    assert_eq!(errno(r.b.mock_domain_replace(stdev, nested.id())), ENOENT);
-    assert_eq!(errno(r.b.mock_domain_replace(stdev, 999)), ENOENT);
-    assert_eq!(errno(r.b.mock_domain_replace(stdev, v.id())), EINVAL);
+    assert_eq!(errno(r.sim.mock_domain_replace(stdev, nested.id())), ENOENT);
+    assert_eq!(errno(r.sim.mock_domain_replace(stdev, 999)), ENOENT);
+    assert_eq!(errno(r.sim.mock_domain_replace(stdev, v.id())), EINVAL);
     // The nested HWPT's own invalidation (mock IOTLB ids 0..=3).
     let t = uapi::selftest::HWPT_INVALIDATE_DATA_SELFTEST;
     let mut e = Vec::new();
@@ -685,7 +686,7 @@ fn lifecycle(sim: &SimBackend, b: &Arc<dyn Backend>) -> vdev::backend::Result<()
     let q0 = v.alloc_hw_queue(None, RAM + 0x1_0000, 4096)?;
     let q1 = v.alloc_hw_queue(Some(&q0), RAM + 0x2_0000, 4096)?;
     page.write32(regs::lvcmdq(1, regs::CONFIG), regs::CONFIG_EN);
-    v.kick()?;
+    sim.kick(v.id())?;
     v.invalidate(&cmd_bytes(tlbi_asid(1)))?;
     evq.read()?;
     drop((q1, q0, nested, vd, evq, page));
@@ -805,7 +806,7 @@ fn destroy_refuses_objects_in_use() {
 fn selftest_model_matches_the_mock() {
     let r = rig_with(SimConfig::selftest());
     assert_eq!(*r.b.types(), ObjectTypes::SELFTEST);
-    let mock = Device::mock(&r.ioas).unwrap();
+    let mock = Device::mock(&r.sim, &r.ioas).unwrap();
     let info = mock.hw_info(HwInfoQuery::Default).unwrap();
     assert_eq!(
         info.selftest_reg(),
@@ -836,7 +837,9 @@ fn selftest_model_matches_the_mock() {
     assert_eq!(errno(r.b.destroy(v.id())), EBUSY);
     drop((q1, q0));
     // Plain vDEVICE rules, no SID slots.
-    let devs: Vec<_> = (0..20).map(|_| Device::mock(&r.ioas).unwrap()).collect();
+    let devs: Vec<_> = (0..20)
+        .map(|_| Device::mock(&r.sim, &r.ioas).unwrap())
+        .collect();
     let vds: Vec<_> = devs
         .iter()
         .enumerate()
@@ -860,7 +863,7 @@ fn selftest_model_matches_the_mock() {
 #[test]
 fn selftest_viommu_without_data_has_no_mmap() {
     let r = rig_with(SimConfig::selftest());
-    let mock = Device::mock(&r.ioas).unwrap();
+    let mock = Device::mock(&r.sim, &r.ioas).unwrap();
     let parent = NestParent::new(&mock, &r.ioas).unwrap();
     let v = Viommu::with_type(
         &mock,

@@ -17,8 +17,8 @@
 use std::sync::Arc;
 
 use super::{
-    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, ObjId, Op, Result, VEvent, ViommuDataIn,
-    ViommuDataOut,
+    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, ObjId, Op, Result, Selftest, VEvent,
+    ViommuDataIn, ViommuDataOut,
 };
 
 fn release(b: &Arc<dyn Backend>, id: ObjId, what: &str) {
@@ -86,10 +86,11 @@ impl Device {
         })
     }
 
-    /// A selftest mock device attached to `ioas` (`IOMMU_TEST_OP_MOCK_DOMAIN`);
-    /// dropping the handle destroys it.
-    pub fn mock(ioas: &Arc<Ioas>) -> Result<Arc<Device>> {
-        let m = ioas.b.mock_domain(ioas.id)?;
+    /// A selftest mock device attached to `ioas` (`IOMMU_TEST_OP_MOCK_DOMAIN`
+    /// through `selftest`, the backend `ioas` lives on); dropping the handle
+    /// destroys it.
+    pub fn mock(selftest: &dyn Selftest, ioas: &Arc<Ioas>) -> Result<Arc<Device>> {
+        let m = selftest.mock_domain(ioas.id)?;
         Ok(Arc::new(Device {
             b: ioas.b.clone(),
             dev_id: m.idev_id,
@@ -104,7 +105,7 @@ impl Device {
     }
 
     /// For a mock device: the selftest object id (what
-    /// [`Backend::mock_domain_replace`] takes).
+    /// [`Selftest::mock_domain_replace`] takes).
     pub fn stdev_id(&self) -> Option<ObjId> {
         self.stdev
     }
@@ -306,12 +307,6 @@ impl Viommu {
             id,
         })
     }
-
-    /// Lets the (simulated) hardware act on guest writes to the page; see
-    /// [`Backend::kick`].
-    pub fn kick(&self) -> Result<()> {
-        self.b().kick(self.id())
-    }
 }
 
 impl Drop for Viommu {
@@ -341,7 +336,8 @@ impl VintfPage {
     pub fn read32(&self, offset: usize) -> Option<u32> {
         self.region.read32(offset)
     }
-    /// A 32-bit store to the page (call [`Viommu::kick`] after guest writes).
+    /// A 32-bit store to the page (on the simulator, [`super::Kick::kick`]
+    /// the vIOMMU after guest writes).
     pub fn write32(&self, offset: usize, value: u32) -> bool {
         self.region.write32(offset, value)
     }

@@ -504,7 +504,7 @@ impl Cmdqv {
 
     /// Lets the hardware act on guest stores to the VINTF page and collects
     /// the queue errors it reported. On a real host the hardware runs by
-    /// itself ([`crate::backend::Backend::kick`] does nothing), so this only
+    /// itself (the lifecycle has no [`crate::backend::Kick`]), so this only
     /// polls the vEVENTQ; the VMM calls it when the vEVENTQ is readable.
     pub fn kick(&mut self, lc: &mut Lifecycle) {
         let _ = lc.kick();

@@ -28,8 +28,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::backend::{
-    uapi, Backend, Device, Error, HwQueue, NestParent, Tegra241Info, VDevice, VEventQ, VintfPage,
-    Viommu, ViommuDataIn,
+    uapi, Backend, Device, Error, HwQueue, Kick, NestParent, Tegra241Info, VDevice, VEventQ,
+    VintfPage, Viommu, ViommuDataIn,
 };
 use crate::vmm::RegionInstaller;
 
@@ -202,6 +202,8 @@ pub struct Lifecycle {
     bound: Option<Bound>,
     /// Whether the host offers the CMDQV (else a plain SMMUv3 vIOMMU).
     cmdqv: bool,
+    /// The simulator's hardware kick; `None` on a real host.
+    kick: Option<Arc<dyn Kick>>,
 }
 
 impl Lifecycle {
@@ -226,7 +228,16 @@ impl Lifecycle {
             unnamed: Vec::new(),
             bound: None,
             cmdqv: true,
+            kick: None,
         }
+    }
+
+    /// Hands the lifecycle the hardware kick of a simulated host, which
+    /// cannot see the guest's stores into the VINTF page by itself (see
+    /// [`Kick`]). A real host has none: its hardware runs by itself.
+    pub fn with_kick(mut self, kick: Arc<dyn Kick>) -> Self {
+        self.kick = Some(kick);
+        self
     }
 
     /// The vIOMMU, once a device was attached.
@@ -279,11 +290,12 @@ impl Lifecycle {
         self.devices.keys().copied().collect()
     }
 
-    /// Lets the (simulated) hardware run the VCMDQs after guest writes to the
-    /// page; see [`Backend::kick`].
+    /// Lets the simulated hardware run the VCMDQs after guest writes to the
+    /// page ([`Kick`], given with [`Lifecycle::with_kick`]); nothing on a real
+    /// host, whose hardware runs by itself.
     pub fn kick(&self) -> crate::backend::Result<()> {
-        match &self.bound {
-            Some(b) if b.page.is_some() => b.viommu.kick(),
+        match (&self.bound, &self.kick) {
+            (Some(b), Some(k)) if b.page.is_some() => k.kick(b.viommu.id()),
             _ => Ok(()),
         }
     }

@@ -43,7 +43,7 @@ pub fn host(vintf_gpa: u64) -> Host {
     let parent = NestParent::new(&devs[0], &ioas).unwrap();
     let baseline = sim.live_objects();
     let regions = Arc::new(RecordingRegions::new());
-    let lc = Lifecycle::new(b, parent, regions.clone(), vintf_gpa);
+    let lc = Lifecycle::new(b, parent, regions.clone(), vintf_gpa).with_kick(Arc::new(sim.clone()));
     Host {
         sim,
         ram,

@@ -11,7 +11,7 @@ use crate::cases::{
 use crate::ops::{Errno, VEvent};
 use std::fmt::Write;
 use std::sync::Arc;
-use vdev::backend::{Backend, Device, Ioas, NestParent, Viommu};
+use vdev::backend::{Backend, Device, Ioas, NestParent, Selftest, Viommu};
 
 fn step<T>(name: &'static str, r: vdev::backend::Result<T>) -> Result<T, Fail> {
     r.map_err(|e| Fail::Step(name, Errno(e.errno())))
@@ -48,12 +48,13 @@ impl Drop for Buffer {
 }
 
 /// Runs the handle lifecycle on `b`.
-pub fn lifecycle(b: Arc<dyn Backend>) -> Outcome {
+pub fn lifecycle(st: Arc<dyn Selftest>) -> Outcome {
+    let b: Arc<dyn Backend> = st.clone();
     // Declared first so it is dropped last, after every handle.
     let buf = Buffer::new(2 * PAGE as usize)?;
     let mut r = String::new();
     let ioas = step("ioas", Ioas::new(&b))?;
-    let dev = step("mock_device", Device::mock(&ioas))?;
+    let dev = step("mock_device", Device::mock(st.as_ref(), &ioas))?;
     let stdev = dev
         .stdev_id()
         .ok_or(Fail::Unsupported("mock device without stdev"))?;
@@ -94,8 +95,8 @@ pub fn lifecycle(b: Arc<dyn Backend>) -> Outcome {
         q1.id(),
         q1.index()
     );
-    step("attach_nested", b.mock_domain_replace(stdev, nested.id()))?;
-    step("trigger_vevent", b.trigger_vevent(dev.id()))?;
+    step("attach_nested", st.mock_domain_replace(stdev, nested.id()))?;
+    step("trigger_vevent", st.trigger_vevent(dev.id()))?;
     let ev: Vec<VEvent> = step("veventq_read", veventq.read())?
         .into_iter()
         .map(|e| VEvent {
@@ -110,7 +111,7 @@ pub fn lifecycle(b: Arc<dyn Backend>) -> Outcome {
         viommu.invalidate(&inv_bytes(&[(0, 0x99, 0)], INV_ENTRY_LEN as usize)),
     )?;
     let _ = write!(r, " inv_num={n}");
-    step("attach_ioas", b.mock_domain_replace(stdev, ioas.id()))?;
+    step("attach_ioas", st.mock_domain_replace(stdev, ioas.id()))?;
 
     let ids = [
         ("ioas", ioas.id()),
@@ -151,6 +152,7 @@ pub fn lifecycle(b: Arc<dyn Backend>) -> Outcome {
         let _ = write!(r, " teardown=left[{}]", left.join(","));
     }
     drop(b);
+    drop(st);
     drop(buf);
     Ok(r)
 }

@@ -23,7 +23,7 @@ use std::io::Write;
 use std::sync::Arc;
 use vdev::backend::real::IommufdBackend;
 use vdev::backend::sim::{SimBackend, SimConfig, SimGuestRam};
-use vdev::backend::{Backend, ObjectTypes};
+use vdev::backend::{ObjectTypes, Selftest};
 
 /// Mounts one pseudo file system, tolerating an already mounted one.
 fn mount(source: &CStr, target: &CStr, fstype: &CStr) -> Result<(), String> {
@@ -174,7 +174,7 @@ fn raw_factory() -> Result<Box<dyn ops::Iommu>, String> {
 }
 
 /// Runs the handle lifecycle on a fresh backend, a panic being an answer.
-fn run_handles(make: fn() -> Result<Box<dyn Backend>, String>) -> cases::Outcome {
+fn run_handles(make: fn() -> Result<Box<dyn Selftest>, String>) -> cases::Outcome {
     match make() {
         Ok(b) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             handles_case::lifecycle(Arc::from(b))
@@ -188,16 +188,16 @@ fn run_handles(make: fn() -> Result<Box<dyn Backend>, String>) -> cases::Outcome
 }
 
 /// The real backend on the booted kernel, asking for the selftest types.
-fn real_backend() -> Result<Box<dyn Backend>, String> {
+fn real_backend() -> Result<Box<dyn Selftest>, String> {
     IommufdBackend::open(ObjectTypes::SELFTEST)
-        .map(|b| Box::new(b) as Box<dyn Backend>)
+        .map(|b| Box::new(b) as Box<dyn Selftest>)
         .map_err(|e| e.to_string())
 }
 
 /// The simulator configured as the selftest mock, with guest RAM where the
 /// cases map IOVAs (IOVA = GPA in the simulator): the first MiB of the
 /// mock's aperture, in 4 KiB host pages.
-fn sim_backend() -> Result<Box<dyn Backend>, String> {
+fn sim_backend() -> Result<Box<dyn Selftest>, String> {
     let ram = SimGuestRam::new().with_region(cases::MOCK_APERTURE_START, 1 << 20, cases::PAGE);
     Ok(Box::new(SimBackend::new(
         SimConfig::selftest(),

@@ -4,7 +4,7 @@
 
 use crate::ops::{Errno, Iommu, MockDevice, Res, VEvent, ViommuOut};
 use std::collections::HashMap;
-use vdev::backend::{Backend, HwInfoQuery, MappedRegion, ViommuDataIn};
+use vdev::backend::{HwInfoQuery, MappedRegion, Selftest, ViommuDataIn};
 
 /// Anonymous memory handed to `ioas_map` (the real backend maps this
 /// process's memory; the simulator ignores the address).
@@ -26,7 +26,7 @@ pub struct VdevIommu {
     // after it (the kernel pins them until the fd closes).
     mappings: HashMap<u64, Box<dyn MappedRegion>>,
     next_handle: u64,
-    backend: Box<dyn Backend>,
+    backend: Box<dyn Selftest>,
     buffers: Vec<Buffer>,
 }
 
@@ -36,7 +36,7 @@ fn errno(e: vdev::backend::Error) -> Errno {
 
 impl VdevIommu {
     /// Wraps a fresh backend (one iommufd context, or one simulated kernel).
-    pub fn new(backend: Box<dyn Backend>) -> Self {
+    pub fn new(backend: Box<dyn Selftest>) -> Self {
         Self {
             mappings: HashMap::new(),
             next_handle: 1,

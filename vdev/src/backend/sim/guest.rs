@@ -1,29 +1,10 @@
-//! Guest memory as the simulator sees it: guest physical address -> bytes, and
-//! which host physical address backs each page (for the kernel's contiguity rule
-//! on HW queue memory).
+//! Guest memory for the simulator and tests ([`SimGuestRam`]): guest physical
+//! address -> bytes, and which host physical address backs each page (for the
+//! kernel's contiguity rule on HW queue memory).
 
 use std::sync::Mutex;
 
-/// Guest memory provided by the caller of the simulator. In the simulator an IOAS
-/// IOVA is a guest physical address of this memory (the VMM maps guest RAM at
-/// IOVA = GPA).
-pub trait GuestMemory: Send + Sync {
-    /// Copies `buf.len()` bytes from `gpa`; `false` if any byte is not backed.
-    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool;
-    /// Copies `data` to `gpa`; `false` (and nothing written) if any byte is not backed.
-    fn write(&self, gpa: u64, data: &[u8]) -> bool;
-    /// The host physical address backing `gpa`, if backed. Two guest pages are
-    /// physically contiguous when their host addresses differ by the page size.
-    fn host_phys(&self, gpa: u64) -> Option<u64>;
-    /// Size of the host page backing `gpa` (the memory backend's page size:
-    /// 4 KiB, 2 MiB, 1 GiB...), if backed and known. Device models use it to
-    /// bound what must be physically contiguous (a VCMDQ); `None` makes them
-    /// assume the smallest page.
-    fn backing_page_size(&self, gpa: u64) -> Option<u64> {
-        let _ = gpa;
-        None
-    }
-}
+use crate::vmm::GuestMemory;
 
 struct Region {
     gpa: u64,

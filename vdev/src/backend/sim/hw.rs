@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::guest::GuestMemory;
+use crate::vmm::GuestMemory;
 
 /// Register offsets and fields of the VINTF logical-VCMDQ page 0, as Linux's
 /// `tegra241-cmdqv.c` uses them (facts only). Kept here until the generated

@@ -14,7 +14,7 @@
 //! ([`SimBackend::vintf`]) and logs of the invalidations the VCMDQs and the
 //! kernel performed.
 //!
-//! **The VCMDQs run on [`Backend::kick`]**: the simulator cannot trap stores to
+//! **The VCMDQs run on [`Kick::kick`]**: the simulator cannot trap stores to
 //! the mmap'd VINTF page, so the device model calls `kick(viommu)` after the
 //! guest wrote PROD, CONFIG or GERRORN; the queues then consume commands, advance
 //! CONS, or stop with `CONS.ERR = CERROR_ILL` and a toggled GERROR, which is also
@@ -31,14 +31,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::uapi::{self, selftest};
 use super::{
-    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Op, Result,
-    VEvent, ViommuDataIn, ViommuDataOut,
+    Backend, Error, HwInfo, HwInfoQuery, Kick, MappedRegion, MockDomain, ObjId, ObjectTypes, Op,
+    Result, Selftest, VEvent, ViommuDataIn, ViommuDataOut,
 };
+use crate::vmm::{DeviceAttach, GuestMemory};
 
 pub mod guest;
 pub mod hw;
 
-pub use guest::{GuestMemory, SimGuestRam};
+pub use guest::SimGuestRam;
 pub use hw::{regs, HwCommand, HwInvalidation};
 use hw::{Lvq, PageMem, RunOutcome};
 
@@ -714,7 +715,7 @@ impl SimBackend {
     }
 
     /// Attaches a device to a HWPT (what `VFIO_DEVICE_ATTACH_IOMMUFD_PT` does
-    /// for a VFIO device), with the rules of [`Backend::mock_domain_replace`].
+    /// for a VFIO device), with the rules of [`Selftest::mock_domain_replace`].
     pub fn attach_device(&self, dev_id: ObjId, pt: ObjId) -> Result<()> {
         let mut st = self.lock();
         Self::attach(&mut st, dev_id, pt)
@@ -1753,7 +1754,9 @@ impl Backend for SimBackend {
             page: entry.page.clone(),
         }))
     }
+}
 
+impl Selftest for SimBackend {
     fn mock_domain(&self, ioas: ObjId) -> Result<MockDomain> {
         let op = Op::TestCmd;
         let mut st = self.lock();
@@ -1837,7 +1840,9 @@ impl Backend for SimBackend {
             .map(|_| ())
             .map_err(|x| e(op, x))
     }
+}
 
+impl Kick for SimBackend {
     fn kick(&self, viommu: ObjId) -> Result<()> {
         let op = Op::Kick;
         let mut st = self.lock();
@@ -1877,6 +1882,15 @@ impl Backend for SimBackend {
             );
         }
         Ok(())
+    }
+}
+
+impl DeviceAttach for SimBackend {
+    fn attach(&self, dev_id: ObjId, pt: ObjId) -> Result<()> {
+        self.attach_device(dev_id, pt)
+    }
+    fn detach(&self, dev_id: ObjId) -> Result<()> {
+        self.detach_device(dev_id)
     }
 }
 
