@@ -1,8 +1,12 @@
 //! The simulated Tegra241 hardware: the VINTF logical-VCMDQ page 0 as real
-//! memory, and VCMDQs that consume SMMUv3 commands from guest memory.
+//! memory, and VCMDQs that consume SMMUv3 commands from guest memory when
+//! kicked ([`kick`]: the simulator cannot see stores to the page).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::super::{e, SimBackend};
+use super::events;
+use crate::backend::{ObjId, Op, Result};
 use crate::vmm::GuestMemory;
 
 /// Register offsets and fields of the VINTF logical-VCMDQ page 0, as Linux's
@@ -188,7 +192,7 @@ fn decode(
     vmid: u16,
     sid_match: &[u32],
     sid_replace: &[u32],
-) -> Result<HwCommand, u32> {
+) -> std::result::Result<HwCommand, u32> {
     let op = (cmd[0] & 0xff) as u8;
     let asid = (cmd[0] >> 48) as u16;
     match op {
@@ -225,7 +229,7 @@ fn decode(
 }
 
 /// What a queue run left behind.
-pub(crate) enum RunOutcome {
+enum RunOutcome {
     /// Nothing to report.
     Quiet,
     /// The queue stopped on an error: report it in a vEVENT.
@@ -236,7 +240,7 @@ pub(crate) enum RunOutcome {
 /// enabled queue without an unacknowledged error, consumes commands from PROD
 /// down to CONS.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn run_queue(
+fn run_queue(
     page: &PageMem,
     lidx: usize,
     q: &Lvq,
@@ -308,9 +312,59 @@ pub(crate) fn deinit_queue(page: &PageMem, lidx: usize) {
     page.write(reg(regs::GERRORN), gerror);
 }
 
+/// The hardware of `viommu`'s VINTF acts on what was stored into its page 0:
+/// every logical VCMDQ with a HW queue runs ([`run_queue`]); a queue that
+/// stopped on an error raises the CMDQV interrupt, whose handler reports the
+/// VINTF's error map ([`events::report_queue_errors`]).
+pub(crate) fn kick(sim: &SimBackend, viommu: ObjId) -> Result<()> {
+    let op = Op::Kick;
+    let mut st = sim.begin(op)?;
+    let mem = sim.sh.mem.clone();
+    let mut log = std::mem::take(&mut st.hw_log);
+    let v = st.viommu_mut(viommu).ok_or(e(op, libc::ENOENT))?;
+    let mut report = None;
+    if let Some(vi) = v.vintf.as_mut() {
+        for lidx in 0..vi.lvq.len() {
+            let Some(q) = vi.lvq[lidx] else { continue };
+            let out = run_queue(
+                &vi.page,
+                lidx,
+                &q,
+                mem.as_ref(),
+                vi.vmid,
+                &vi.sid_match,
+                &vi.sid_replace,
+                &mut vi.err_map,
+                &mut log,
+                viommu,
+            );
+            if let RunOutcome::Error = out {
+                report = Some(vi.err_map);
+            }
+        }
+    }
+    st.hw_log = log;
+    if let Some(map) = report {
+        events::report_queue_errors(&mut st, viommu, map);
+    }
+    Ok(())
+}
+
+impl SimBackend {
+    /// Commands the simulated VCMDQs executed, oldest first.
+    pub fn hw_invalidations(&self) -> Vec<HwInvalidation> {
+        self.lock().hw_log.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::sim::testing::{atc_inv, cmd_bytes, rig, sync, tlbi_asid, Rig, PSID, RAM};
+    use crate::backend::sim::{regs, HwCommand};
+    use crate::backend::{Kick, VEvent, Viommu};
+    use crate::vmm::GuestMemory;
+    use std::sync::Arc;
 
     #[test]
     fn decode_rules() {
@@ -343,5 +397,162 @@ mod tests {
     fn addr_mask_is_bits_47_5() {
         assert_eq!(regs::VCMDQ_ADDR_MASK, 0x0000_ffff_ffff_ffe0);
         assert_eq!(regs::lvcmdq(1, regs::GERRORN), 0x94);
+    }
+
+    struct Queue {
+        r: Rig,
+        v: Arc<Viommu>,
+        page: crate::backend::VintfPage,
+        _q: Arc<crate::backend::HwQueue>,
+        base: u64,
+    }
+
+    /// An enabled logical VCMDQ 0 of `len` bytes at RAM + 0x10000.
+    fn queue(len: u64) -> Queue {
+        let r = rig();
+        let v = Viommu::new(&r.dev, &r.parent, 0).unwrap();
+        let page = v.map_page().unwrap();
+        let base = RAM + 0x10000;
+        let q = v.alloc_hw_queue(None, base, len).unwrap();
+        page.write32(regs::lvcmdq(0, regs::CONFIG), regs::CONFIG_EN);
+        r.sim.kick(v.id()).unwrap();
+        assert_eq!(
+            page.read32(regs::lvcmdq(0, regs::STATUS)),
+            Some(regs::STATUS_ENABLED)
+        );
+        Queue {
+            r,
+            v,
+            page,
+            _q: q,
+            base,
+        }
+    }
+
+    impl Queue {
+        fn put(&self, slot: u64, cmd: [u64; 2]) {
+            assert!(self.r.ram.write(self.base + slot * 16, &cmd_bytes(cmd)));
+        }
+        fn prod(&self, p: u32) {
+            self.page.write32(regs::lvcmdq(0, regs::PROD), p);
+            self.r.sim.kick(self.v.id()).unwrap();
+        }
+        fn cons(&self) -> u32 {
+            self.page.read32(regs::lvcmdq(0, regs::CONS)).unwrap()
+        }
+    }
+
+    #[test]
+    fn vcmdq_consumes_commands_and_records_them() {
+        let q = queue(4096);
+        q.put(0, tlbi_asid(7));
+        q.put(1, [0x12 | (7 << 48), 0x8000_1001]);
+        q.put(2, sync());
+        q.prod(3);
+        assert_eq!(q.cons(), 3);
+        let vmid = q.r.sim.vintf(q.v.id()).unwrap().vmid;
+        let cmds: Vec<HwCommand> = q.r.sim.hw_invalidations().iter().map(|h| h.cmd).collect();
+        assert_eq!(
+            cmds,
+            vec![
+                HwCommand::TlbiNhAsid { vmid, asid: 7 },
+                HwCommand::TlbiNhVa {
+                    vmid,
+                    asid: 7,
+                    addr: 0x8000_1000,
+                    leaf: true
+                },
+                HwCommand::Sync { cs: 0 },
+            ]
+        );
+    }
+
+    #[test]
+    fn vcmdq_cons_wraps() {
+        let q = queue(32); // two entries: index bit 0, wrap bit 1
+        q.put(0, sync());
+        q.put(1, sync());
+        q.prod(0b10); // two commands: wrap set, index 0
+        assert_eq!(q.cons(), 0b10);
+        q.put(0, tlbi_asid(1));
+        q.prod(0b11);
+        assert_eq!(q.cons(), 0b11);
+        assert_eq!(q.r.sim.hw_invalidations().len(), 3);
+    }
+
+    #[test]
+    fn vcmdq_does_nothing_while_disabled() {
+        let q = queue(4096);
+        q.page.write32(regs::lvcmdq(0, regs::CONFIG), 0);
+        q.put(0, sync());
+        q.prod(1);
+        assert_eq!(q.cons(), 0);
+        assert_eq!(q.page.read32(regs::lvcmdq(0, regs::STATUS)), Some(0));
+    }
+
+    #[test]
+    fn vcmdq_atc_inv_only_for_matched_sids() {
+        let q = queue(4096);
+        let _vd = q.v.alloc_vdevice(&q.r.dev, 0x42).unwrap();
+        q.put(0, atc_inv(0x42));
+        q.prod(1);
+        assert_eq!(q.cons(), 1);
+        assert!(matches!(
+            q.r.sim.hw_invalidations()[0].cmd,
+            HwCommand::AtcInv {
+                vsid: 0x42,
+                psid: PSID,
+                ..
+            }
+        ));
+        q.put(1, atc_inv(0x43));
+        q.prod(2);
+        assert_eq!(q.cons(), 1 | (regs::CERROR_ILL << regs::CONS_ERR_SHIFT));
+    }
+
+    #[test]
+    fn vcmdq_illegal_command_stops_with_cerror_ill_and_a_vevent() {
+        let q = queue(4096);
+        let evq = q.v.alloc_veventq(8).unwrap();
+        q.put(0, sync());
+        q.put(1, [0x13, 0]); // TLBI_NH_VAA: not for a guest-owned VCMDQ
+        q.put(2, sync());
+        q.prod(3);
+        let cons = q.cons();
+        assert_eq!(cons & !regs::CONS_ERR_MASK, 1, "stopped at the bad command");
+        assert_eq!(
+            (cons & regs::CONS_ERR_MASK) >> regs::CONS_ERR_SHIFT,
+            regs::CERROR_ILL
+        );
+        let gerror = q.page.read32(regs::lvcmdq(0, regs::GERROR)).unwrap();
+        assert_eq!(gerror & regs::GERROR_CMDQ_ERR, 1);
+        let ev: Vec<VEvent> = evq.read().unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].lvcmdq_err_map(), Some(1));
+        assert_eq!(q.r.sim.vintf(q.v.id()).unwrap().err_map, 1);
+        // Stalled until acknowledged, even when kicked again.
+        q.prod(3);
+        assert_eq!(q.cons() & !regs::CONS_ERR_MASK, 1);
+        // The guest replaces the command (as Linux's skip does) and acks.
+        q.put(1, sync());
+        q.page.write32(regs::lvcmdq(0, regs::GERRORN), gerror);
+        q.r.sim.kick(q.v.id()).unwrap();
+        assert_eq!(q.cons(), 3);
+        assert_eq!(q.r.sim.vintf(q.v.id()).unwrap().err_map, 0);
+    }
+
+    #[test]
+    fn vcmdq_is_reset_when_its_queue_is_freed() {
+        let q = queue(4096);
+        q.put(0, sync());
+        q.prod(1);
+        let Queue { r, v, page, _q, .. } = q;
+        drop(_q);
+        assert_eq!(page.read32(regs::lvcmdq(0, regs::CONFIG)), Some(0));
+        assert_eq!(page.read32(regs::lvcmdq(0, regs::CONS)), Some(0));
+        assert_eq!(page.read32(regs::lvcmdq(0, regs::PROD)), Some(0));
+        drop(page);
+        drop(v);
+        drop(r);
     }
 }

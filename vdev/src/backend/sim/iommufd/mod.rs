@@ -1,0 +1,48 @@
+//! The iommufd core (Linux `drivers/iommu/iommufd/`): the rules every
+//! driver shares, each call checking its arguments and objects before the
+//! driver ([`super::tegra241`] or [`super::selftest`]) has its say.
+//!
+//! * [`ioas`] — IOAS map/unmap, the pin of HW queue memory;
+//! * [`device`] — bound devices and their attachment (automatic domains);
+//! * [`hwpt`] — nesting-parent and nested HWPTs;
+//! * [`viommu`] — vIOMMU, vDEVICE and HW queue allocation;
+//! * [`veventq`] — vEVENTQs, reports, the lost-events marker;
+//! * [`mmap`] — regions published for mmap and their mappings;
+//! * [`invalidate`] — `IOMMU_HWPT_INVALIDATE`;
+//! * `IOMMU_GET_HW_INFO` (here) — the device, then the driver's data.
+
+pub(crate) mod device;
+pub(crate) mod hwpt;
+pub(crate) mod invalidate;
+pub(crate) mod ioas;
+pub(crate) mod mmap;
+pub(crate) mod veventq;
+pub(crate) mod viommu;
+
+use super::{e, selftest, tegra241, SimBackend};
+use crate::backend::{HwInfo, HwInfoQuery, ObjId, Op, Result};
+
+/// `IOMMU_GET_HW_INFO` on device `dev_id`: the driver's info of the asked
+/// type (its default type without one).
+pub(crate) fn get_hw_info(sim: &SimBackend, dev_id: ObjId, query: HwInfoQuery) -> Result<HwInfo> {
+    let op = Op::GetHwInfo;
+    let st = sim.begin(op)?;
+    if !st.is_device(dev_id) {
+        return Err(e(op, libc::ENOENT));
+    }
+    let t = match query {
+        HwInfoQuery::Default => 0,
+        HwInfoQuery::Type(t) => t,
+    };
+    let (data_type, data) = match sim.host() {
+        Some(h) => tegra241::hw_info(h, t),
+        None => selftest::hw_info(t),
+    }
+    .ok_or(e(op, libc::EOPNOTSUPP))?;
+    Ok(HwInfo {
+        data_type,
+        data,
+        capabilities: 0,
+        max_pasid_log2: 0,
+    })
+}
