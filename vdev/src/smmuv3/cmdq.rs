@@ -232,7 +232,8 @@ pub fn consume<E: Executor + ?Sized>(
     }
 }
 
-#[cfg(test)]
+// The tests take guest memory (or a host's ID registers) from the simulator.
+#[cfg(all(test, feature = "sim"))]
 mod tests {
     use super::*;
     use crate::backend::sim::SimGuestRam;

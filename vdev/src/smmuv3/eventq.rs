@@ -70,7 +70,8 @@ pub fn push(
     (((p + 1) & mask) | (prod & OVFLG), Pushed::Written)
 }
 
-#[cfg(test)]
+// The tests take guest memory (or a host's ID registers) from the simulator.
+#[cfg(all(test, feature = "sim"))]
 mod tests {
     use super::*;
     use crate::backend::sim::SimGuestRam;

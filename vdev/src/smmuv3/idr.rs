@@ -119,7 +119,8 @@ pub fn guest_idrs(host: &Smmuv3Info, backing_page: u64) -> Result<GuestIdrs, Inc
     })
 }
 
-#[cfg(test)]
+// The tests take guest memory (or a host's ID registers) from the simulator.
+#[cfg(all(test, feature = "sim"))]
 mod tests {
     use super::*;
     use crate::backend::sim::Tegra241Host;

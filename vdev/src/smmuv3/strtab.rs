@@ -138,7 +138,8 @@ pub fn vste_for(a: Attach) -> [u64; 2] {
     }
 }
 
-#[cfg(test)]
+// The tests take guest memory (or a host's ID registers) from the simulator.
+#[cfg(all(test, feature = "sim"))]
 mod tests {
     use super::*;
     use crate::backend::sim::SimGuestRam;
