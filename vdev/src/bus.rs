@@ -1,20 +1,100 @@
-//! A guest's view of the physical address space around a [`Vsmmuv3`]: what a
-//! VMM's bus does for the device's windows, for the demo, tests and a guest
-//! driver running in the same process.
+//! The bus side of the device: how its two register windows reach a VMM's
+//! bus, and a guest's view of the physical address space around it.
 //!
-//! A guest access at a physical address goes, in order, to RAM the VMM
-//! installed ([`RecordingRegions`]: the VINTF page while the VINTF is
-//! enabled; no trap), to the SMMU window, to the CMDQV window; anything else
-//! reads as zero. After a store to installed RAM the bus calls
-//! [`Vsmmuv3::kick`], which on the simulated backend is the hardware noticing
-//! the store (on a real host the hardware runs by itself and the call only
-//! reads the vEVENTQ).
+//! * [`Window`] (a window of a [`SharedVsmmuv3`], for a bus with two
+//!   regions; wrap it in [`crate::vmm::MmioAdapter`] for rust-vmm
+//!   `vm-device`) and [`CmdqvView`] (the CMDQV window of a borrowed device):
+//!   what a VMM registers.
+//! * [`GuestBus`]: what a VMM's bus does for the device's windows, for the
+//!   demo, tests and a guest driver running in the same process. A guest
+//!   access at a physical address goes, in order, to RAM the VMM installed
+//!   ([`RecordingRegions`]: the VINTF page while the VINTF is enabled; no
+//!   trap), to the SMMU window, to the CMDQV window; anything else reads as
+//!   zero. After a store to installed RAM the bus calls [`Vsmmuv3::kick`],
+//!   which on the simulated backend is the hardware noticing the store (on a
+//!   real host the hardware runs by itself and the call only reads the
+//!   vEVENTQ).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::cmdqv::device::CMDQV_WINDOW;
 use crate::smmuv3::device::{Vsmmuv3, SMMU_WINDOW};
-use crate::vmm::RecordingRegions;
+use crate::vmm::{MmioDevice, RecordingRegions};
+
+impl Vsmmuv3 {
+    /// The CMDQV window as an [`MmioDevice`], borrowing the device.
+    pub fn cmdqv_window(&mut self) -> CmdqvView<'_> {
+        CmdqvView(self)
+    }
+}
+
+/// The CMDQV window of a borrowed [`Vsmmuv3`] as an [`MmioDevice`]
+/// ([`Vsmmuv3::cmdqv_window`]).
+pub struct CmdqvView<'a>(&'a mut Vsmmuv3);
+
+impl MmioDevice for CmdqvView<'_> {
+    fn mmio_read(&mut self, offset: u64, data: &mut [u8]) {
+        self.0.cmdqv_read(offset, data);
+    }
+    fn mmio_write(&mut self, offset: u64, data: &[u8]) {
+        self.0.cmdqv_write(offset, data);
+    }
+}
+
+/// A [`Vsmmuv3`] shared by its two MMIO windows on a VMM bus.
+pub type SharedVsmmuv3 = Arc<Mutex<Vsmmuv3>>;
+
+/// Which register window of a shared device a [`Window`] serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// The SMMU registers ([`SMMU_WINDOW`] bytes).
+    Smmu,
+    /// The CMDQV registers ([`CMDQV_WINDOW`] bytes).
+    Cmdqv,
+}
+
+/// One window of a shared [`Vsmmuv3`], to register on a bus (wrap it in
+/// [`crate::vmm::MmioAdapter`] for a rust-vmm `vm-device` bus).
+#[derive(Clone)]
+pub struct Window {
+    /// The device.
+    pub device: SharedVsmmuv3,
+    /// The window.
+    pub kind: WindowKind,
+}
+
+impl Window {
+    /// The SMMU and CMDQV windows of `device`.
+    pub fn pair(device: &SharedVsmmuv3) -> (Window, Window) {
+        (
+            Window {
+                device: device.clone(),
+                kind: WindowKind::Smmu,
+            },
+            Window {
+                device: device.clone(),
+                kind: WindowKind::Cmdqv,
+            },
+        )
+    }
+}
+
+impl MmioDevice for Window {
+    fn mmio_read(&mut self, offset: u64, data: &mut [u8]) {
+        let mut d = self.device.lock().unwrap_or_else(|p| p.into_inner());
+        match self.kind {
+            WindowKind::Smmu => d.smmu_read(offset, data),
+            WindowKind::Cmdqv => d.cmdqv_read(offset, data),
+        }
+    }
+    fn mmio_write(&mut self, offset: u64, data: &[u8]) {
+        let mut d = self.device.lock().unwrap_or_else(|p| p.into_inner());
+        match self.kind {
+            WindowKind::Smmu => d.smmu_write(offset, data),
+            WindowKind::Cmdqv => d.cmdqv_write(offset, data),
+        }
+    }
+}
 
 /// Counters of the bus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -12,10 +12,10 @@ use smmuv3_regs as sm;
 use smmuv3_regs::structs::Words;
 use vdev::backend::sim::{Fault, FaultWhen, SimBackend, SimGuestRam};
 use vdev::backend::{Backend, Device, Ioas, NestParent, Op};
-use vdev::bus::GuestBus;
+use vdev::bus::{GuestBus, Window};
 use vdev::cmdqv::device::VINTF0_PAGE0;
 use vdev::cmdqv::lifecycle::{Lifecycle, Transition};
-use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config, Window};
+use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config};
 use vdev::smmuv3::SmmuCore;
 use vdev::vmm::{CountingIrq, MmioAdapter, MmioDevice, RecordingRegions};
 

@@ -25,17 +25,18 @@
 //!   vEVENTQ reports lost toggle EVENTQ_PROD.OVFLG like a full guest queue.
 //!
 //! Accesses the map does not define read as zero and ignore writes; nothing
-//! the guest writes can panic the model.
+//! the guest writes can panic the model. The device implements
+//! [`MmioDevice`] for its SMMU window; the CMDQV window and a device shared by
+//! two bus regions are [`crate::bus`]'s.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use smmuv3_regs::regfile::{Hooks, Reg, RegFile};
+use smmuv3_regs::regfile::RegFile;
 use smmuv3_regs::{CMDQ_BASE, CR0, EVENTQ_BASE, GBPA, GERROR, IRQ_CTRL};
 
-use super::cmdq::Geometry;
 use super::eventq::{self, Pushed};
+use super::hooks::{Hk, State};
 use super::idr::{guest_idrs, GuestIdrs, Incompatible};
-use super::strtab;
 use super::vevents::HostEvents;
 use super::SmmuCore;
 use crate::backend::{Device, Error, HwInfoQuery, Smmuv3Info};
@@ -109,13 +110,6 @@ pub struct DeviceStats {
     pub host_event_errors: u64,
 }
 
-/// State the hooks need besides the register file and the core.
-struct State {
-    idrs: GuestIdrs,
-    irqs: Irqs,
-    stats: DeviceStats,
-}
-
 /// The vSMMUv3 device. See the module documentation.
 pub struct Vsmmuv3 {
     regs: RegFile,
@@ -133,193 +127,6 @@ pub fn host_smmuv3_info(dev: &Device) -> Result<Smmuv3Info, Error> {
     let hi = dev.hw_info(HwInfoQuery::Default)?;
     hi.smmuv3()
         .ok_or_else(|| Error::new(crate::backend::Op::GetHwInfo, libc::EOPNOTSUPP))
-}
-
-impl State {
-    /// Toggles the GERROR bit `bit` (an error the guest must acknowledge in
-    /// GERRORN) and pulses the GERROR interrupt when IRQ_CTRL enables it.
-    fn gerror(&mut self, regs: &mut RegFile, bit: u32) {
-        regs.set_gerror(regs.gerror() ^ bit);
-        if IRQ_CTRL::GERROR_IRQEN.is_set(regs.irq_ctrlack()) {
-            self.stats.gerror_irqs += 1;
-            self.irqs.gerror.pulse();
-        }
-    }
-}
-
-/// The hooks of one guest access.
-struct Hk<'a> {
-    core: &'a mut SmmuCore,
-    st: &'a mut State,
-}
-
-impl Hk<'_> {
-    fn smmu_enabled(regs: &RegFile) -> bool {
-        CR0::SMMUEN.is_set(regs.cr0ack())
-    }
-
-    fn latch_strtab(&mut self, regs: &RegFile) {
-        let cfg = strtab::Config::from_regs(
-            regs.strtab_base(),
-            regs.strtab_base_cfg(),
-            self.st.idrs.sidsize(),
-        );
-        self.core.set_strtab(cfg);
-    }
-
-    /// Runs the command queue if it is enabled and not stopped on an error.
-    fn run_cmdq(&mut self, regs: &mut RegFile) {
-        if !CR0::CMDQEN.is_set(regs.cr0ack()) {
-            return;
-        }
-        if (regs.gerror() ^ regs.gerrorn()) & GERROR::CMDQ_ERR.val(1).value != 0 {
-            return;
-        }
-        let g = Geometry::from_base(regs.cmdq_base(), self.st.idrs.cmdqs());
-        let out = self.core.consume(g, regs.cmdq_prod(), regs.cmdq_cons());
-        regs.set_cmdq_cons(out.cons);
-        if out.error.is_some() {
-            self.st.stats.cmdq_errors += 1;
-            self.st.gerror(regs, GERROR::CMDQ_ERR.val(1).value);
-        }
-    }
-
-    /// A stream table register: kept at `old` while SMMUEN is 1, else the
-    /// stream table is latched from the new value.
-    fn strtab_reg(&mut self, regs: &mut RegFile, reg: Reg, old: u64) {
-        if Self::smmu_enabled(regs) {
-            let _ = regs.set(reg, &[], old);
-        } else {
-            self.latch_strtab(regs);
-        }
-    }
-
-    /// Restores `old` into a queue index register the SMMU owns while its
-    /// queue is `enabled` (CMDQ_CONS, EVENTQ_PROD).
-    fn queue_index(regs: &mut RegFile, reg: Reg, enabled: bool, old: u64) {
-        if enabled {
-            let _ = regs.set(reg, &[], old);
-        }
-    }
-
-    /// Restores `old` into a 64-bit queue base register and clamps LOG2SIZE.
-    fn queue_base(regs: &mut RegFile, reg: Reg, enabled: bool, old: u64, new: u64, max: u32) {
-        let log2 = CMDQ_BASE::LOG2SIZE;
-        let v = if enabled {
-            old
-        } else {
-            let size = (log2.read(new) as u32).min(max);
-            (new & !(log2.mask << log2.shift)) | log2.val(u64::from(size)).value
-        };
-        let _ = regs.set(reg, &[], v);
-    }
-}
-
-impl Hooks for Hk<'_> {
-    fn cr0_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], old: u64, new: u64) {
-        let (old, new) = (old as u32, new as u32);
-        regs.set_cr0ack(new);
-        if CR0::SMMUEN.is_set(new) && !CR0::SMMUEN.is_set(old) {
-            self.latch_strtab(regs);
-        }
-        let abort = GBPA::ABORT.is_set(regs.gbpa());
-        self.core.set_enable(CR0::SMMUEN.is_set(new), abort);
-        if CR0::CMDQEN.is_set(new) && !CR0::CMDQEN.is_set(old) {
-            self.run_cmdq(regs);
-        }
-    }
-
-    fn irq_ctrl_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], _old: u64, new: u64) {
-        regs.set_irq_ctrlack(new as u32);
-    }
-
-    fn gerrorn_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], old: u64, new: u64) {
-        let bit = GERROR::CMDQ_ERR.val(1).value;
-        let acked_now = (regs.gerror() ^ new as u32) & bit == 0;
-        let was_pending = (regs.gerror() ^ old as u32) & bit != 0;
-        if acked_now && was_pending {
-            self.st.stats.cmdq_resumes += 1;
-            self.run_cmdq(regs);
-        }
-    }
-
-    fn gbpa_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], old: u64, new: u64) {
-        if !GBPA::UPDATE.is_set(new as u32) {
-            // Attributes change only together with UPDATE.
-            regs.set_gbpa(old as u32);
-            return;
-        }
-        let enabled = Self::smmu_enabled(regs);
-        self.core
-            .set_enable(enabled, GBPA::ABORT.is_set(new as u32));
-    }
-
-    fn strtab_base_write(
-        &mut self,
-        regs: &mut RegFile,
-        reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        _new: u64,
-    ) {
-        self.strtab_reg(regs, reg, old);
-    }
-
-    fn strtab_base_cfg_write(
-        &mut self,
-        regs: &mut RegFile,
-        reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        _new: u64,
-    ) {
-        self.strtab_reg(regs, reg, old);
-    }
-
-    fn cmdq_base_write(&mut self, regs: &mut RegFile, reg: Reg, _idx: &[u32], old: u64, new: u64) {
-        let en = CR0::CMDQEN.is_set(regs.cr0ack());
-        Self::queue_base(regs, reg, en, old, new, self.st.idrs.cmdqs());
-    }
-
-    fn cmdq_prod_write(
-        &mut self,
-        regs: &mut RegFile,
-        _reg: Reg,
-        _idx: &[u32],
-        _old: u64,
-        _new: u64,
-    ) {
-        self.run_cmdq(regs);
-    }
-
-    fn cmdq_cons_write(&mut self, regs: &mut RegFile, reg: Reg, _idx: &[u32], old: u64, _new: u64) {
-        let en = CR0::CMDQEN.is_set(regs.cr0ack());
-        Self::queue_index(regs, reg, en, old);
-    }
-
-    fn eventq_base_write(
-        &mut self,
-        regs: &mut RegFile,
-        reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        new: u64,
-    ) {
-        let en = CR0::EVENTQEN.is_set(regs.cr0ack());
-        Self::queue_base(regs, reg, en, old, new, self.st.idrs.eventqs());
-    }
-
-    fn eventq_prod_write(
-        &mut self,
-        regs: &mut RegFile,
-        reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        _new: u64,
-    ) {
-        let en = CR0::EVENTQEN.is_set(regs.cr0ack());
-        Self::queue_index(regs, reg, en, old);
-    }
 }
 
 impl Vsmmuv3 {
@@ -479,11 +286,6 @@ impl Vsmmuv3 {
         }
     }
 
-    /// The CMDQV window as an [`MmioDevice`], borrowing the device.
-    pub fn cmdqv_window(&mut self) -> CmdqvView<'_> {
-        CmdqvView(self)
-    }
-
     /// Lets the hardware act on guest stores to the installed VINTF page and
     /// collects the queue errors the host reported (the CMDQV interrupt). On a
     /// real host the queues run by themselves and this only reads the
@@ -615,72 +417,5 @@ impl MmioDevice for Vsmmuv3 {
     }
     fn mmio_write(&mut self, offset: u64, data: &[u8]) {
         self.smmu_write(offset, data);
-    }
-}
-
-/// The CMDQV window of a borrowed [`Vsmmuv3`] as an [`MmioDevice`].
-pub struct CmdqvView<'a>(&'a mut Vsmmuv3);
-
-impl MmioDevice for CmdqvView<'_> {
-    fn mmio_read(&mut self, offset: u64, data: &mut [u8]) {
-        self.0.cmdqv_read(offset, data);
-    }
-    fn mmio_write(&mut self, offset: u64, data: &[u8]) {
-        self.0.cmdqv_write(offset, data);
-    }
-}
-
-/// A [`Vsmmuv3`] shared by its two MMIO windows on a VMM bus.
-pub type SharedVsmmuv3 = Arc<Mutex<Vsmmuv3>>;
-
-/// Which register window of a shared device a [`Window`] serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WindowKind {
-    /// The SMMU registers ([`SMMU_WINDOW`] bytes).
-    Smmu,
-    /// The CMDQV registers ([`CMDQV_WINDOW`] bytes).
-    Cmdqv,
-}
-
-/// One window of a shared [`Vsmmuv3`], to register on a bus (wrap it in
-/// [`crate::vmm::MmioAdapter`] for a rust-vmm `vm-device` bus).
-#[derive(Clone)]
-pub struct Window {
-    /// The device.
-    pub device: SharedVsmmuv3,
-    /// The window.
-    pub kind: WindowKind,
-}
-
-impl Window {
-    /// The SMMU and CMDQV windows of `device`.
-    pub fn pair(device: &SharedVsmmuv3) -> (Window, Window) {
-        (
-            Window {
-                device: device.clone(),
-                kind: WindowKind::Smmu,
-            },
-            Window {
-                device: device.clone(),
-                kind: WindowKind::Cmdqv,
-            },
-        )
-    }
-}
-
-impl MmioDevice for Window {
-    fn mmio_read(&mut self, offset: u64, data: &mut [u8]) {
-        let mut d = self.device.lock().unwrap_or_else(|p| p.into_inner());
-        match self.kind {
-            WindowKind::Smmu => d.smmu_read(offset, data),
-            WindowKind::Cmdqv => d.cmdqv_read(offset, data),
-        }
-    }
-    fn mmio_write(&mut self, offset: u64, data: &[u8]) {
-        let mut d = self.device.lock().unwrap_or_else(|p| p.into_inner());
-        match self.kind {
-            WindowKind::Smmu => d.smmu_write(offset, data),
-            WindowKind::Cmdqv => d.cmdqv_write(offset, data),
-        }
     }
 }

@@ -8,6 +8,7 @@ pub mod cmdq;
 pub mod core;
 pub mod device;
 pub mod eventq;
+mod hooks;
 pub mod idr;
 pub mod strtab;
 pub mod vevents;
