@@ -12,7 +12,7 @@ use vdev::vmm::RecordingRegions;
 
 mod common;
 
-use common::{RAM, RAM_LEN};
+use common::{permutations, Pre, RAM, RAM_LEN};
 
 const VINTF_GPA: u64 = 0x0900_0000 + 0x3_0000;
 const Q0: u64 = RAM + 0x10_0000;
@@ -61,14 +61,6 @@ impl Rig {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Pre {
-    Base,
-    Alloc,
-    CmdqvEn,
-    VintfEn,
-}
-
 fn apply(lc: &mut Lifecycle, p: Pre, lidx: usize, base: u64) -> Vec<Transition> {
     match p {
         Pre::Base => lc.write_base(lidx, base, LOG2, &mut NoCache).unwrap(),
@@ -76,22 +68,6 @@ fn apply(lc: &mut Lifecycle, p: Pre, lidx: usize, base: u64) -> Vec<Transition> 
         Pre::CmdqvEn => lc.set_cmdqv_enable(true, &mut NoCache),
         Pre::VintfEn => lc.set_vintf_enable(true, &mut NoCache),
     }
-}
-
-fn permutations(items: &[Pre]) -> Vec<Vec<Pre>> {
-    if items.len() <= 1 {
-        return vec![items.to_vec()];
-    }
-    let mut out = Vec::new();
-    for i in 0..items.len() {
-        let mut rest = items.to_vec();
-        let x = rest.remove(i);
-        for mut p in permutations(&rest) {
-            p.insert(0, x);
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -53,3 +53,30 @@ pub fn host(vintf_gpa: u64) -> Host {
         baseline,
     }
 }
+
+/// The four preconditions of a VCMDQ's HW queue: BASE written,
+/// CMDQ_ALLOC_MAP.ALLOC, CONFIG.CMDQV_EN, VINTF CONFIG.ENABLE.
+#[derive(Clone, Copy, Debug)]
+pub enum Pre {
+    Base,
+    Alloc,
+    CmdqvEn,
+    VintfEn,
+}
+
+/// Every order of `items`.
+pub fn permutations(items: &[Pre]) -> Vec<Vec<Pre>> {
+    if items.len() <= 1 {
+        return vec![items.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..items.len() {
+        let mut rest = items.to_vec();
+        let x = rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, x);
+            out.push(p);
+        }
+    }
+    out
+}

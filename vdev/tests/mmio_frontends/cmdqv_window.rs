@@ -1,0 +1,360 @@
+//! The CMDQV window: the four preconditions as register writes in any
+//! order, failures at each backend call as CMDQ_INIT_ERR, VINTF disable and
+//! re-enable, reset and unplug mid-flight, an illegal command on a VCMDQ
+//! through both apertures, and the registers the model does not have.
+
+use super::*;
+
+fn apply(r: &mut Rig, p: Pre) {
+    match p {
+        Pre::Base => r.base(0, QMEM[0]),
+        Pre::Alloc => r.alloc(0, 0, true),
+        Pre::CmdqvEn => r.cmdqv_en(true),
+        Pre::VintfEn => r.vintf_en(true),
+    }
+}
+
+#[test]
+fn all_24_orders_of_register_writes_allocate_at_the_last() {
+    let orders = permutations(&[Pre::Base, Pre::Alloc, Pre::CmdqvEn, Pre::VintfEn]);
+    assert_eq!(orders.len(), 24);
+    for order in orders {
+        let mut r = rig();
+        r.plug_all();
+        let viommu = r.viommu();
+        // Registers written before the queue exists are cached and restored.
+        r.bus.write32(q(0, cq::VCMDQ::PROD::OFFSET), 0);
+        r.bus.write32(q(0, cq::VCMDQ::CONFIG::OFFSET), 1);
+        for (k, p) in order.iter().enumerate() {
+            apply(&mut r, *p);
+            let last = k == order.len() - 1;
+            assert_eq!(r.allocated(0), last, "{order:?} step {k}");
+            let vintf_on = order[..=k].iter().any(|p| matches!(p, Pre::VintfEn));
+            assert_eq!(
+                r.regions.installed().iter().any(|(g, _)| *g == VINTF_GPA),
+                vintf_on,
+                "{order:?} step {k}"
+            );
+            let st = r.bus.read32(CMDQV + cq::VINTF::STATUS::OFFSET as u64);
+            assert_eq!(cq::VINTF::STATUS::ENABLE_OK.read(st) == 1, vintf_on);
+        }
+        assert!(!r.init_err(0), "{order:?}");
+        let snap = r.sim.vintf(viommu).unwrap();
+        assert_eq!(snap.queues[0].map(|q| (q.1 != 0, q.2)), Some((true, LOG2)));
+        // The cached CONFIG.CMDQ_EN reached the page: the queue runs.
+        assert_eq!(
+            r.bus.read32(lv(0, cq::VINTF_PAGE0::LVCMDQ::STATUS::OFFSET)),
+            1,
+            "{order:?}"
+        );
+        let mut prod = 0;
+        let cons = r.vsubmit(0, &mut prod, &[[0x11, 0], [0x46, 0]]);
+        assert_eq!(cons, 2, "{order:?}");
+        r.finish();
+    }
+}
+
+#[test]
+fn base_written_in_halves_counts_once_the_upper_half_is_written() {
+    let mut r = rig();
+    r.plug_all();
+    r.cmdqv_en(true);
+    r.alloc(0, 0, true);
+    r.vintf_en(true);
+    let off = q(0, cq::VCMDQ_PAGE1::BASE::OFFSET);
+    let v = QMEM[0] | u64::from(LOG2);
+    r.bus.write32(off, v as u32);
+    assert!(!r.allocated(0), "lower half alone must not allocate");
+    r.bus.write32(off + 4, (v >> 32) as u32);
+    assert!(r.allocated(0));
+    r.finish();
+}
+
+#[test]
+fn failure_at_each_backend_call_is_init_err_or_plug_error_without_leak() {
+    let ops = [
+        Op::GetHwInfo,
+        Op::ViommuAlloc,
+        Op::Mmap,
+        Op::VeventqAlloc,
+        Op::VdeviceAlloc,
+        Op::HwQueueAlloc,
+        Op::HwptAlloc,
+        Op::Kick,
+        Op::VeventqRead,
+    ];
+    for op in ops {
+        let mut r = rig();
+        r.sim.inject(Fault {
+            op: Some(op),
+            when: FaultWhen::Nth(1),
+            errno: libc::ENOMEM,
+        });
+        let d0 = r.devs[0].clone();
+        let plugged = r.bus.device_mut().plug(&d0, VSIDS[0]);
+        let bind_op = matches!(
+            op,
+            Op::GetHwInfo | Op::ViommuAlloc | Op::Mmap | Op::VeventqAlloc | Op::VdeviceAlloc
+        );
+        assert_eq!(plugged.is_err(), bind_op, "{op:?}: {plugged:?}");
+        r.cmdqv_en(true);
+        r.alloc(0, 0, true);
+        r.base(0, QMEM[0]);
+        r.vintf_en(true);
+        let vintf_bound = r.bus.device().core().lc.page().is_some();
+        match op {
+            // Nothing bound (or bound, but queue 0's allocation failed): the
+            // guest sees CMDQ_INIT_ERR and the error maps, never a hang.
+            Op::GetHwInfo | Op::ViommuAlloc | Op::Mmap | Op::VeventqAlloc | Op::HwQueueAlloc => {
+                assert!(!r.allocated(0), "{op:?}");
+                assert!(r.init_err(0), "{op:?}: CMDQ_INIT_ERR not visible");
+                let map = r.bus.read32(CMDQV + cq::CMDQ_ERR_MAP::OFFSET as u64);
+                assert_eq!(map & 1, 1, "{op:?}");
+                assert!(r.cmdqv_irq.edges() >= 1, "{op:?}");
+            }
+            // The vDEVICE failed after the vIOMMU was bound: queues still work.
+            Op::VdeviceAlloc => {
+                assert!(vintf_bound);
+                assert!(r.allocated(0));
+                assert!(!r.bus.device().core().lc.has_vdevice(VSIDS[0]));
+            }
+            _ => assert!(r.allocated(0), "{op:?}"),
+        }
+        // A retry after the fault (the guest rewrites a precondition; the
+        // VMM re-plugs after a failed plug) brings the queue up.
+        if bind_op {
+            r.bus.device_mut().plug(&d0, VSIDS[0]).unwrap();
+        }
+        let gerror = r.bus.read32(q(0, cq::VCMDQ::GERROR::OFFSET));
+        r.base(0, QMEM[0]);
+        assert!(r.allocated(0), "{op:?}: retry did not allocate");
+        // The guest acknowledges what it saw; the live queue has no error.
+        r.bus.write32(q(0, cq::VCMDQ::GERRORN::OFFSET), gerror);
+        assert!(!r.init_err(0), "{op:?}");
+        let map = r.bus.read32(CMDQV + cq::CMDQ_ERR_MAP::OFFSET as u64);
+        assert_eq!(map, 0, "{op:?}: error map after the acknowledgement");
+        let mut prod = 0;
+        r.bus
+            .write32(lv(0, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET), 1);
+        assert_eq!(r.vsubmit(0, &mut prod, &[[0x46, 0]]), 1, "{op:?}");
+        r.finish();
+    }
+}
+
+#[test]
+fn any_call_failing_in_turn_never_panics_or_leaks() {
+    for n in 1..=24u64 {
+        let mut r = rig();
+        r.sim.inject(Fault {
+            op: None,
+            when: FaultWhen::Nth(n),
+            errno: libc::EIO,
+        });
+        let _ = {
+            let d0 = r.devs[0].clone();
+            r.bus.device_mut().plug(&d0, VSIDS[0])
+        };
+        r.cmdqv_en(true);
+        for (i, mem) in QMEM.iter().enumerate() {
+            r.alloc(i, i, true);
+            r.base(i, *mem);
+        }
+        r.vintf_en(true);
+        let mut prod = 0;
+        r.bus
+            .write32(lv(0, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET), 1);
+        let _ = r.vsubmit(0, &mut prod, &[[0x03, 0]]);
+        r.sim.clear_faults();
+        r.finish();
+    }
+}
+
+#[test]
+fn vintf_disable_saves_queue_state_and_reenable_restores_it() {
+    let mut r = rig();
+    r.plug_all();
+    r.bring_up();
+    r.bus
+        .write32(lv(0, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET), 1);
+    let mut prod = 0;
+    assert_eq!(
+        r.vsubmit(0, &mut prod, &[[0x11, 0], [0x11, 0], [0x46, 0]]),
+        3
+    );
+    assert_eq!(r.regions.installed().len(), 1);
+    r.vintf_en(false);
+    assert!(!r.allocated(0) && !r.allocated(1));
+    assert!(r.regions.installed().is_empty());
+    // Trapped now, served from the cache: the state the queue had.
+    assert_eq!(
+        r.bus.read32(lv(0, cq::VINTF_PAGE0::LVCMDQ::CONS::OFFSET)),
+        3
+    );
+    assert_eq!(r.bus.read32(q(0, cq::VCMDQ::PROD::OFFSET)), 3);
+    let st = r.bus.read32(CMDQV + cq::VINTF::STATUS::OFFSET as u64);
+    assert_eq!(cq::VINTF::STATUS::ENABLE_OK.read(st), 0);
+    r.vintf_en(true);
+    assert!(r.allocated(0) && r.allocated(1));
+    assert_eq!(r.regions.counts(), (2, 1));
+    // The page got the cached indices back and the queue continues.
+    assert_eq!(
+        r.bus.read32(lv(0, cq::VINTF_PAGE0::LVCMDQ::CONS::OFFSET)),
+        3
+    );
+    assert_eq!(r.vsubmit(0, &mut prod, &[[0x46, 0]]), 4);
+    r.finish();
+}
+
+#[test]
+fn reset_mid_flight_frees_queues_and_the_guest_can_start_over() {
+    let mut r = rig();
+    r.plug_all();
+    r.bring_up();
+    let viommu = r.viommu();
+    // Commands published on a disabled queue: nothing consumed yet.
+    let mut prod = 0;
+    assert_eq!(r.vsubmit(0, &mut prod, &[[0x11, 0], [0x46, 0]]), 0);
+    let before = r.sim.live_objects();
+    r.bus.device_mut().reset();
+    assert_eq!(r.sim.live_objects(), before - 2, "both HW queues freed");
+    assert!(r.regions.installed().is_empty());
+    assert!(r
+        .sim
+        .vintf(viommu)
+        .unwrap()
+        .queues
+        .iter()
+        .all(|q| q.is_none()));
+    assert_eq!(
+        r.bus.read32(CMDQV + cq::CONFIG::OFFSET as u64),
+        cq::CONFIG::RESET
+    );
+    assert_eq!(
+        r.bus.read32(CMDQV + cq::CMDQ_ALLOC_MAP::OFFSET as u64),
+        0,
+        "registers back to reset"
+    );
+    assert_eq!(r.bus.read32(SMMU + sm::CR0::OFFSET as u64), 0);
+    assert!(
+        r.bus.device().core().lc.has_vdevice(VSIDS[1]),
+        "devices stay plugged"
+    );
+    // The guest starts over.
+    r.bring_up();
+    r.bus
+        .write32(lv(0, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET), 1);
+    let mut prod = 0;
+    assert_eq!(r.vsubmit(0, &mut prod, &[[0x46, 0]]), 1);
+    r.finish();
+}
+
+#[test]
+fn unplug_with_live_queues_frees_the_vdevice_only() {
+    let mut r = rig();
+    r.plug_all();
+    r.bring_up();
+    let viommu = r.viommu();
+    let matched = |r: &Rig| {
+        r.sim
+            .vintf(viommu)
+            .unwrap()
+            .sid_match
+            .iter()
+            .filter(|m| *m & 1 != 0)
+            .count()
+    };
+    assert_eq!(matched(&r), 2);
+    let before = r.sim.live_objects();
+    let t = r.bus.device_mut().unplug(VSIDS[1]);
+    assert!(t.contains(&Transition::VdeviceFreed { vsid: VSIDS[1] }));
+    assert_eq!(matched(&r), 1);
+    assert!(r.sim.live_objects() < before);
+    assert!(r.allocated(0) && r.allocated(1));
+    // ATC_INV for the unplugged vSID is now illegal on the VCMDQ; the
+    // remaining device's works.
+    r.bus
+        .write32(lv(1, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET), 1);
+    let mut prod = 0;
+    let atc = |sid: u32| [0x40 | (u64::from(sid) << 32), 0];
+    assert_eq!(r.vsubmit(1, &mut prod, &[atc(VSIDS[0]), [0x46, 0]]), 2);
+    let cons = r.vsubmit(1, &mut prod, &[atc(VSIDS[1])]);
+    assert_eq!(cq::VCMDQ::CONS::ERR.read(cons), 1);
+    r.finish();
+}
+
+#[test]
+fn illegal_command_on_a_vcmdq_recovers_through_both_apertures() {
+    let mut r = rig();
+    r.plug_all();
+    r.bring_up();
+    r.bus
+        .write32(lv(0, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET), 1);
+    let mut prod = 0;
+    let cons = r.vsubmit(0, &mut prod, &[[0x11, 0], [0x03, 0], [0x46, 0]]);
+    assert_eq!(cq::VCMDQ::CONS::INDEX.read(cons), 1);
+    assert_eq!(cq::VCMDQ::CONS::ERR.read(cons), 1, "CERROR_ILL");
+    // The trapped direct aperture of global VCMDQ 0 reaches the same page.
+    let gerror = r.bus.read32(q(0, cq::VCMDQ::GERROR::OFFSET));
+    assert_eq!(gerror & 1, 1);
+    assert_eq!(r.bus.read32(q(0, cq::VCMDQ::CONS::OFFSET)), cons);
+    assert_eq!(r.cmdqv_irq.edges(), 1);
+    let lmap = r
+        .bus
+        .read32(CMDQV + cq::VINTF::LVCMDQ_ERR_MAP::OFFSET as u64);
+    assert_eq!(lmap, 1);
+    assert_eq!(r.bus.read32(CMDQV + cq::VINTF_ERR_MAP::OFFSET as u64), 1);
+    // Skip the bad command and acknowledge through the trapped aperture.
+    assert!(r.ram.write_u64(QMEM[0] + 16, 0x46));
+    r.bus.write32(q(0, cq::VCMDQ::GERRORN::OFFSET), gerror);
+    assert_eq!(r.bus.read32(q(0, cq::VCMDQ::CONS::OFFSET)), 3);
+    assert_eq!(
+        r.bus
+            .read32(CMDQV + cq::VINTF::LVCMDQ_ERR_MAP::OFFSET as u64),
+        0
+    );
+    // A second error, acknowledged through the installed page this time,
+    // with the VINTF interrupt masked.
+    r.bus.write32(CMDQV + cq::VINTF_INT_MASK::OFFSET as u64, 1);
+    let cons = r.vsubmit(0, &mut prod, &[[0x13, 0]]);
+    assert_eq!(cq::VCMDQ::CONS::ERR.read(cons), 1);
+    assert_eq!(r.cmdqv_irq.edges(), 1, "VI_INT_MASK masks the interrupt");
+    let gerror = r.bus.read32(lv(0, cq::VINTF_PAGE0::LVCMDQ::GERROR::OFFSET));
+    assert!(r.ram.write_u64(QMEM[0] + 3 * 16, 0x46));
+    r.bus
+        .write32(lv(0, cq::VINTF_PAGE0::LVCMDQ::GERRORN::OFFSET), gerror);
+    assert_eq!(
+        r.bus.read32(lv(0, cq::VINTF_PAGE0::LVCMDQ::CONS::OFFSET)),
+        4
+    );
+    r.finish();
+}
+
+#[test]
+fn cmdqv_registers_outside_the_model_and_hyp_own() {
+    let mut r = rig();
+    r.plug_all();
+    // HYP_OWN never sticks; VMID does.
+    let cfg = cq::VINTF::CONFIG::HYP_OWN.val(1).value | cq::VINTF::CONFIG::VMID.val(7).value;
+    r.bus.write32(CMDQV + cq::VINTF::CONFIG::OFFSET as u64, cfg);
+    let v = r.bus.read32(CMDQV + cq::VINTF::CONFIG::OFFSET as u64);
+    assert_eq!(cq::VINTF::CONFIG::HYP_OWN.read(v), 0);
+    assert_eq!(cq::VINTF::CONFIG::VMID.read(v), 7);
+    // VINTF 1, VCMDQ 2 and their mappings do not exist in the model.
+    let vintf1 = CMDQV + cq::VINTF::CONFIG::OFFSET as u64 + 0x100;
+    r.bus.write32(vintf1, 1);
+    assert_eq!(r.bus.read32(vintf1), 0);
+    let map2 = CMDQV + cq::CMDQ_ALLOC_MAP::OFFSET as u64 + 8;
+    r.bus.write32(map2, 1);
+    assert_eq!(r.bus.read32(map2), 0);
+    r.bus.write32(q(2, cq::VCMDQ::PROD::OFFSET), 5);
+    assert_eq!(r.bus.read32(q(2, cq::VCMDQ::PROD::OFFSET)), 0);
+    assert_eq!(r.bus.read32(CMDQV + 0x5_0000), 0);
+    // An unmapped logical VCMDQ reads as zero.
+    r.bus
+        .write32(lv(1, cq::VINTF_PAGE0::LVCMDQ::PROD::OFFSET), 9);
+    assert_eq!(
+        r.bus.read32(lv(1, cq::VINTF_PAGE0::LVCMDQ::PROD::OFFSET)),
+        0
+    );
+    r.finish();
+}
