@@ -1,16 +1,23 @@
 //! Kernel facts the differential cases cannot express through
 //! `vdev::backend::Backend` (it has no such knob), checked on the raw uAPI
-//! only: read(2) counts on a vEVENTQ, HWPT allocation flags, malformed invalidation arrays, and one
-//! defect of the kernel's selftest mock. They document what the simulator
-//! must do if it ever grows the matching operation.
+//! only: read(2) counts on a vEVENTQ, HWPT allocation flags, malformed
+//! invalidation arrays, and one defect of the kernel's selftest mock. They
+//! document what the simulator must do if it ever grows the matching
+//! operation.
 
 use crate::cases::{
-    hwpt_data, inv_bytes, show, Expect, Fail, Outcome, HWPT_DATA_SELFTEST, HW_QUEUE_TYPE_SELFTEST,
-    INV_ENTRY_LEN, IOTLB_DEFAULT, MOCK_APERTURE_START, PAGE, VEVENTQ_TYPE_SELFTEST,
-    VIOMMU_INVALIDATE_SELFTEST, VIOMMU_TYPE_SELFTEST,
+    check, hwpt_data, inv_bytes, inv_outcome, setup, show, Expect, Fail, Outcome,
+    HWPT_DATA_SELFTEST, HW_QUEUE_TYPE_SELFTEST, INV_ENTRY_LEN, IOTLB_DEFAULT, MOCK_APERTURE_START,
+    PAGE, VEVENTQ_TYPE_SELFTEST, VIOMMU_INVALIDATE_SELFTEST, VIOMMU_TYPE_SELFTEST,
 };
-use crate::ops::{Iommu, VEVENT_HDR};
+use crate::ctx::Ctx;
 use crate::raw::RawKernel;
+
+/// Size of `struct iommufd_vevent_header`.
+const VEVENT_HDR: usize = 8;
+
+/// A fresh iommufd on the raw uAPI.
+type K = Ctx<RawKernel>;
 
 /// One raw-kernel fact.
 pub struct Fact {
@@ -21,15 +28,7 @@ pub struct Fact {
     /// Why it is a fact and not a differential case, if not obvious.
     pub note: &'static str,
     /// The body, on a fresh iommufd.
-    pub run: fn(&mut RawKernel) -> Outcome,
-}
-
-fn setup<T>(step: &'static str, r: crate::ops::Res<T>) -> Result<T, Fail> {
-    r.map_err(|e| Fail::Setup(step, e))
-}
-
-fn check<T>(r: crate::ops::Res<T>) -> Result<T, Fail> {
-    r.map_err(Fail::Check)
+    pub run: fn(&mut K) -> Outcome,
 }
 
 /// ioas, mock device, parent, vIOMMU, vEVENTQ (depth 2), vDEVICE 0x99.
@@ -41,7 +40,7 @@ struct Fx {
     veventq: u32,
 }
 
-fn fixture(k: &mut RawKernel) -> Result<Fx, Fail> {
+fn fixture(k: &mut K) -> Result<Fx, Fail> {
     let ioas = setup("ioas_alloc", k.ioas_alloc())?;
     let dev = setup("mock_domain", k.mock_domain(ioas))?;
     let parent = setup(
@@ -66,17 +65,18 @@ fn fixture(k: &mut RawKernel) -> Result<Fx, Fail> {
     })
 }
 
-fn read_zero_count(k: &mut RawKernel) -> Outcome {
+fn read_zero_count(k: &mut K) -> Outcome {
     let fx = fixture(k)?;
-    check(k.veventq_read_count(fx.veventq, 0)).map(|b| format!("bytes={}", b.len()))
+    check(k.backend().veventq_read_count(fx.veventq, 0)).map(|b| format!("bytes={}", b.len()))
 }
 
-fn read_short_header(k: &mut RawKernel) -> Outcome {
+fn read_short_header(k: &mut K) -> Outcome {
     let fx = fixture(k)?;
-    check(k.veventq_read_count(fx.veventq, VEVENT_HDR - 1)).map(|b| format!("bytes={}", b.len()))
+    check(k.backend().veventq_read_count(fx.veventq, VEVENT_HDR - 1))
+        .map(|b| format!("bytes={}", b.len()))
 }
 
-fn read_header_only(k: &mut RawKernel) -> Outcome {
+fn read_header_only(k: &mut K) -> Outcome {
     let fx = fixture(k)?;
     let nested = setup(
         "hwpt_alloc_nested",
@@ -90,63 +90,64 @@ fn read_header_only(k: &mut RawKernel) -> Outcome {
     setup("attach_nested", k.mock_domain_replace(fx.stdev, nested))?;
     setup("trigger_vevent", k.trigger_vevent(fx.idev))?;
     // The header fits, the event's payload does not.
-    check(k.veventq_read_count(fx.veventq, VEVENT_HDR)).map(|b| format!("bytes={}", b.len()))
+    check(k.backend().veventq_read_count(fx.veventq, VEVENT_HDR))
+        .map(|b| format!("bytes={}", b.len()))
 }
 
-fn viommu_on_plain_hwpt_alloc(k: &mut RawKernel) -> Outcome {
+fn viommu_on_plain_hwpt_alloc(k: &mut K) -> Outcome {
     let ioas = setup("ioas_alloc", k.ioas_alloc())?;
     let dev = setup("mock_domain", k.mock_domain(ioas))?;
-    let plain = setup("hwpt_alloc_plain", k.hwpt_alloc(dev.idev, ioas, 0))?;
+    let plain = setup(
+        "hwpt_alloc_plain",
+        k.backend().hwpt_alloc(dev.idev, ioas, 0),
+    )?;
     check(k.viommu_alloc(dev.idev, plain, VIOMMU_TYPE_SELFTEST, None)).map(|_| String::new())
 }
 
-fn inv_entry_len_zero(k: &mut RawKernel) -> Outcome {
+fn inv_entry_len_zero(k: &mut K) -> Outcome {
     let fx = fixture(k)?;
     let bytes = inv_bytes(&[(0, 0x99, 0)], INV_ENTRY_LEN as usize);
-    match k.invalidate_raw(fx.viommu, VIOMMU_INVALIDATE_SELFTEST, 0, 1, Some(&bytes)) {
-        (Ok(()), n) => Ok(format!("num={n}")),
-        (Err(e), n) => Err(Fail::CheckNum(e, n)),
-    }
+    inv_outcome(k.backend().invalidate_raw(
+        fx.viommu,
+        VIOMMU_INVALIDATE_SELFTEST,
+        0,
+        1,
+        Some(&bytes),
+    ))
 }
 
-fn inv_null_data(k: &mut RawKernel) -> Outcome {
+fn inv_null_data(k: &mut K) -> Outcome {
     let fx = fixture(k)?;
-    match k.invalidate_raw(
+    inv_outcome(k.backend().invalidate_raw(
         fx.viommu,
         VIOMMU_INVALIDATE_SELFTEST,
         INV_ENTRY_LEN,
         1,
         None,
-    ) {
-        (Ok(()), n) => Ok(format!("num={n}")),
-        (Err(e), n) => Err(Fail::CheckNum(e, n)),
-    }
+    ))
 }
 
-fn inv_nonzero_tail(k: &mut RawKernel) -> Outcome {
+fn inv_nonzero_tail(k: &mut K) -> Outcome {
     let fx = fixture(k)?;
     let mut bytes = inv_bytes(&[(0, 0x99, 0)], INV_ENTRY_LEN as usize + 4);
     bytes[INV_ENTRY_LEN as usize] = 1;
-    match k.invalidate_raw(
+    inv_outcome(k.backend().invalidate_raw(
         fx.viommu,
         VIOMMU_INVALIDATE_SELFTEST,
         INV_ENTRY_LEN + 4,
         1,
         Some(&bytes),
-    ) {
-        (Ok(()), n) => Ok(format!("num={n}")),
-        (Err(e), n) => Err(Fail::CheckNum(e, n)),
-    }
+    ))
 }
 
-fn destroy_veventq_fd_open(k: &mut RawKernel) -> Outcome {
+fn destroy_veventq_fd_open(k: &mut K) -> Outcome {
     let fx = fixture(k)?;
-    check(k.destroy_keep_fds(fx.veventq)).map(|_| String::new())
+    check(k.backend().destroy_keep_fds(fx.veventq)).map(|_| String::new())
 }
 
 /// The mock never records a queue's index, so destroying any queue clears
 /// slot 0; slot 1 stays taken after queue 1 is destroyed.
-fn hw_queue_realloc_after_free(k: &mut RawKernel) -> Outcome {
+fn hw_queue_realloc_after_free(k: &mut K) -> Outcome {
     let fx = fixture(k)?;
     setup(
         "ioas_map",
@@ -251,7 +252,7 @@ pub fn run_all() -> usize {
     let mut bad = 0;
     for f in all() {
         let out = match RawKernel::open() {
-            Ok(mut k) => (f.run)(&mut k),
+            Ok(k) => (f.run)(&mut Ctx::new(Box::new(k))),
             Err(e) => Err(Fail::Setup("open", e)),
         };
         let ok = f.expect.matches(&out);

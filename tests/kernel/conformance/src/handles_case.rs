@@ -8,7 +8,7 @@ use crate::cases::{
     hwpt_data, inv_bytes, show_vevents, Fail, Outcome, HWPT_DATA_SELFTEST, INV_ENTRY_LEN,
     IOTLB_DEFAULT, MOCK_APERTURE_START, PAGE,
 };
-use crate::ops::{Errno, VEvent};
+use crate::ctx::Errno;
 use std::fmt::Write;
 use std::sync::Arc;
 use vdev::backend::{Backend, Device, Ioas, NestParent, Selftest, Viommu};
@@ -97,14 +97,7 @@ pub fn lifecycle(st: Arc<dyn Selftest>) -> Outcome {
     );
     step("attach_nested", st.mock_domain_replace(stdev, nested.id()))?;
     step("trigger_vevent", st.trigger_vevent(dev.id()))?;
-    let ev: Vec<VEvent> = step("veventq_read", veventq.read())?
-        .into_iter()
-        .map(|e| VEvent {
-            flags: e.flags,
-            sequence: e.sequence,
-            data: e.data,
-        })
-        .collect();
+    let ev = step("veventq_read", veventq.read())?;
     let _ = write!(r, " vevents=<{}>", show_vevents(&ev));
     let n = step(
         "invalidate",

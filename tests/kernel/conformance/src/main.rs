@@ -3,20 +3,20 @@
 //! Built as a static x86-64 binary and booted as `/init` of a small Linux
 //! with the iommufd selftest mock (see `tests/kernel/run` and
 //! `tests/kernel/README.md`). Every case in [`cases`] runs three times on
-//! fresh contexts: the raw uAPI ([`raw`], the reference), the project's
-//! real backend `vdev::backend::real::IommufdBackend` with the selftest
-//! object types, and `vdev::backend::sim::SimBackend` configured as the
-//! mock; [`facts`] checks what only the raw uAPI can express. It prints one
-//! line per case on the console and reboots (which ends QEMU); the runner
-//! parses the lines.
+//! fresh contexts ([`ctx::Ctx`]) over `vdev::backend::Selftest`: the raw
+//! uAPI ([`raw`], the one adapter and the reference), the project's real
+//! backend `vdev::backend::real::IommufdBackend` with the selftest object
+//! types, and `vdev::backend::sim::SimBackend` configured as the mock;
+//! [`facts`] checks what only the raw uAPI can express. It prints one line
+//! per case on the console and reboots (which ends QEMU); the runner parses
+//! the lines and holds their number to `tests/kernel/expected-counts`.
 
 mod cases;
+mod ctx;
 mod facts;
 mod handles_case;
-mod ops;
 mod raw;
 mod smoke;
-mod vdev_adapter;
 
 use std::ffi::CStr;
 use std::io::Write;
@@ -55,16 +55,20 @@ fn init_setup() -> Result<(), String> {
     Ok(())
 }
 
-/// A way to get a fresh, empty context of one backend.
-type Factory<'a> = &'a dyn Fn() -> Result<Box<dyn ops::Iommu>, String>;
+/// Differential cases outside the table: `handles_lifecycle`.
+const HANDLE_CASES: usize = 1;
+
+/// A way to get a fresh, empty backend.
+type Factory<'a> = &'a dyn Fn() -> Result<Box<dyn Selftest>, String>;
 
 /// Runs one case on a fresh context of a backend.
 fn run_on(case: &cases::Case, factory: Factory<'_>) -> cases::Outcome {
     match factory() {
         // A panic in a backend is that backend's answer for this case, not
         // the end of the run (PID 1 must keep going).
-        Ok(mut b) => {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (case.run)(b.as_mut())))
+        Ok(b) => {
+            let mut ctx = ctx::Ctx::new(b);
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case.outcome(&mut ctx)))
                 .unwrap_or(Err(cases::Fail::Panicked))
         }
         Err(e) => {
@@ -137,7 +141,7 @@ fn run_cases(raw: Factory<'_>, kernel: Factory<'_>, sim: Factory<'_>) -> usize {
             "UNEXPECTED"
         }
     );
-    let total = all.len() + 1;
+    let total = all.len() + HANDLE_CASES;
     println!(
         "conformance: done cases={total} ok={} diff={diff}",
         total - bad
@@ -167,9 +171,10 @@ fn run_sim_only(sim: Factory<'_>) -> i32 {
     i32::from(bad != 0)
 }
 
-fn raw_factory() -> Result<Box<dyn ops::Iommu>, String> {
+/// The raw uAPI on the booted kernel.
+fn raw_backend() -> Result<Box<dyn Selftest>, String> {
     raw::RawKernel::open()
-        .map(|k| Box::new(k) as Box<dyn ops::Iommu>)
+        .map(|k| Box::new(k) as Box<dyn Selftest>)
         .map_err(|e| format!("/dev/iommu: {e}"))
 }
 
@@ -205,17 +210,9 @@ fn sim_backend() -> Result<Box<dyn Selftest>, String> {
     )))
 }
 
-fn kernel_factory() -> Result<Box<dyn ops::Iommu>, String> {
-    real_backend().map(|b| Box::new(vdev_adapter::VdevIommu::new(b)) as Box<dyn ops::Iommu>)
-}
-
-fn sim_factory() -> Result<Box<dyn ops::Iommu>, String> {
-    sim_backend().map(|b| Box::new(vdev_adapter::VdevIommu::new(b)) as Box<dyn ops::Iommu>)
-}
-
 fn run() -> i32 {
     if std::env::args().any(|a| a == "--sim-only") {
-        return run_sim_only(&sim_factory);
+        return run_sim_only(&sim_backend);
     }
     match smoke::run() {
         Ok(lines) => {
@@ -229,7 +226,7 @@ fn run() -> i32 {
             return 1;
         }
     }
-    let bad = run_cases(&raw_factory, &kernel_factory, &sim_factory);
+    let bad = run_cases(&raw_backend, &real_backend, &sim_backend);
     let bad_facts = facts::run_all();
     println!("conformance: facts done bad={bad_facts}");
     i32::from(bad + bad_facts != 0)
@@ -255,4 +252,23 @@ fn main() {
         }
     }
     std::process::exit(status);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A number `tests/kernel/run` holds the console to.
+    fn pinned(key: &str) -> usize {
+        include_str!("../../expected-counts")
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or_else(|| panic!("expected-counts has no {key}= line"))
+    }
+
+    #[test]
+    fn the_lists_are_as_long_as_expected_counts_says() {
+        assert_eq!(cases::all().len() + HANDLE_CASES, pinned("cases"));
+        assert_eq!(facts::all().len(), pinned("facts"));
+    }
 }

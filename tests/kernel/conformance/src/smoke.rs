@@ -3,14 +3,16 @@
 //! kernel configuration is reported as such and not as a backend
 //! disagreement.
 
-use crate::ops::Iommu;
+use crate::ctx::Ctx;
 use crate::raw::RawKernel;
 
 /// Opens `/dev/iommu`, allocates an IOAS and attaches a mock device to it.
 /// Returns one line per step; `Err` names the failed step.
 pub fn run() -> Result<Vec<String>, String> {
     let mut lines = Vec::new();
-    let mut k = RawKernel::open().map_err(|e| format!("open /dev/iommu: {e}"))?;
+    let mut k = Ctx::new(Box::new(
+        RawKernel::open().map_err(|e| format!("open /dev/iommu: {e}"))?,
+    ));
     lines.push("open /dev/iommu: ok".to_string());
     let ioas = k.ioas_alloc().map_err(|e| format!("IOAS_ALLOC: {e}"))?;
     lines.push(format!("IOAS_ALLOC: ok ioas={ioas}"));
