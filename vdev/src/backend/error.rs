@@ -106,13 +106,16 @@ impl Error {
     }
 }
 
-/// The symbolic name of the errnos the kernel rules use (`"EINVAL"`), or `"E?"`.
+/// The symbolic name of the errnos the kernel rules and their tests meet
+/// (`"EINVAL"`), or `"E?"`.
 pub fn errno_name(errno: i32) -> &'static str {
     match errno {
         libc::EPERM => "EPERM",
         libc::ENOENT => "ENOENT",
         libc::EIO => "EIO",
         libc::ENXIO => "ENXIO",
+        libc::E2BIG => "E2BIG",
+        libc::EBADF => "EBADF",
         libc::EAGAIN => "EAGAIN",
         libc::ENOMEM => "ENOMEM",
         libc::EFAULT => "EFAULT",
@@ -121,8 +124,10 @@ pub fn errno_name(errno: i32) -> &'static str {
         libc::ENODEV => "ENODEV",
         libc::EINVAL => "EINVAL",
         libc::ENOSPC => "ENOSPC",
+        libc::ESPIPE => "ESPIPE",
         libc::ERANGE => "ERANGE",
         libc::ENOTTY => "ENOTTY",
+        libc::ENOSYS => "ENOSYS",
         libc::EOVERFLOW => "EOVERFLOW",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::EACCES => "EACCES",

@@ -18,31 +18,10 @@ pub struct Errno(pub i32);
 
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self.0 {
-            libc::EPERM => "EPERM",
-            libc::ENOENT => "ENOENT",
-            libc::EIO => "EIO",
-            libc::ENXIO => "ENXIO",
-            libc::EBADF => "EBADF",
-            libc::EAGAIN => "EAGAIN",
-            libc::ENOMEM => "ENOMEM",
-            libc::EACCES => "EACCES",
-            libc::EFAULT => "EFAULT",
-            libc::EBUSY => "EBUSY",
-            libc::EEXIST => "EEXIST",
-            libc::ENODEV => "ENODEV",
-            libc::EINVAL => "EINVAL",
-            libc::ENOSPC => "ENOSPC",
-            libc::ESPIPE => "ESPIPE",
-            libc::ERANGE => "ERANGE",
-            libc::ENOTTY => "ENOTTY",
-            libc::EOVERFLOW => "EOVERFLOW",
-            libc::EOPNOTSUPP => "EOPNOTSUPP",
-            libc::ENOSYS => "ENOSYS",
-            libc::E2BIG => "E2BIG",
-            _ => return write!(f, "errno{}", self.0),
-        };
-        f.write_str(name)
+        match vdev::backend::errno_name(self.0) {
+            "E?" => write!(f, "errno{}", self.0),
+            name => f.write_str(name),
+        }
     }
 }
 
@@ -78,10 +57,42 @@ pub struct ViommuOut {
 
 /// Anonymous memory handed to `ioas_map` (the real backends map this
 /// process's memory; the simulator ignores the address). Kept until the
-/// context is dropped because the kernel pins it.
-struct Buffer {
+/// backend is gone because the kernel pins it.
+pub struct Buffer {
     ptr: *mut libc::c_void,
     len: usize,
+}
+
+impl Buffer {
+    /// `len` bytes (at least one) of fresh private anonymous memory.
+    pub fn new(len: usize) -> Res<Self> {
+        let len = len.max(1);
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // touched.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Errno(
+                std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::ENOMEM),
+            ));
+        }
+        Ok(Buffer { ptr, len })
+    }
+
+    /// Its address, as `IOMMU_IOAS_MAP`'s `user_va`.
+    pub fn user_va(&self) -> u64 {
+        self.ptr as u64
+    }
 }
 
 impl Drop for Buffer {
@@ -125,31 +136,12 @@ impl<B: ?Sized + Selftest> Ctx<B> {
     /// `IOMMU_IOAS_MAP` at a fixed IOVA, read-write, of fresh memory the
     /// context owns.
     pub fn ioas_map_fixed(&mut self, ioas: u32, iova: u64, length: u64) -> Res<()> {
-        let len = usize::try_from(length)
-            .map_err(|_| Errno(libc::EOVERFLOW))?
-            .max(1);
-        // SAFETY: a fresh private anonymous mapping; no existing memory is
-        // touched.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(Errno(
-                std::io::Error::last_os_error()
-                    .raw_os_error()
-                    .unwrap_or(libc::ENOMEM),
-            ));
-        }
-        self.buffers.push(Buffer { ptr, len });
+        let len = usize::try_from(length).map_err(|_| Errno(libc::EOVERFLOW))?;
+        let buf = Buffer::new(len)?;
+        let user_va = buf.user_va();
+        self.buffers.push(buf);
         self.backend
-            .ioas_map(ioas, iova, length, ptr as u64)
+            .ioas_map(ioas, iova, length, user_va)
             .map_err(errno)
     }
 

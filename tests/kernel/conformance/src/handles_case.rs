@@ -8,7 +8,7 @@ use crate::cases::{
     hwpt_data, inv_bytes, show_vevents, Fail, Outcome, HWPT_DATA_SELFTEST, INV_ENTRY_LEN,
     IOTLB_DEFAULT, MOCK_APERTURE_START, PAGE,
 };
-use crate::ctx::Errno;
+use crate::ctx::{Buffer, Errno};
 use std::fmt::Write;
 use std::sync::Arc;
 use vdev::backend::{Backend, Device, Ioas, NestParent, Selftest, Viommu};
@@ -17,41 +17,11 @@ fn step<T>(name: &'static str, r: vdev::backend::Result<T>) -> Result<T, Fail> {
     r.map_err(|e| Fail::Step(name, Errno(e.errno())))
 }
 
-/// Anonymous memory for `ioas.map`, unmapped after the backend is gone.
-struct Buffer(*mut libc::c_void, usize);
-
-impl Buffer {
-    fn new(len: usize) -> Result<Self, Fail> {
-        // SAFETY: a fresh private anonymous mapping.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(Fail::Setup("buffer", Errno(libc::ENOMEM)));
-        }
-        Ok(Buffer(p, len))
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        // SAFETY: unmapping what `new` mapped, once.
-        unsafe { libc::munmap(self.0, self.1) };
-    }
-}
-
 /// Runs the handle lifecycle on `b`.
 pub fn lifecycle(st: Arc<dyn Selftest>) -> Outcome {
     let b: Arc<dyn Backend> = st.clone();
     // Declared first so it is dropped last, after every handle.
-    let buf = Buffer::new(2 * PAGE as usize)?;
+    let buf = Buffer::new(2 * PAGE as usize).map_err(|e| Fail::Setup("buffer", e))?;
     let mut r = String::new();
     let ioas = step("ioas", Ioas::new(&b))?;
     let dev = step("mock_device", Device::mock(st.as_ref(), &ioas))?;
@@ -77,7 +47,7 @@ pub fn lifecycle(st: Arc<dyn Selftest>) -> Outcome {
     )?;
     step(
         "ioas_map",
-        ioas.map(MOCK_APERTURE_START, 2 * PAGE, buf.0 as u64),
+        ioas.map(MOCK_APERTURE_START, 2 * PAGE, buf.user_va()),
     )?;
     let q0 = step(
         "hw_queue_0",

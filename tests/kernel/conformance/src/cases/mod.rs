@@ -406,5 +406,9 @@ mod tests {
         // A setup failure never counts as the expected errno.
         assert!(!Expect::Err(libc::ENXIO).matches(&s));
         assert_eq!(show(&Ok(String::new())), "ok");
+        // Names from vdev's table, the number for one it lacks.
+        assert_eq!(Errno(libc::E2BIG).to_string(), "E2BIG");
+        assert_eq!(Errno(libc::EBADF).to_string(), "EBADF");
+        assert_eq!(Errno(4095).to_string(), "errno4095");
     }
 }
