@@ -1,7 +1,9 @@
 //! Fault injection: a call of a chosen kind (or any call) fails with a
 //! chosen errno before it changes anything, on its n-th occurrence or every
-//! time. Every backend call of the simulator, and its hardware kick and SMMU
-//! event report, consults the rules first (see `SimBackend::begin`).
+//! time. Every call of the backend traits (`Backend`, `Selftest`, `Kick`)
+//! and the SMMU event report consult the rules first (`SimBackend::begin`);
+//! the VMM-side calls (`add_device`, `attach_device`, `detach_device`) do
+//! not.
 
 use super::objects::State;
 use super::SimBackend;
