@@ -302,6 +302,13 @@ impl Lifecycle {
         (dev, out)
     }
 
+    /// Logical VCMDQ `lidx`'s state, if the model has it.
+    fn queue_mut(&mut self, lidx: usize) -> Result<&mut Queue, LifecycleError> {
+        self.queues
+            .get_mut(lidx)
+            .ok_or(LifecycleError::BadIndex(lidx))
+    }
+
     /// The guest wrote a logical VCMDQ's BASE: `addr` (bits 47:5) and the
     /// effective log2 of the entries (already clamped to what the model
     /// advertises). Retries the allocation.
@@ -312,10 +319,7 @@ impl Lifecycle {
         log2size: u32,
         cache: &mut dyn QueueRegCache,
     ) -> Result<Vec<Transition>, LifecycleError> {
-        let q = self
-            .queues
-            .get_mut(lidx)
-            .ok_or(LifecycleError::BadIndex(lidx))?;
+        let q = self.queue_mut(lidx)?;
         let new = Some((addr, log2size.min(MAX_LOG2_ENTRIES)));
         let mut out = Vec::new();
         if q.hw.is_some() && q.base != new {
@@ -335,10 +339,7 @@ impl Lifecycle {
         alloc: bool,
         cache: &mut dyn QueueRegCache,
     ) -> Result<Vec<Transition>, LifecycleError> {
-        let q = self
-            .queues
-            .get_mut(lidx)
-            .ok_or(LifecycleError::BadIndex(lidx))?;
+        let q = self.queue_mut(lidx)?;
         q.alloc = alloc;
         let mut out = Vec::new();
         if !alloc {
