@@ -66,6 +66,21 @@ impl Command {
     pub fn sid(&self) -> u32 {
         (self.0[0] >> 32) as u32
     }
+    /// `SSEC` = 1 on a command that carries it (PREFETCH_*, CFGI_*): it
+    /// names a Secure stream, which the Non-secure queue may not (CERROR_ILL).
+    pub fn secure_stream(&self) -> bool {
+        use smmuv3_regs::structs::{CmdCfgiSte, Words};
+        // SSEC is word 0 bit 10 in every command layout that has it.
+        matches!(
+            self.opcode(),
+            op::PREFETCH_CONFIG
+                | op::PREFETCH_ADDR
+                | op::CFGI_STE
+                | op::CFGI_STE_RANGE
+                | op::CFGI_CD
+                | op::CFGI_CD_ALL
+        ) && CmdCfgiSte(self.0).get(CmdCfgiSte::SSEC) != 0
+    }
     /// `CFGI_STE_RANGE.Range` (word 1 bits 4:0): 2^(Range+1) StreamIDs.
     pub fn range(&self) -> u32 {
         (self.0[1] & 0x1f) as u32
@@ -202,6 +217,12 @@ pub fn consume<E: Executor + ?Sized>(
                 u64::from_le_bytes(b)
             };
             let cmd = Command([w(0), w(1)]);
+            if cmd.secure_stream() {
+                if let Err((at, code)) = flush(exec, &mut pending, &mut executed) {
+                    return stop(at.unwrap_or(cur), code, executed);
+                }
+                return stop(cur, CERROR_ILL, executed);
+            }
             if exec.batchable(&cmd) {
                 exec.batch(&cmd);
                 pending.push(cur);
@@ -238,8 +259,8 @@ mod tests {
     use super::*;
     use crate::backend::sim::SimGuestRam;
 
-    /// Batches TLBIs, fails the batch entry with ASID 0xbad, executes SYNC,
-    /// refuses anything else.
+    /// Batches TLBIs, fails the batch entry with ASID 0xbad, executes SYNC
+    /// and CFGI_STE, refuses anything else.
     #[derive(Default)]
     struct Fake {
         batch: Vec<Command>,
@@ -269,7 +290,7 @@ mod tests {
             Ok(())
         }
         fn execute(&mut self, c: &Command) -> Result<(), u32> {
-            if c.opcode() == op::CMD_SYNC {
+            if matches!(c.opcode(), op::CMD_SYNC | op::CFGI_STE) {
                 self.done.push(*c);
                 Ok(())
             } else {
@@ -321,6 +342,24 @@ mod tests {
         assert_eq!(o.error, Some(CERROR_ILL));
         assert_eq!(o.executed, 2);
         assert_eq!(f.done.len(), 2);
+    }
+
+    #[test]
+    fn secure_stream_commands_are_illegal() {
+        let m = mem();
+        let g = Geometry::from_base(Q | 3, 19);
+        put(&m, 0, 0x12);
+        put(&m, 1, u64::from(op::CFGI_STE));
+        // CFGI_STE with SSEC = 1 after a batched TLBI and a plain CFGI_STE:
+        // those complete, CONS stops at it.
+        put(&m, 2, u64::from(op::CFGI_STE) | 1 << 10);
+        let mut f = Fake::default();
+        let o = consume(g, 3, 0, &m, &mut f);
+        assert_eq!(o.cons, 2 | (CERROR_ILL << 24));
+        assert_eq!((o.executed, f.done.len()), (2, 2));
+        // Bit 10 of a TLBI (no SSEC field) is not a secure stream.
+        assert!(!Command([0x12 | 1 << 10, 0]).secure_stream());
+        assert!(Command([u64::from(op::CFGI_CD_ALL) | 1 << 10, 0]).secure_stream());
     }
 
     #[test]
