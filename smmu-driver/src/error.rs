@@ -28,6 +28,18 @@ impl CmdError {
             None => CmdError::Other((code & 0x7f) as u8),
         }
     }
+
+    /// The ERR field value ([`CmdError::from_code`] inverted).
+    pub fn code(self) -> u64 {
+        use smmuv3_regs::enums::CmdError as E;
+        match self {
+            CmdError::None => E::CERROR_NONE.value(),
+            CmdError::Ill => E::CERROR_ILL.value(),
+            CmdError::Abt => E::CERROR_ABT.value(),
+            CmdError::AtcInvSync => E::CERROR_ATC_INV_SYNC.value(),
+            CmdError::Other(c) => c.into(),
+        }
+    }
 }
 
 /// A command the SMMU refused, as found by error recovery.

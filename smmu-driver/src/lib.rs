@@ -16,6 +16,8 @@ pub mod dma;
 pub mod error;
 pub mod mmio;
 pub mod queue;
+#[cfg(feature = "scenarios")]
+pub mod scenarios;
 pub mod smmu;
 pub mod structs;
 
