@@ -86,6 +86,31 @@ pub(super) fn expect_enabled<P: Platform>(w: &mut World<'_, P>) -> Outcome {
     )
 }
 
+/// Checks STRTAB_BASE_CFG's read-back.
+pub(super) fn expect_strtab_cfg<P: Platform>(
+    w: &mut World<'_, P>,
+    fmt: StrtabFmt,
+    split: u32,
+    log2: u32,
+) -> Outcome {
+    let cfg = w.smmu()?.regs().strtab_base_cfg().get();
+    expect(
+        "STRTAB_BASE_CFG.FMT",
+        STRTAB_BASE_CFG::FMT.read(cfg).into(),
+        fmt.value(),
+    )?;
+    expect(
+        "STRTAB_BASE_CFG.SPLIT",
+        STRTAB_BASE_CFG::SPLIT.read(cfg).into(),
+        split.into(),
+    )?;
+    expect(
+        "STRTAB_BASE_CFG.LOG2SIZE",
+        STRTAB_BASE_CFG::LOG2SIZE.read(cfg).into(),
+        log2.into(),
+    )
+}
+
 /// enable: linear stream table, queues, GBPA, CR0/CR0ACK up to SMMUEN.
 pub(super) fn enable<P: Platform>(w: &mut World<'_, P>) -> Outcome {
     let smmu = w.smmu()?;
@@ -101,17 +126,7 @@ pub(super) fn enable<P: Platform>(w: &mut World<'_, P>) -> Outcome {
     )?;
     linear_bring_up(w)?;
     expect_enabled(w)?;
-    let cfg = w.smmu()?.regs().strtab_base_cfg().get();
-    expect(
-        "STRTAB_BASE_CFG.FMT",
-        STRTAB_BASE_CFG::FMT.read(cfg).into(),
-        StrtabFmt::LINEAR.value(),
-    )?;
-    expect(
-        "STRTAB_BASE_CFG.LOG2SIZE",
-        STRTAB_BASE_CFG::LOG2SIZE.read(cfg).into(),
-        STRTAB_LOG2.into(),
-    )
+    expect_strtab_cfg(w, StrtabFmt::LINEAR, 0, STRTAB_LOG2)
 }
 
 /// cfgi_all_sync: CFGI_ALL + TLBI_NH_ALL + CMD_SYNC, then 800 commands in

@@ -1,41 +1,16 @@
 //! Stream table formats: a two-level table, then back to a linear one.
 
 use super::dma::{IOVA_DST, IOVA_SRC};
-use super::setup::{expect_enabled, linear_bring_up, queues};
+use super::setup::{expect_enabled, expect_strtab_cfg, linear_bring_up, queues};
 use super::{ensure, expect, Fail, Outcome, Platform, World, CMDQ_LOG2, EVTQ_LOG2, STRTAB_LOG2};
 use crate::structs::{ste, Event};
 use smmuv3_regs::enums::{EventId, StrtabFmt};
 use smmuv3_regs::structs::EvtCBadStreamid;
-use smmuv3_regs::{GERROR, STRTAB_BASE_CFG};
+use smmuv3_regs::GERROR;
 
 /// StreamID bits and SPLIT of the two-level table.
 const SID_BITS: u32 = 16;
 const SPLIT: u32 = 8;
-
-/// Checks STRTAB_BASE_CFG's read-back.
-fn expect_strtab_cfg<P: Platform>(
-    w: &mut World<'_, P>,
-    fmt: StrtabFmt,
-    split: u32,
-    log2: u32,
-) -> Outcome {
-    let cfg = w.smmu()?.regs().strtab_base_cfg().get();
-    expect(
-        "STRTAB_BASE_CFG.FMT",
-        STRTAB_BASE_CFG::FMT.read(cfg).into(),
-        fmt.value(),
-    )?;
-    expect(
-        "STRTAB_BASE_CFG.SPLIT",
-        STRTAB_BASE_CFG::SPLIT.read(cfg).into(),
-        split.into(),
-    )?;
-    expect(
-        "STRTAB_BASE_CFG.LOG2SIZE",
-        STRTAB_BASE_CFG::LOG2SIZE.read(cfg).into(),
-        log2.into(),
-    )
-}
 
 /// two_level: the master through a two-level table (16-bit StreamIDs,
 /// split 8). With no level-2 table for its StreamID its write must not

@@ -39,11 +39,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
 
     pub(super) fn wait_consumed(&mut self, target: u32) -> Result<(), Error> {
         for _ in 0..self.poll_limit {
-            let cons_reg = self.regs.cmdq_cons().get();
-            let q = self
-                .cmdq
-                .as_mut()
-                .ok_or(Error::NotConfigured("command queue"))?;
+            let (cons_reg, q) = self.cmdq_cons()?;
             let cons = cons_reg & q.ptr_mask();
             q.cons = cons;
             if q.consumed(cons, target) {

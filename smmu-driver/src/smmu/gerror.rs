@@ -59,11 +59,7 @@ impl<M: Mmio> Smmu<'_, M> {
         if !self.global_errors().cmdq_err() {
             return Ok(None);
         }
-        let cons_reg = self.regs.cmdq_cons().get();
-        let q = self
-            .cmdq
-            .as_mut()
-            .ok_or(Error::NotConfigured("command queue"))?;
+        let (cons_reg, q) = self.cmdq_cons()?;
         let cons = cons_reg & q.ptr_mask();
         let mut bad = [0u64; CMD_WORDS];
         dma_rmb();

@@ -106,4 +106,14 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     pub fn regs(&self) -> &Smmuv3<M> {
         &self.regs
     }
+
+    /// CMDQ_CONS as read now, and the command queue.
+    fn cmdq_cons(&mut self) -> Result<(u32, &mut Queue<'a>), Error> {
+        let cons_reg = self.regs.cmdq_cons().get();
+        let q = self
+            .cmdq
+            .as_mut()
+            .ok_or(Error::NotConfigured("command queue"))?;
+        Ok((cons_reg, q))
+    }
 }
