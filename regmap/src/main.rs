@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use regmap::decode::{self, Target};
+use regmap::tables::{Table, Tables};
 
 const USAGE: &str = "\
 usage: regmap <command> ...
@@ -11,7 +12,9 @@ usage: regmap <command> ...
   decode MAP REGISTER[IDX] VALUE   show every field of VALUE (e.g. VINTF[1].SID_MATCH[3] 0x21)
   decode MAP STRUCT WORD...        decode a structure from its 64-bit words, in order
   dump MAP                         the elaborated model as JSON (schema in FORMAT.md)
-  doc MAP                          a Markdown reference of the map";
+  doc MAP                          a Markdown reference of the map
+  export-tables MAP DIR            write DIR/{blocks,registers,fields,enums}.csv (register tables)
+  import MAP DIR [OUT]             update MAP from the tables in DIR; print every change; write OUT (default MAP)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -93,6 +96,48 @@ fn run(args: &[String]) -> Result<(), String> {
         ("doc", [map]) => {
             let dev = load(map)?;
             print!("{}", regmap::doc::to_markdown(&dev));
+            Ok(())
+        }
+        ("export-tables", [map, dir]) => {
+            let dev = load(map)?;
+            let tables = regmap::tables::export::export(&dev);
+            let dir = Path::new(dir);
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            for t in Table::ALL {
+                let path = dir.join(t.file_name());
+                std::fs::write(&path, tables.to_csv(t))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            println!(
+                "{}: {} blocks, {} registers, {} fields, {} enum values",
+                dir.display(),
+                tables.blocks.len(),
+                tables.registers.len(),
+                tables.fields.len(),
+                tables.enums.len()
+            );
+            Ok(())
+        }
+        ("import", [map, dir, out @ ..]) if out.len() <= 1 => {
+            let text = std::fs::read_to_string(map).map_err(|e| format!("{map}: {e}"))?;
+            let tables = Tables::read_dir(Path::new(dir)).map_err(|p| p.render())?;
+            let done =
+                regmap::tables::import::import(map, &text, &tables).map_err(|p| p.render())?;
+            for c in &done.changes {
+                println!("{c}");
+            }
+            for n in &done.notes {
+                println!("note: {n}");
+            }
+            let out = out.first().unwrap_or(map);
+            std::fs::write(out, &done.text).map_err(|e| format!("{out}: {e}"))?;
+            println!(
+                "{out}: {} change(s); ok ({} registers, {} structures, {} enums)",
+                done.changes.len(),
+                done.device.registers.len(),
+                done.device.structs.len(),
+                done.device.enums.len()
+            );
             Ok(())
         }
         ("help" | "--help" | "-h", _) => {
