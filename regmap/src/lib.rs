@@ -26,6 +26,7 @@ pub mod dump;
 pub mod elaborate;
 pub mod model;
 pub mod raw;
+pub mod svd;
 pub mod tables;
 
 use std::path::Path;

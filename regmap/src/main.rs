@@ -14,7 +14,8 @@ usage: regmap <command> ...
   dump MAP                         the elaborated model as JSON (schema in FORMAT.md)
   doc MAP                          a Markdown reference of the map
   export-tables MAP DIR            write DIR/{blocks,registers,fields,enums}.csv (register tables)
-  import MAP DIR [OUT]             update MAP from the tables in DIR; print every change; write OUT (default MAP)";
+  import MAP DIR [OUT]             update MAP from the tables in DIR; print every change; write OUT (default MAP)
+  svd MAP [BASE]                   a CMSIS-SVD file of the device, windows at BASE + their offsets (default 0)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -138,6 +139,16 @@ fn run(args: &[String]) -> Result<(), String> {
                 done.device.structs.len(),
                 done.device.enums.len()
             );
+            Ok(())
+        }
+        ("svd", [map, base @ ..]) if base.len() <= 1 => {
+            let dev = load(map)?;
+            let base = match base.first() {
+                None => 0,
+                Some(b) => decode::parse_value(b)
+                    .ok_or_else(|| format!("`{b}` is not an address (decimal or 0x hex)"))?,
+            };
+            print!("{}", regmap::svd::to_svd(&dev, base)?);
             Ok(())
         }
         ("help" | "--help" | "-h", _) => {
