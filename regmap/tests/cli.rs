@@ -126,3 +126,77 @@ fn doc_renders_a_bit_diagram_per_register() {
     assert!(out.contains("| 31 | 30:4 | 3 | 2:1 | 0 |"), "{out}");
     assert!(out.contains("| ONE | — | KICK | MODE | EN |"));
 }
+
+/// A fresh directory under the target dir for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn export_tables_then_import_reports_changes_at_csv_rows() {
+    let dir = scratch("cli-tables");
+    let tables = dir.join("tables");
+    let (code, out, err) = regmap(&[
+        "export-tables",
+        "tests/example.yaml",
+        tables.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("registers"), "{out}");
+    let regs = tables.join("registers.csv");
+    let text = std::fs::read_to_string(&regs).unwrap();
+    let line = text.lines().position(|l| l.starts_with(",ID,")).unwrap() + 1;
+    std::fs::write(
+        &regs,
+        text.replace(",ID,0x0,32,ro,0x12,", ",ID,0x0,32,ro,0x13,"),
+    )
+    .unwrap();
+    let new = dir.join("new.yaml");
+    let (code, out, err) = regmap(&[
+        "import",
+        "tests/example.yaml",
+        tables.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "the REV field still says 0x12: {out}");
+    assert!(err.contains("fields.csv:"), "{err}");
+    assert!(err.contains("error: `REV` resets to 0x12 here"), "{err}");
+    let fields = tables.join("fields.csv");
+    let f = std::fs::read_to_string(&fields).unwrap();
+    std::fs::write(
+        &fields,
+        f.replace("ID,REV,7,0,ro,0x12,", "ID,REV,7,0,ro,0x13,"),
+    )
+    .unwrap();
+    let (code, out, err) = regmap(&[
+        "import",
+        "tests/example.yaml",
+        tables.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("registers.csv:{line}: ID: reset 0x12 -> 0x13")),
+        "{out}"
+    );
+    assert!(out.contains("2 change(s)"), "{out}");
+    let (code, _, err) = regmap(&["check", new.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn svd_writes_a_device_and_rejects_a_bad_base() {
+    let (code, out, _) = regmap(&["svd", "tests/example.yaml", "0x40000000"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("<?xml"));
+    assert!(
+        out.contains("<baseAddress>0x40010000</baseAddress>"),
+        "page1"
+    );
+    let (code, _, err) = regmap(&["svd", "tests/example.yaml", "zz"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("`zz` is not an address"), "{err}");
+}

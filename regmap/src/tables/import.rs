@@ -2535,10 +2535,27 @@ impl<'a> Importer<'a> {
             }
         }
         let keep = |d: &Device| {
-            let j = crate::dump::to_json(d);
+            let structs: Vec<String> = d
+                .structs
+                .iter()
+                .map(|s| {
+                    let fields: Vec<_> = s
+                        .fields
+                        .iter()
+                        .map(|f| (&f.name, f.word, f.lsb, f.msb, &f.enum_name, &f.description))
+                        .collect();
+                    format!(
+                        "{} {} {:?} {:?} {:?} {:?}",
+                        s.name, s.size, s.extends, s.fixed, s.description, fields
+                    )
+                })
+                .collect();
             (
-                j["structs"].clone(),
-                d.hooks.iter().map(|h| h.name.clone()).collect::<Vec<_>>(),
+                structs,
+                d.hooks
+                    .iter()
+                    .map(|h| (h.name.clone(), h.description.clone()))
+                    .collect::<Vec<_>>(),
             )
         };
         if keep(self.dev) != keep(new) {
