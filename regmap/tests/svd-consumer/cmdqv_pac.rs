@@ -3,21 +3,11 @@
 //! addresses block arrays (clusters with dim/dimIncrement), register arrays
 //! inside them and the logical VCMDQ pages where the map says.
 
+mod common;
+
 use cmdqv_pac as pac;
 use cmdqv_pac::generic::Resettable;
-
-/// The register block of type `T` laid over `mem`.
-fn regs<T>(mem: &mut [u64]) -> &T {
-    // SAFETY: `mem` is a live, zeroed, 8-byte aligned buffer covering the
-    // whole window; the generated registers are volatile cells, valid for
-    // any bit pattern.
-    unsafe { &*(mem.as_mut_ptr() as *const T) }
-}
-
-fn word32(mem: &[u64], off: usize) -> u32 {
-    let w = mem[off / 8];
-    (w >> ((off % 8) * 8)) as u32
-}
+use common::{regs, word32};
 
 #[test]
 fn config_page_arrays() {
@@ -27,8 +17,14 @@ fn config_page_arrays() {
     rb.vintf(1)
         .sid_match(3)
         .write(|w| unsafe { w.enable().set_bit().virt_sid().bits(0x21) });
-    rb.cmdq_alloc_map(5)
-        .write(|w| unsafe { w.alloc().set_bit().lvcmdq().bits(1).virt_intf_indx().bits(1) });
+    rb.cmdq_alloc_map(5).write(|w| unsafe {
+        w.alloc()
+            .set_bit()
+            .lvcmdq()
+            .bits(1)
+            .virt_intf_indx()
+            .bits(1)
+    });
     rb.vintf(2).config().write(|w| w.enable().set_bit());
     assert_eq!(word32(&mem, 0x1000 + 0x100 + 0x40 + 3 * 4), 1 | 0x21 << 1);
     assert_eq!(word32(&mem, 0x200 + 5 * 4), 1 | 1 << 1 | 1 << 15);
@@ -55,7 +51,15 @@ fn vcmdq_pages_and_logical_pages() {
         .lvcmdq(3)
         .base()
         .write(|w| unsafe { w.log2size().bits(4).addr().bits(0x10) });
-    assert_eq!(word32(&mem, 0x20000 + 3 * 0x80 + 4), 5, "VINTF1 page 0, LVCMDQ3 PROD");
-    assert_eq!(mem[(0x30000 + 3 * 0x80) / 8], 0x10 << 5 | 4, "VINTF1 page 1, LVCMDQ3 BASE");
+    assert_eq!(
+        word32(&mem, 0x20000 + 3 * 0x80 + 4),
+        5,
+        "VINTF1 page 0, LVCMDQ3 PROD"
+    );
+    assert_eq!(
+        mem[(0x30000 + 3 * 0x80) / 8],
+        0x10 << 5 | 4,
+        "VINTF1 page 1, LVCMDQ3 BASE"
+    );
     assert_eq!(pac::VintfPages::PTR as usize, 0x30000);
 }

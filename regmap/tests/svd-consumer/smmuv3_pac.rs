@@ -4,25 +4,15 @@
 //! map's reset values. Registers are laid over a zeroed buffer standing in
 //! for the MMIO window.
 
+mod common;
+
+use common::{regs, word32};
 use smmuv3_pac as pac;
 use smmuv3_pac::generic::Resettable;
 
 /// A zeroed stand-in for one 64 KiB window, 8-byte aligned.
 fn window() -> Vec<u64> {
     vec![0u64; 0x10000 / 8]
-}
-
-/// The register block of type `T` laid over `mem`.
-fn regs<T>(mem: &mut [u64]) -> &T {
-    // SAFETY: `mem` is a live, zeroed, 8-byte aligned buffer covering the
-    // whole window; the generated registers are volatile cells, valid for
-    // any bit pattern.
-    unsafe { &*(mem.as_mut_ptr() as *const T) }
-}
-
-fn word32(mem: &[u64], off: usize) -> u32 {
-    let w = mem[off / 8];
-    (w >> ((off % 8) * 8)) as u32
 }
 
 #[test]
@@ -56,7 +46,11 @@ fn page1_is_its_own_peripheral() {
     let rb: &pac::page1::RegisterBlock = regs(&mut mem);
     rb.eventq_cons()
         .write(|w| unsafe { w.rd().bits(9) }.ovackflg().set_bit());
-    assert_eq!(word32(&mem, 0xac), 9 | 1 << 31, "EVENTQ_CONS at page 1 + 0xac");
+    assert_eq!(
+        word32(&mem, 0xac),
+        9 | 1 << 31,
+        "EVENTQ_CONS at page 1 + 0xac"
+    );
     assert_eq!(pac::Page1::PTR as usize, 0x10000);
 }
 
