@@ -495,6 +495,54 @@ fn contradictions_found_by_the_loader_point_at_the_csv_row() {
 }
 
 #[test]
+fn a_new_maps_diagnostics_point_at_the_field_and_register_rows() {
+    // Into an empty map, every register and field is new: the loader's
+    // diagnostics still name the row that wrote each line.
+    let orig = load("cmdqv.yaml", CMDQV);
+    let empty = skeleton(&orig);
+    let mut csv = csv_of(&orig);
+    edit(
+        &mut csv,
+        Table::Fields,
+        "VINTF.STATUS,STATUS,3,1,",
+        "VINTF.STATUS,STATUS,3,0,",
+    );
+    let (file, span, kind, text) = only(&import_err(&empty, &csv));
+    let line = line_of(&csv, Table::Fields, "VINTF.STATUS,STATUS,3,0,");
+    assert_eq!(
+        (file.as_str(), span.line, kind),
+        ("fields.csv", line, Kind::FieldOverlap),
+        "{text}"
+    );
+    let mut csv = csv_of(&orig);
+    edit(
+        &mut csv,
+        Table::Registers,
+        "VCMDQ,STATUS,0xc,",
+        "VCMDQ,STATUS,0xa,",
+    );
+    let p = import_err(&empty, &csv);
+    let line = line_of(&csv, Table::Registers, "VCMDQ,STATUS,0xa,");
+    let text = p.render();
+    assert!(
+        p.items
+            .iter()
+            .all(|i| i.file == "registers.csv" && i.diag.span.line == line),
+        "{text}"
+    );
+    let mis = p
+        .items
+        .iter()
+        .find(|i| i.diag.kind == Kind::Misaligned)
+        .expect("misaligned");
+    assert_eq!(
+        mis.diag.span,
+        Span::new(line, 14),
+        "the offset cell: {text}"
+    );
+}
+
+#[test]
 fn table_level_mistakes_are_located() {
     let orig = load("cmdqv.yaml", CMDQV);
     let base = csv_of(&orig);

@@ -240,13 +240,64 @@ pub(crate) fn value_start(text: &str, key: &Node, value: &Node) -> usize {
     }
 }
 
+/// Text to write, with marks saying which parts came from which origin.
+#[derive(Clone, Debug)]
+pub(crate) struct Text<O> {
+    pub s: String,
+    /// (byte offset in `s`, mark), in order.
+    pub marks: Vec<(usize, Mark<O>)>,
+}
+
+/// Where a part of a [`Text`] starts or ends.
+#[derive(Clone, Debug)]
+pub(crate) enum Mark<O> {
+    /// What follows came from this origin...
+    Start(O),
+    /// ...up to here.
+    End,
+}
+
+impl<O> Text<O> {
+    pub fn push_str(&mut self, s: &str) {
+        self.s.push_str(s);
+    }
+    /// Appends `other`, its marks moved along.
+    pub fn append(&mut self, other: Text<O>) {
+        let base = self.s.len();
+        self.s.push_str(&other.s);
+        self.marks
+            .extend(other.marks.into_iter().map(|(p, m)| (p + base, m)));
+    }
+    /// `self` followed by `other`.
+    pub fn and(mut self, other: Text<O>) -> Text<O> {
+        self.append(other);
+        self
+    }
+}
+
+impl<O> From<String> for Text<O> {
+    fn from(s: String) -> Self {
+        Text {
+            s,
+            marks: Vec::new(),
+        }
+    }
+}
+
+impl<O> From<&str> for Text<O> {
+    fn from(s: &str) -> Self {
+        Text::from(s.to_string())
+    }
+}
+
 /// One change to the text: replace `start..end` with `text`.
 #[derive(Clone, Debug)]
 pub(crate) struct Edit<O> {
     pub start: usize,
     pub end: usize,
-    pub text: String,
-    /// What asked for the change (a table row), for diagnostics.
+    pub text: Text<O>,
+    /// What asked for the change (a table row), for diagnostics; marks in
+    /// `text` name the origins of its parts.
     pub origin: O,
 }
 
@@ -261,7 +312,9 @@ pub(crate) enum LineOrigin<O> {
 
 /// Applies `edits` (any order; ranges must not overlap, insertions at one
 /// point keep their order) and returns the new text with the origin of each
-/// of its lines.
+/// of its lines: an unchanged line's number in the original, or for a line
+/// an edit wrote, the origin of the first part starting on it (else of the
+/// part it is inside, else the edit's).
 pub(crate) fn apply<O: Clone>(
     text: &str,
     mut edits: Vec<Edit<O>>,
@@ -295,26 +348,61 @@ pub(crate) fn apply<O: Clone>(
         copy(&mut out, &mut origins, &mut orig_line, &text[pos..e.start]);
         // Lines of the original consumed by the replaced range.
         orig_line += text[e.start..e.end].matches('\n').count();
-        let whole_lines_deleted = e.text.is_empty()
-            && (e.start == 0 || text[..e.start].ends_with('\n'))
-            && text[..e.end].ends_with('\n');
-        let last = origins.last_mut().expect("origins start with one line");
-        if whole_lines_deleted {
-            // The line now starting here is the original line after the range.
-            if matches!(last, LineOrigin::Original(_)) {
+        let line_end_at = |p: usize| p == text.len() || text[p..].starts_with('\n');
+        let line_start_at = |p: usize| p == 0 || text[..p].ends_with('\n');
+        let removes_lines = e.text.s.is_empty()
+            && ((line_start_at(e.start) && text[..e.end].ends_with('\n'))
+                || (text[e.start..].starts_with('\n') && line_end_at(e.end)));
+        if removes_lines {
+            let last = origins.last_mut().expect("origins start with one line");
+            if line_start_at(e.start) && matches!(last, LineOrigin::Original(_)) {
+                // The line now starting here is the original line after the range.
                 *last = LineOrigin::Original(orig_line);
             }
-        } else {
-            if matches!(last, LineOrigin::Original(_)) {
-                *last = LineOrigin::Edit(e.origin.clone());
-            }
-            for (i, part) in e.text.split('\n').enumerate() {
-                if i > 0 {
-                    out.push('\n');
-                    origins.push(LineOrigin::Edit(e.origin.clone()));
+            pos = e.end;
+            continue;
+        }
+        // Origins of the edit's lines: a stack of open parts over the edit's own.
+        let mut stack = vec![e.origin.clone()];
+        let mut marks = e.text.marks.iter().peekable();
+        let mut offset = 0usize;
+        for (i, part) in e.text.s.split('\n').enumerate() {
+            let end = offset + part.len();
+            let mut first_start = None;
+            let at_line_start = stack.last().cloned();
+            while let Some((p, m)) = marks.peek() {
+                if *p > end {
+                    break;
                 }
-                out.push_str(part);
+                match m {
+                    Mark::Start(o) => {
+                        first_start.get_or_insert_with(|| o.clone());
+                        stack.push(o.clone());
+                    }
+                    Mark::End => {
+                        if stack.len() > 1 {
+                            stack.pop();
+                        }
+                    }
+                }
+                marks.next();
             }
+            let had_start = first_start.is_some();
+            let line_origin = first_start
+                .or(at_line_start)
+                .unwrap_or_else(|| e.origin.clone());
+            if i > 0 {
+                out.push('\n');
+                origins.push(LineOrigin::Edit(line_origin));
+            } else if let Some(l) = origins.last_mut() {
+                // The first line joins the current one: it becomes the
+                // edit's unless an earlier edit claimed it already.
+                if had_start || (!part.is_empty() && matches!(l, LineOrigin::Original(_))) {
+                    *l = LineOrigin::Edit(line_origin);
+                }
+            }
+            out.push_str(part);
+            offset = end + 1;
         }
         pos = e.end;
     }
@@ -322,84 +410,150 @@ pub(crate) fn apply<O: Clone>(
     Ok((out, origins))
 }
 
-/// A YAML value to write: scalars already rendered, or collections.
+/// A YAML value to write: scalars already rendered, or collections; `At`
+/// marks a part that comes from an origin (a table row).
 #[derive(Clone, Debug)]
-pub(crate) enum Y {
+pub(crate) enum Y<O> {
     /// A scalar's text as it goes into the file (quoted if needed).
     S(String),
     /// A mapping, keys in order.
-    M(Vec<(String, Y)>),
+    M(Vec<(String, Y<O>)>),
     /// A sequence.
-    L(Vec<Y>),
+    L(Vec<Y<O>>),
     /// Text copied verbatim from the map (one line).
     R(String),
+    /// A value and where it comes from.
+    At(O, Box<Y<O>>),
 }
 
-impl Y {
-    fn has_list(&self) -> bool {
+impl<O: Clone> Y<O> {
+    /// The value without its origin marks.
+    fn inner(&self) -> &Y<O> {
         match self {
+            Y::At(_, y) => y.inner(),
+            y => y,
+        }
+    }
+
+    fn has_list(&self) -> bool {
+        match self.inner() {
             Y::M(es) => es
                 .iter()
-                .any(|(_, v)| matches!(v, Y::L(items) if !items.is_empty())),
+                .any(|(_, v)| matches!(v.inner(), Y::L(items) if !items.is_empty())),
             _ => false,
         }
     }
 
-    /// The value on one line, flow style.
-    pub fn flow(&self) -> String {
+    /// Whether this is an empty list.
+    pub fn is_empty_list(&self) -> bool {
+        matches!(self.inner(), Y::L(items) if items.is_empty())
+    }
+
+    /// Whether this is a non-empty list.
+    pub fn is_list(&self) -> bool {
+        matches!(self.inner(), Y::L(items) if !items.is_empty())
+    }
+
+    fn marked(&self, t: &mut Text<O>, f: impl FnOnce(&Y<O>, &mut Text<O>)) {
         match self {
-            Y::S(s) | Y::R(s) => s.clone(),
-            Y::M(es) => {
-                let inner: Vec<String> = es
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {}", v.flow()))
-                    .collect();
-                format!("{{ {} }}", inner.join(", "))
+            Y::At(o, y) => {
+                t.marks.push((t.s.len(), Mark::Start(o.clone())));
+                y.marked(t, f);
+                t.marks.push((t.s.len(), Mark::End));
             }
-            Y::L(items) if items.is_empty() => "[]".into(),
-            Y::L(items) => {
-                let inner: Vec<String> = items.iter().map(Y::flow).collect();
-                format!("[ {} ]", inner.join(", "))
-            }
+            y => f(y, t),
         }
+    }
+
+    fn flow_into(&self, t: &mut Text<O>) {
+        self.marked(t, |y, t| match y {
+            Y::S(s) | Y::R(s) => t.push_str(s),
+            Y::M(es) => {
+                t.push_str("{ ");
+                for (i, (k, v)) in es.iter().enumerate() {
+                    if i > 0 {
+                        t.push_str(", ");
+                    }
+                    t.push_str(k);
+                    t.push_str(": ");
+                    v.flow_into(t);
+                }
+                t.push_str(" }");
+            }
+            Y::L(items) if items.is_empty() => t.push_str("[]"),
+            Y::L(items) => {
+                t.push_str("[ ");
+                for (i, it) in items.iter().enumerate() {
+                    if i > 0 {
+                        t.push_str(", ");
+                    }
+                    it.flow_into(t);
+                }
+                t.push_str(" ]");
+            }
+            Y::At(..) => unreachable!("marked() unwraps At"),
+        })
+    }
+
+    fn block_item_into(&self, col: usize, t: &mut Text<O>) {
+        if !self.has_list() {
+            return self.flow_into(t);
+        }
+        self.marked(t, |y, t| {
+            if let Y::M(es) = y {
+                for (i, (k, v)) in es.iter().enumerate() {
+                    if i > 0 {
+                        t.push_str("\n");
+                        t.push_str(&" ".repeat(col));
+                    }
+                    t.push_str(k);
+                    t.push_str(":");
+                    v.block_value_into(col, t);
+                }
+            }
+        })
+    }
+
+    fn block_value_into(&self, col: usize, t: &mut Text<O>) {
+        if !self.is_list() {
+            t.push_str(" ");
+            return self.flow_into(t);
+        }
+        self.marked(t, |y, t| {
+            if let Y::L(items) = y {
+                for it in items {
+                    t.push_str("\n");
+                    t.push_str(&" ".repeat(col + 2));
+                    t.push_str("- ");
+                    it.block_item_into(col + 4, t);
+                }
+            }
+        })
+    }
+
+    /// The value on one line, flow style.
+    pub fn flow(&self) -> Text<O> {
+        let mut t = Text::from(String::new());
+        self.flow_into(&mut t);
+        t
     }
 
     /// The value as a block sequence item whose content starts at column
     /// `col` (the text after `- `). Mappings holding a list are written as
     /// block mappings, everything else on one line.
-    pub fn block_item(&self, col: usize) -> String {
-        match self {
-            Y::M(es) if self.has_list() => {
-                let mut out = String::new();
-                for (i, (k, v)) in es.iter().enumerate() {
-                    if i > 0 {
-                        out.push('\n');
-                        out.push_str(&" ".repeat(col));
-                    }
-                    out.push_str(k);
-                    out.push(':');
-                    out.push_str(&v.block_value(col));
-                }
-                out
-            }
-            _ => self.flow(),
-        }
+    pub fn block_item(&self, col: usize) -> Text<O> {
+        let mut t = Text::from(String::new());
+        self.block_item_into(col, &mut t);
+        t
     }
 
     /// The text after `key:` for a key at column `col` of a block mapping:
     /// a non-empty list goes below as a block sequence, anything else on
     /// the same line.
-    pub fn block_value(&self, col: usize) -> String {
-        match self {
-            Y::L(items) if !items.is_empty() => {
-                let mut out = String::new();
-                for it in items {
-                    let _ = write!(out, "\n{}- {}", " ".repeat(col + 2), it.block_item(col + 4));
-                }
-                out
-            }
-            _ => format!(" {}", self.flow()),
-        }
+    pub fn block_value(&self, col: usize) -> Text<O> {
+        let mut t = Text::from(String::new());
+        self.block_value_into(col, &mut t);
+        t
     }
 }
 
@@ -536,16 +690,39 @@ mod tests {
     }
 
     #[test]
-    fn rendered_values_parse() {
-        let item = Y::M(vec![
-            ("name".into(), Y::S("T".into())),
-            (
-                "values".into(),
-                Y::L(vec![Y::M(vec![("name".into(), Y::S("Z".into()))])]),
-            ),
-        ]);
-        let text = format!("l:\n  - {}\n", item.block_item(4));
-        assert_eq!(text, "l:\n  - name: T\n    values:\n      - { name: Z }\n");
-        assert!(parse(&text).is_ok());
+    fn rendered_values_parse_and_their_lines_keep_their_origins() {
+        let item: Y<char> = Y::At(
+            'r',
+            Box::new(Y::M(vec![
+                ("name".into(), Y::S("T".into())),
+                (
+                    "values".into(),
+                    Y::L(vec![Y::At(
+                        'v',
+                        Box::new(Y::M(vec![("name".into(), Y::S("Z".into()))])),
+                    )]),
+                ),
+            ])),
+        );
+        let base = "l:\n  - A\n";
+        let at = base.len() - 1;
+        let text = Text::from("\n  - ").and(item.block_item(4));
+        let (out, lines) = apply(
+            base,
+            vec![Edit {
+                start: at,
+                end: at,
+                text,
+                origin: 'e',
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "l:\n  - A\n  - name: T\n    values:\n      - { name: Z }\n"
+        );
+        assert!(parse(&out).is_ok());
+        let (o, e) = (LineOrigin::Original, LineOrigin::Edit);
+        assert_eq!(lines, [o(1), o(2), e('r'), e('r'), e('v'), o(3)]);
     }
 }

@@ -158,22 +158,16 @@ impl<'a> Importer<'a> {
         let mut new_keys: Vec<(usize, Edit<Origin>)> = Vec::new();
         let new_key = |key: &str, y: &Y, origin: Origin| {
             let at = insert_at(key);
-            let t = format!("\n{indent}{key}:{}", y.block_value(col));
+            let t = Text::from(format!("\n{indent}{key}:")).and(y.block_value(col));
             (rank(key), edit(at, at, t, origin))
         };
         for (key, y, o) in ne.set {
             match ne.node.entry(&key) {
                 Some((k, v)) => {
-                    if let Y::L(items) = &y {
-                        if !items.is_empty() {
-                            new_edits.push(edit(
-                                k.end,
-                                v.end,
-                                format!(":{}", y.block_value(col)),
-                                o,
-                            ));
-                            continue;
-                        }
+                    if y.is_list() {
+                        let t = Text::from(":").and(y.block_value(col));
+                        new_edits.push(edit(k.end, v.end, t, o));
+                        continue;
                     }
                     let s = yaml::value_start(text, k, v);
                     new_edits.push(edit(s, v.end, y.flow(), o));
@@ -205,14 +199,14 @@ impl<'a> Importer<'a> {
                                 // insertion and a removal of that item then
                                 // meet without overlapping.
                                 let at = yaml::line_start(text, items[i].start).saturating_sub(1);
-                                let t =
-                                    format!("\n{}- {}", " ".repeat(dash), y.block_item(dash + 2));
+                                let t = Text::from(format!("\n{}- ", " ".repeat(dash)))
+                                    .and(y.block_item(dash + 2));
                                 new_edits.push(edit(at, at, t, o));
                             }
                             ItemOp::Insert(_, y, o) => {
                                 let at = yaml::line_end(text, list.end);
-                                let t =
-                                    format!("\n{}- {}", " ".repeat(dash), y.block_item(dash + 2));
+                                let t = Text::from(format!("\n{}- ", " ".repeat(dash)))
+                                    .and(y.block_item(dash + 2));
                                 new_edits.push(edit(at, at, t, o));
                             }
                         }
@@ -222,10 +216,10 @@ impl<'a> Importer<'a> {
                     // A flow list: written again as a block list.
                     let items = self.apply_list_ops(list.items(), ops);
                     let y = Y::L(items);
-                    let t = if list.in_flow || y_is_empty(&y) {
-                        format!(": {}", y.flow())
+                    let t = if list.in_flow || y.is_empty_list() {
+                        Text::from(": ").and(y.flow())
                     } else {
-                        format!(":{}", y.block_value(col))
+                        Text::from(":").and(y.block_value(col))
                     };
                     new_edits.push(edit(k.end, list.end, t, ne.origin.clone()));
                 }
@@ -297,11 +291,11 @@ pub(super) const ROOT_ORDER: &[&str] = &[
     "structs",
 ];
 
-fn edit(start: usize, end: usize, text: String, origin: Origin) -> Edit<Origin> {
+fn edit(start: usize, end: usize, text: impl Into<Text>, origin: Origin) -> Edit<Origin> {
     Edit {
         start,
         end,
-        text,
+        text: text.into(),
         origin,
     }
 }
@@ -312,7 +306,7 @@ pub(super) fn put(es: &mut Vec<(String, Y)>, order: &[&str], key: String, y: Y) 
         slot.1 = y;
         return;
     }
-    if matches!(&y, Y::L(items) if !items.is_empty()) {
+    if y.is_list() {
         // A block list reads best after the mapping's one-line keys.
         es.push((key, y));
         return;
@@ -334,8 +328,4 @@ fn lines_of(text: &str, start: usize, end: usize) -> (usize, usize) {
     } else {
         (s - 1, e)
     }
-}
-
-fn y_is_empty(y: &Y) -> bool {
-    matches!(y, Y::L(v) if v.is_empty())
 }

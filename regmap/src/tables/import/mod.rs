@@ -30,11 +30,16 @@ mod verify;
 mod want;
 
 use super::export::own_dim;
-use super::yaml::{self, Edit, Node, Y};
+use super::yaml::{self, Edit, Node};
 use super::{BlockRow, EnumValueRow, FieldRow, Problems, RegisterRow, Table, Tables};
 use crate::diag::{Diagnostic, Kind, Span};
 use crate::model::{Access, Device, Enum, Field, RegAccess, Register, Width};
 use lower::NodeEdit;
+
+/// A YAML value whose parts know the table row they come from.
+type Y = yaml::Y<Origin>;
+/// Text to write, its parts marked with their table rows.
+type Text = yaml::Text<Origin>;
 
 /// One change (or note) of an import, at the table row that caused it.
 #[derive(Clone, Debug, PartialEq, Eq)]

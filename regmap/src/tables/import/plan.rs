@@ -479,7 +479,7 @@ impl<'a> Importer<'a> {
                     es.push(("description".into(), desc));
                 }
                 es.push(("values".into(), Y::L(values)));
-                return Y::M(es);
+                return Y::At(self.field_origin(Some(f.row)), Box::new(Y::M(es)));
             }
             let same = was.is_some_and(|o| o.enum_name.as_deref() == Some(e));
             es.push(("enum".into(), keep(self, "enum", same, Y::S(e.clone()))));
@@ -487,7 +487,7 @@ impl<'a> Importer<'a> {
         if !f.description.is_empty() {
             es.push(("description".into(), desc));
         }
-        Y::M(es)
+        Y::At(self.field_origin(Some(f.row)), Box::new(Y::M(es)))
     }
 
     /// The value items of enum `name`: from enums.csv when it lists the
@@ -518,7 +518,7 @@ impl<'a> Importer<'a> {
             Some(w) => w
                 .values
                 .iter()
-                .map(|(n, v, d, _)| value_y(n, *v, d))
+                .map(|(n, v, d, row)| Y::At(self.enum_origin(row), Box::new(value_y(n, *v, d))))
                 .collect(),
             None => map_enum
                 .map(|e: &Enum| {
@@ -814,7 +814,7 @@ impl<'a> Importer<'a> {
                 .collect();
             es.push(("fields".into(), Y::L(items)));
         }
-        Y::M(es)
+        Y::At(self.reg_origin(w), Box::new(Y::M(es)))
     }
 
     pub(super) fn report_new_register(&mut self, w: &WantReg) {
@@ -941,7 +941,7 @@ impl<'a> Importer<'a> {
         if !sub.is_empty() {
             es.push(("blocks".into(), Y::L(sub)));
         }
-        Y::M(es)
+        Y::At(self.block_origin(b.row), Box::new(Y::M(es)))
     }
 
     pub(super) fn plan_new_blocks(&mut self, regs: &[WantReg<'a>]) {
