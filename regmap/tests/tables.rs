@@ -543,6 +543,42 @@ fn a_new_maps_diagnostics_point_at_the_field_and_register_rows() {
 }
 
 #[test]
+fn a_crlf_map_stays_crlf() {
+    let example = include_str!("example.yaml");
+    let crlf = example.replace('\n', "\r\n");
+    let mut csv = csv_of(&load("example.yaml", example));
+    edit(&mut csv, Table::Fields, "ERR,LATCH,1,1,rc,0x0,,\n", "");
+    edit(
+        &mut csv,
+        Table::Fields,
+        "ERR,Q,0,0,",
+        "ERR,NEW,2,2,rw,0x0,,New\nERR,Q,0,0,",
+    );
+    edit(
+        &mut csv,
+        Table::Registers,
+        ",ERR,0xc,32,rw,0x0,,,",
+        ",ERR,0xc,32,rw,0x0,,,Errors",
+    );
+    edit(
+        &mut csv,
+        Table::Registers,
+        ",BASE,",
+        ",SPARE,0x1c,32,ro,0x0,,,\n,BASE,",
+    );
+    let done = import_ok("example.yaml", &crlf, &csv);
+    assert_eq!(done.changes.len(), 4, "{:?}", done.changes);
+    assert!(
+        done.text.split_inclusive('\n').all(|l| l.ends_with("\r\n")),
+        "{:?}",
+        done.text
+    );
+    let err = done.device.register("ERR").unwrap();
+    assert!(err.field("LATCH").is_none() && err.field("NEW").is_some());
+    assert_eq!(done.device.register("SPARE").unwrap().offset, 0x1c);
+}
+
+#[test]
 fn table_level_mistakes_are_located() {
     let orig = load("cmdqv.yaml", CMDQV);
     let base = csv_of(&orig);

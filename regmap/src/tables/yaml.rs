@@ -207,9 +207,26 @@ pub(crate) fn line_start(text: &str, pos: usize) -> usize {
     text[..pos].rfind('\n').map_or(0, |i| i + 1)
 }
 
-/// Byte offset of the end of the line holding `pos` (its `\n`, or the end).
+/// Byte offset of the end of the line holding `pos`: its line break
+/// (`\n`, or the `\r` of `\r\n`), or the end of the text.
 pub(crate) fn line_end(text: &str, pos: usize) -> usize {
-    text[pos..].find('\n').map_or(text.len(), |i| pos + i)
+    let e = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    if text[..e].ends_with('\r') {
+        e - 1
+    } else {
+        e
+    }
+}
+
+/// Byte offset of the line break ending the line before the one holding
+/// `pos` (0 on the first line).
+pub(crate) fn prev_line_end(text: &str, pos: usize) -> usize {
+    let s = line_start(text, pos);
+    if s == 0 {
+        0
+    } else {
+        line_end(text, s - 1)
+    }
 }
 
 /// Column (0-based, in characters) of `pos`.
@@ -328,6 +345,8 @@ pub(crate) fn apply<O: Clone>(
             ));
         }
     }
+    // Written lines end like the text's own.
+    let nl = if text.contains("\r\n") { "\r\n" } else { "\n" };
     let mut out = String::with_capacity(text.len() + 1024);
     let mut origins: Vec<LineOrigin<O>> = vec![LineOrigin::Original(1)];
     let mut orig_line = 1usize;
@@ -348,11 +367,14 @@ pub(crate) fn apply<O: Clone>(
         copy(&mut out, &mut origins, &mut orig_line, &text[pos..e.start]);
         // Lines of the original consumed by the replaced range.
         orig_line += text[e.start..e.end].matches('\n').count();
-        let line_end_at = |p: usize| p == text.len() || text[p..].starts_with('\n');
+        let line_end_at = |p: usize| {
+            p == text.len() || text[p..].starts_with('\n') || text[p..].starts_with("\r\n")
+        };
         let line_start_at = |p: usize| p == 0 || text[..p].ends_with('\n');
         let removes_lines = e.text.s.is_empty()
             && ((line_start_at(e.start) && text[..e.end].ends_with('\n'))
-                || (text[e.start..].starts_with('\n') && line_end_at(e.end)));
+                || ((text[e.start..].starts_with('\n') || text[e.start..].starts_with("\r\n"))
+                    && line_end_at(e.end)));
         if removes_lines {
             let last = origins.last_mut().expect("origins start with one line");
             if line_start_at(e.start) && matches!(last, LineOrigin::Original(_)) {
@@ -392,7 +414,7 @@ pub(crate) fn apply<O: Clone>(
                 .or(at_line_start)
                 .unwrap_or_else(|| e.origin.clone());
             if i > 0 {
-                out.push('\n');
+                out.push_str(nl);
                 origins.push(LineOrigin::Edit(line_origin));
             } else if let Some(l) = origins.last_mut() {
                 // The first line joins the current one: it becomes the

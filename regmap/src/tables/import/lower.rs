@@ -198,7 +198,7 @@ impl<'a> Importer<'a> {
                                 // At the end of the line before the item: an
                                 // insertion and a removal of that item then
                                 // meet without overlapping.
-                                let at = yaml::line_start(text, items[i].start).saturating_sub(1);
+                                let at = yaml::prev_line_end(text, items[i].start);
                                 let t = Text::from(format!("\n{}- ", " ".repeat(dash)))
                                     .and(y.block_item(dash + 2));
                                 new_edits.push(edit(at, at, t, o));
@@ -321,11 +321,11 @@ pub(super) fn put(es: &mut Vec<(String, Y)>, order: &[&str], key: String, y: Y) 
 /// line break before them to the end of the last line, so that text
 /// inserted at either end of the range never overlaps it.
 fn lines_of(text: &str, start: usize, end: usize) -> (usize, usize) {
-    let s = yaml::line_start(text, start);
     let e = yaml::line_end(text, end);
-    if s == 0 {
-        (0, (e + 1).min(text.len()))
+    if yaml::line_start(text, start) == 0 {
+        let next = text[e..].find('\n').map_or(text.len(), |i| e + i + 1);
+        (0, next)
     } else {
-        (s - 1, e)
+        (yaml::prev_line_end(text, start), e)
     }
 }
