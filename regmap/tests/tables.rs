@@ -579,6 +579,57 @@ fn a_crlf_map_stays_crlf() {
 }
 
 #[test]
+fn a_register_access_change_carries_its_fields_unless_they_say_otherwise() {
+    let example = include_str!("example.yaml");
+    let orig = load("example.yaml", example);
+    // BASE's fields have no `access:` of their own: with empty access
+    // cells they follow the register to ro.
+    let mut csv = csv_of(&orig);
+    edit(
+        &mut csv,
+        Table::Registers,
+        ",BASE,0x10,64,rw,",
+        ",BASE,0x10,64,ro,",
+    );
+    edit(
+        &mut csv,
+        Table::Fields,
+        "BASE,ADDR,51,5,rw,",
+        "BASE,ADDR,51,5,,",
+    );
+    edit(
+        &mut csv,
+        Table::Fields,
+        "BASE,LOG2SIZE,4,0,rw,",
+        "BASE,LOG2SIZE,4,0,,",
+    );
+    let done = import_ok("example.yaml", example, &csv);
+    let base = done.device.register("BASE").unwrap();
+    assert!(base
+        .fields
+        .iter()
+        .all(|f| f.access == regmap::model::Access::Ro));
+    // Rows that still say rw contradict the ro register: located at the field.
+    let mut csv = csv_of(&orig);
+    edit(
+        &mut csv,
+        Table::Registers,
+        ",BASE,0x10,64,rw,",
+        ",BASE,0x10,64,ro,",
+    );
+    let p = import_err(example, &csv);
+    let text = p.render();
+    assert!(!text.contains("internal error"), "{text}");
+    let line = line_of(&csv, Table::Fields, "BASE,ADDR");
+    assert!(
+        p.items.iter().any(|i| i.file == "fields.csv"
+            && i.diag.span.line == line
+            && i.diag.kind == Kind::BadAccess),
+        "{text}"
+    );
+}
+
+#[test]
 fn table_level_mistakes_are_located() {
     let orig = load("cmdqv.yaml", CMDQV);
     let base = csv_of(&orig);

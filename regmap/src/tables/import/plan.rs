@@ -280,11 +280,18 @@ impl<'a> Importer<'a> {
                         )
                     })
             });
-            if norm.iter().all(|n| same(n, &fs.fields)) {
+            // A field a fieldset declares `rw` is `ro`/`wo` in an `ro`/`wo`
+            // register: an `rw` field there cannot come from a fieldset.
+            let expressible = wants.iter().all(|&i| {
+                let w = &regs[i];
+                w.access == RegAccess::Rw
+                    || w.fields.iter().flatten().all(|f| f.access != Access::Rw)
+            });
+            if expressible && norm.iter().all(|n| same(n, &fs.fields)) {
                 handled.extend(wants.iter().copied());
                 continue;
             }
-            if !(all_agree && wants.len() == users) {
+            if !(expressible && all_agree && wants.len() == users) {
                 continue; // the differing registers get their own fields
             }
             // Edit the fieldset itself.
@@ -573,13 +580,15 @@ impl<'a> Importer<'a> {
                 .is_some_and(|e| self.inline_enum(owner, &f.name, e) && self.enum_changed(e));
             match (old, list.item_named(&f.name)) {
                 (Some(old), Some((idx, item))) => {
-                    let same = (
-                        old.lsb,
-                        old.msb,
-                        old.access,
-                        &old.enum_name,
-                        &old.description,
-                    ) == (f.lsb, f.msb, f.access, &f.enum_name, &f.description)
+                    // Without its own `access:` the field follows the
+                    // register's (possibly new) access.
+                    let access = if item.get("access").is_some() {
+                        old.access
+                    } else {
+                        reg_default
+                    };
+                    let same = (old.lsb, old.msb, access, &old.enum_name, &old.description)
+                        == (f.lsb, f.msb, f.access, &f.enum_name, &f.description)
                         && (old.reset == f.reset || item.get("reset").is_none());
                     if !same || inline_changed {
                         let item = item.clone();
@@ -713,7 +722,8 @@ impl<'a> Importer<'a> {
         let mut derived: Option<u64> = None;
         if let Some(want) = &w.fields {
             let owner = p.replace('.', "_");
-            let changed = Self::fields_differ(want, &r.fields)
+            let after = self.fields_after(r, node.get("fields"), w.access);
+            let changed = Self::fields_differ(want, &after)
                 || want.iter().any(|f| {
                     f.enum_name.as_deref().is_some_and(|e| {
                         self.inline_enum(&owner, &f.name, e) && self.enum_changed(e)
@@ -774,6 +784,38 @@ impl<'a> Importer<'a> {
                 self.set_key(&node, REG_ORDER, "reset", hex(w.reset), &o);
             }
         }
+    }
+
+    /// The fields `r` has once its access is `access` and nothing else
+    /// changed: fields without their own `access:` (and a fieldset's `rw`
+    /// fields) follow the register's.
+    pub(super) fn fields_after(
+        &self,
+        r: &Register,
+        list: Option<&Node>,
+        access: RegAccess,
+    ) -> Vec<Field> {
+        let d = default_access(access);
+        let fs = r
+            .fieldset
+            .as_ref()
+            .and_then(|n| self.dev.fieldsets.iter().find(|x| &x.name == n));
+        let mut out = r.fields.clone();
+        for f in &mut out {
+            if let Some(fs) = fs {
+                if let Some(x) = fs.fields.iter().find(|x| x.name == f.name) {
+                    f.access = in_register(x.access, access);
+                }
+                continue;
+            }
+            let explicit = list
+                .and_then(|l| l.item_named(&f.name))
+                .is_some_and(|(_, it)| it.get("access").is_some());
+            if !explicit {
+                f.access = d;
+            }
+        }
+        out
     }
 
     pub(super) fn res1_bits(fields: &[WantField]) -> u64 {

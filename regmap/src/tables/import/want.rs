@@ -287,6 +287,15 @@ impl<'a> Importer<'a> {
         rows: &[&'a FieldRow],
     ) -> Vec<WantField<'a>> {
         let ex = self.regs[wi].existing.map(|i| &self.dev.registers[i]);
+        // The map's fields as they are under the register's new access: an
+        // empty access cell keeps that (a field that follows the register's
+        // access still does).
+        let after: Vec<Field> = ex.map_or_else(Vec::new, |r| {
+            let list = self
+                .register_node(&r.blocks, &r.name)
+                .and_then(|n| n.get("fields"));
+            self.fields_after(r, list, self.regs[wi].access)
+        });
         let reg_access = self.regs[wi].access;
         let reg_path = self.regs[wi].path();
         let mut seen: HashMap<&str, u32> = HashMap::new();
@@ -319,7 +328,7 @@ impl<'a> Importer<'a> {
             let access = row
                 .access
                 .value
-                .or(old.map(|f| f.access))
+                .or(after.iter().find(|f| &f.name == name).map(|f| f.access))
                 .unwrap_or(default_access(reg_access));
             let vmask = mask(msb - lsb + 1);
             if let Some(v) = row.reset.value {
