@@ -84,7 +84,7 @@ pub fn to_svd(dev: &Device, base: u64) -> Result<String, String> {
                 register(&mut w, dev, r, lo);
             }
             for b in blocks {
-                cluster(&mut w, dev, b, b.offset, lo, None);
+                cluster(&mut w, dev, b, b.offset, lo);
             }
             w.close("registers");
         }
@@ -125,7 +125,7 @@ fn block_end(dev: &Device, b: &Block) -> u64 {
 
 /// Writes block `b` (element 0 at `abs`) as a cluster inside a container
 /// whose element 0 is at `parent`.
-fn cluster(w: &mut Xml, dev: &Device, b: &Block, abs: u64, parent: u64, alias: Option<&str>) {
+fn cluster(w: &mut Xml, dev: &Device, b: &Block, abs: u64, parent: u64) {
     let regs = block_registers(b);
     if regs.is_empty() {
         return;
@@ -142,21 +142,16 @@ fn cluster(w: &mut Xml, dev: &Device, b: &Block, abs: u64, parent: u64, alias: O
     };
     w.leaf("name", &name);
     let mut desc = nonempty(&b.description, &b.name).to_string();
-    let alias_note;
-    let alias = match (&b.alias, alias) {
-        (Some(target), _) => {
-            alias_note = match &b.index_map {
-                Some(h) => format!(
-                    " Alias of block {target}: each element shows the {target} element that hook `{h}` maps it to ({})",
-                    hook_text(dev, h)
-                ),
-                None => format!(" Alias of block {target}: the same registers, element for element."),
-            };
-            desc.push_str(&alias_note);
-            Some(target.as_str())
-        }
-        (None, a) => a,
-    };
+    if let Some(target) = &b.alias {
+        let note = match &b.index_map {
+            Some(h) => format!(
+                " Alias of block {target}: each element shows the {target} element that hook `{h}` maps it to ({})",
+                hook_text(dev, h)
+            ),
+            None => format!(" Alias of block {target}: the same registers, element for element."),
+        };
+        desc.push_str(&note);
+    }
     w.leaf("description", &desc);
     w.leaf("addressOffset", &hex(abs.saturating_sub(parent)));
     for &i in &b.registers {
@@ -165,7 +160,7 @@ fn cluster(w: &mut Xml, dev: &Device, b: &Block, abs: u64, parent: u64, alias: O
         }
     }
     for c in &b.blocks {
-        cluster(w, dev, c, abs.saturating_add(c.offset), abs, alias);
+        cluster(w, dev, c, abs.saturating_add(c.offset), abs);
     }
     w.close("cluster");
 }

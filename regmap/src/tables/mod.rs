@@ -343,14 +343,13 @@ pub(crate) fn parse_reg_access(s: &str) -> Option<RegAccess> {
 }
 
 /// Reads one table's CSV text into rows of cells, checking the header.
-struct Reader<'a> {
+struct Reader {
     table: Table,
-    file: &'a str,
     columns: HashMap<String, usize>,
     diags: Vec<Diagnostic>,
 }
 
-impl Reader<'_> {
+impl Reader {
     fn cell<'r>(&self, rec: &'r csv::Record, col: &str) -> Option<&'r csv::Field> {
         self.columns.get(col).and_then(|&i| rec.fields.get(i))
     }
@@ -506,7 +505,7 @@ impl Tables {
             match csv::parse(&text) {
                 Err(ds) => ds.into_iter().for_each(|d| problems.push(&file, d)),
                 Ok(records) => {
-                    for d in tables.read(table, &file, &records) {
+                    for d in tables.read(table, &records) {
                         problems.push(&file, d);
                     }
                 }
@@ -521,10 +520,9 @@ impl Tables {
     }
 
     /// Reads the rows of one table; returns its diagnostics.
-    fn read(&mut self, table: Table, file: &str, records: &[csv::Record]) -> Vec<Diagnostic> {
+    fn read(&mut self, table: Table, records: &[csv::Record]) -> Vec<Diagnostic> {
         let mut r = Reader {
             table,
-            file,
             columns: HashMap::new(),
             diags: Vec::new(),
         };
@@ -646,7 +644,6 @@ impl Tables {
                 }
             }
         }
-        let _ = r.file;
         r.diags
     }
 

@@ -121,10 +121,9 @@ pub(crate) fn parse(text: &str) -> Result<Node, String> {
                     end,
                 })
             }
-            Event::MappingStart(style, anchor, tag) | Event::SequenceStart(style, anchor, tag)
+            Event::MappingStart(_, anchor, tag) | Event::SequenceStart(_, anchor, tag)
                 if anchor != 0 || tag.is_some() =>
             {
-                let _ = style;
                 return Err(format!(
                     "line {line}: anchors and tags are not supported by the map editor"
                 ));

@@ -137,7 +137,7 @@ impl<'a> Importer<'a> {
                 None => new_regs.push(w),
             }
         }
-        self.plan_new_registers(&new_regs, &regs);
+        self.plan_new_registers(&new_regs);
         self.plan_new_blocks(&regs);
         self.regs = regs;
         self.plan_enums();
@@ -877,7 +877,7 @@ impl<'a> Importer<'a> {
         );
     }
 
-    pub(super) fn plan_new_registers(&mut self, new: &[&WantReg<'a>], _all: &[WantReg<'a>]) {
+    pub(super) fn plan_new_registers(&mut self, new: &[&WantReg<'a>]) {
         // Registers of existing containers; those of new blocks are written
         // with their block.
         let mut by_parent: BTreeMap<Vec<String>, Vec<&WantReg>> = BTreeMap::new();

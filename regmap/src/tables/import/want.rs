@@ -450,8 +450,7 @@ impl<'a> Importer<'a> {
         }
         let mut too_wide = Vec::new();
         for e in &self.enums {
-            for (en, field, width) in users.iter().filter(|(n, ..)| n == &e.name) {
-                let _ = en;
+            for (_, field, width) in users.iter().filter(|(n, ..)| n == &e.name) {
                 for (n, v, _, row) in &e.values {
                     if v & !mask(*width) != 0 {
                         too_wide.push((row.value.span, format!("value {v:#x} of `{n}` does not fit the {width}-bit field {field} that uses enum `{}`", e.name)));
