@@ -1,14 +1,18 @@
 //! The CMDQV lifecycle core against the simulated Tegra241 kernel: every order
-//! of the four VCMDQ preconditions, injected failures at each backend call with
-//! no leak, VINTF disable/re-enable, reset mid-flight, unplug with live queues,
-//! and an illegal command on a VCMDQ.
+//! of the four VCMDQ preconditions, BASE semantics (not programmed, a new base
+//! on a live queue), the page installed after the first HW queue, the first
+//! device plugged after the guest enabled everything, injected failures at
+//! each backend call with no leak, VINTF disable/re-enable, reset mid-flight,
+//! unplug with live queues, and an illegal command on a VCMDQ.
 
 use std::sync::Arc;
 
 use vdev::backend::sim::{regs, Fault, FaultWhen, SimBackend, SimConfig, SimGuestRam};
 use vdev::backend::{Backend, Device, Ioas, NestParent, Op};
-use vdev::cmdqv::lifecycle::{Lifecycle, LifecycleError, NoCache, Transition};
-use vdev::vmm::RecordingRegions;
+use vdev::cmdqv::lifecycle::{
+    cmdqv_enabled_at_reset, Lifecycle, LifecycleError, NoCache, QueueBase, Transition,
+};
+use vdev::vmm::{GuestMemory, RecordingRegions};
 
 mod common;
 
@@ -18,6 +22,11 @@ const VINTF_GPA: u64 = 0x0900_0000 + 0x3_0000;
 const Q0: u64 = RAM + 0x10_0000;
 const Q1: u64 = RAM + 0x20_0000;
 const LOG2: u32 = 8; // 256 entries, 4 KiB
+
+/// A programmed base of `LOG2` entries at `addr`.
+fn at(addr: u64) -> Option<QueueBase> {
+    Some(QueueBase::new(addr, LOG2))
+}
 
 struct Rig {
     sim: SimBackend,
@@ -63,7 +72,7 @@ impl Rig {
 
 fn apply(lc: &mut Lifecycle, p: Pre, lidx: usize, base: u64) -> Vec<Transition> {
     match p {
-        Pre::Base => lc.write_base(lidx, base, LOG2, &mut NoCache).unwrap(),
+        Pre::Base => lc.write_base(lidx, at(base), &mut NoCache).unwrap(),
         Pre::Alloc => lc.set_alloc(lidx, true, &mut NoCache).unwrap(),
         Pre::CmdqvEn => lc.set_cmdqv_enable(true, &mut NoCache),
         Pre::VintfEn => lc.set_vintf_enable(true, &mut NoCache),
@@ -79,6 +88,9 @@ fn all_24_orders_allocate_exactly_at_the_last_precondition() {
         let dev = r.devs[0].clone();
         r.lc.plug(&dev, 0x10).unwrap();
         let viommu = r.lc.viommu().unwrap().id();
+        // CONFIG.CMDQV_EN resets to 1: clear it so it can come in any order.
+        assert!(r.lc.cmdqv_enabled());
+        r.lc.set_cmdqv_enable(false, &mut NoCache);
         for (k, p) in order.iter().enumerate() {
             let t = apply(&mut r.lc, *p, 0, Q0);
             let last = k == order.len() - 1;
@@ -89,9 +101,13 @@ fn all_24_orders_allocate_exactly_at_the_last_precondition() {
                 last,
                 "{order:?} step {k}: {t:?}"
             );
-            // The page is guest RAM exactly while the VINTF is enabled.
-            let vintf_on = order[..=k].iter().any(|p| matches!(p, Pre::VintfEn));
-            assert_eq!(r.lc.region_installed(), vintf_on, "{order:?} step {k}");
+            // The page becomes guest RAM with the first HW queue, not before.
+            assert_eq!(r.lc.region_installed(), last, "{order:?} step {k}");
+            assert_eq!(
+                t.last() == Some(&Transition::RegionInstalled { gpa: VINTF_GPA }),
+                last,
+                "{order:?} step {k}: {t:?}"
+            );
         }
         let snap = r.sim.vintf(viommu).unwrap();
         assert!(snap.queues[0].is_some(), "{order:?}");
@@ -110,10 +126,10 @@ fn queue_one_waits_for_queue_zero_then_follows() {
     r.lc.plug(&dev, 0x10).unwrap();
     r.lc.set_cmdqv_enable(true, &mut NoCache);
     r.lc.set_vintf_enable(true, &mut NoCache);
-    r.lc.write_base(1, Q1, LOG2, &mut NoCache).unwrap();
+    r.lc.write_base(1, at(Q1), &mut NoCache).unwrap();
     r.lc.set_alloc(1, true, &mut NoCache).unwrap();
     assert!(!r.lc.queue_allocated(1), "ascending order: queue 1 waits");
-    r.lc.write_base(0, Q0, LOG2, &mut NoCache).unwrap();
+    r.lc.write_base(0, at(Q0), &mut NoCache).unwrap();
     let t = r.lc.set_alloc(0, true, &mut NoCache).unwrap();
     let lidxs: Vec<usize> = t
         .iter()
@@ -123,13 +139,15 @@ fn queue_one_waits_for_queue_zero_then_follows() {
         })
         .collect();
     assert_eq!(lidxs, vec![0, 1]);
-    // Clearing ALLOC of queue 0 frees 1 then 0 (descending).
+    // Clearing ALLOC of queue 0 frees 1 then 0 (descending); with the last
+    // HW queue the page leaves guest MMIO.
     let t = r.lc.set_alloc(0, false, &mut NoCache).unwrap();
     assert_eq!(
         t,
         vec![
             Transition::QueueFreed { lidx: 1 },
-            Transition::QueueFreed { lidx: 0 }
+            Transition::QueueFreed { lidx: 0 },
+            Transition::RegionRemoved { gpa: VINTF_GPA }
         ]
     );
     assert!(!r.lc.queue_allocated(1));
@@ -142,6 +160,7 @@ fn hw_queue_failure_is_an_init_error_and_each_write_retries() {
         let mut r = rig();
         let dev = r.devs[0].clone();
         r.lc.plug(&dev, 0x10).unwrap();
+        r.lc.set_cmdqv_enable(false, &mut NoCache);
         r.sim.inject(Fault {
             op: Some(Op::HwQueueAlloc),
             when: FaultWhen::Nth(1),
@@ -156,11 +175,18 @@ fn hw_queue_failure_is_an_init_error_and_each_write_retries() {
             "{order:?}: {t:?}"
         );
         assert!(r.lc.queue_failed(0));
+        assert!(!r.lc.region_installed(), "no HW queue, no page");
         // Every precondition write retries; the fault fired once.
         let last = *order.last().unwrap();
         let t = apply(&mut r.lc, last, 0, Q0);
         assert!(
-            matches!(&t[..], [Transition::QueueAllocated { lidx: 0, .. }]),
+            matches!(
+                &t[..],
+                [
+                    Transition::QueueAllocated { lidx: 0, .. },
+                    Transition::RegionInstalled { .. }
+                ]
+            ),
             "{order:?}: {t:?}"
         );
         assert!(!r.lc.queue_failed(0));
@@ -177,20 +203,26 @@ fn kernel_rules_reach_the_guest_as_init_errors() {
     r.lc.set_vintf_enable(true, &mut NoCache);
     r.lc.set_alloc(0, true, &mut NoCache).unwrap();
     // Misaligned for its length: the kernel says EINVAL.
-    let t = r.lc.write_base(0, Q0 + 0x100, LOG2, &mut NoCache).unwrap();
+    let t = r.lc.write_base(0, at(Q0 + 0x100), &mut NoCache).unwrap();
     assert!(
         matches!(&t[..], [Transition::QueueInitError { error, .. }] if error.errno == libc::EINVAL),
         "{t:?}"
     );
     // Outside the IOAS: ENOENT.
-    let t = r.lc.write_base(0, 0x1000_0000, LOG2, &mut NoCache).unwrap();
+    let t = r.lc.write_base(0, at(0x1000_0000), &mut NoCache).unwrap();
     assert!(
         matches!(&t[..], [Transition::QueueInitError { error, .. }] if error.errno == libc::ENOENT),
         "{t:?}"
     );
-    let t = r.lc.write_base(0, Q0, LOG2, &mut NoCache).unwrap();
+    let t = r.lc.write_base(0, at(Q0), &mut NoCache).unwrap();
     assert!(
-        matches!(&t[..], [Transition::QueueAllocated { .. }]),
+        matches!(
+            &t[..],
+            [
+                Transition::QueueAllocated { .. },
+                Transition::RegionInstalled { .. }
+            ]
+        ),
         "{t:?}"
     );
     r.assert_clean();
@@ -203,8 +235,8 @@ fn full_bringup(r: &mut Rig) -> Result<Vec<Transition>, LifecycleError> {
     all.extend(r.lc.plug(&d0, 0x10)?);
     all.extend(r.lc.plug(&d1, 0x11)?);
     all.extend(r.lc.set_cmdqv_enable(true, &mut NoCache));
-    all.extend(r.lc.write_base(0, Q0, LOG2, &mut NoCache)?);
-    all.extend(r.lc.write_base(1, Q1, LOG2, &mut NoCache)?);
+    all.extend(r.lc.write_base(0, at(Q0), &mut NoCache)?);
+    all.extend(r.lc.write_base(1, at(Q1), &mut NoCache)?);
     all.extend(r.lc.set_alloc(0, true, &mut NoCache)?);
     all.extend(r.lc.set_alloc(1, true, &mut NoCache)?);
     all.extend(r.lc.set_vintf_enable(true, &mut NoCache));
@@ -321,14 +353,17 @@ fn vintf_disable_frees_queues_and_removes_the_page_reenable_restores() {
         .iter()
         .all(|q| q.is_none()));
     let t = r.lc.set_vintf_enable(true, &mut NoCache);
-    assert!(matches!(
-        &t[..],
-        [
-            Transition::RegionInstalled { .. },
-            Transition::QueueAllocated { lidx: 0, .. },
-            Transition::QueueAllocated { lidx: 1, .. }
-        ]
-    ));
+    assert!(
+        matches!(
+            &t[..],
+            [
+                Transition::QueueAllocated { lidx: 0, .. },
+                Transition::QueueAllocated { lidx: 1, .. },
+                Transition::RegionInstalled { .. }
+            ]
+        ),
+        "{t:?}"
+    );
     assert_eq!(r.regions.counts(), (2, 1));
     r.assert_clean();
 }
@@ -376,8 +411,8 @@ fn reset_mid_flight_frees_queues_keeps_devices() {
 
 fn full_bringup_again(r: &mut Rig) {
     r.lc.set_cmdqv_enable(true, &mut NoCache);
-    r.lc.write_base(0, Q0, LOG2, &mut NoCache).unwrap();
-    r.lc.write_base(1, Q1, LOG2, &mut NoCache).unwrap();
+    r.lc.write_base(0, at(Q0), &mut NoCache).unwrap();
+    r.lc.write_base(1, at(Q1), &mut NoCache).unwrap();
     r.lc.set_alloc(0, true, &mut NoCache).unwrap();
     r.lc.set_alloc(1, true, &mut NoCache).unwrap();
     r.lc.set_vintf_enable(true, &mut NoCache);
@@ -439,6 +474,151 @@ fn illegal_command_on_a_vcmdq_stops_it_reports_and_recovers() {
     assert_eq!(page.read32(regs::lvcmdq(0, regs::CONS)), Some(3));
     assert_eq!(r.lc.poll_errors().unwrap().err_map, 0);
     r.assert_clean();
+}
+
+/// The logical indexes of the allocations and frees in `t`, in order:
+/// `+l` allocated, `-l` freed.
+fn queue_moves(t: &[Transition]) -> Vec<i32> {
+    t.iter()
+        .filter_map(|t| match t {
+            Transition::QueueAllocated { lidx, .. } => Some(*lidx as i32 + 1),
+            Transition::QueueFreed { lidx } => Some(-(*lidx as i32 + 1)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_base_not_programmed_is_no_attempt_and_frees_a_live_queue() {
+    let mut r = rig();
+    let dev = r.devs[0].clone();
+    r.lc.plug(&dev, 0x10).unwrap();
+    r.lc.set_vintf_enable(true, &mut NoCache);
+    r.lc.set_alloc(0, true, &mut NoCache).unwrap();
+    // Linux's queue reset: BASE = 0 with ALLOC, CMDQV_EN and ENABLE set.
+    let t = r.lc.write_base(0, None, &mut NoCache).unwrap();
+    assert!(t.is_empty(), "{t:?}");
+    assert!(!r.lc.queue_failed(0) && !r.lc.queue_allocated(0));
+    r.lc.write_base(1, at(Q1), &mut NoCache).unwrap();
+    r.lc.set_alloc(1, true, &mut NoCache).unwrap();
+    let t = r.lc.write_base(0, at(Q0), &mut NoCache).unwrap();
+    assert_eq!(queue_moves(&t), vec![1, 2], "{t:?}");
+    // Queue 0 reset while queue 1 is live: 1 goes first (the kernel's
+    // descending rule), then 0; no HW queue is left, so the page goes.
+    let t = r.lc.write_base(0, None, &mut NoCache).unwrap();
+    assert_eq!(
+        t,
+        vec![
+            Transition::QueueFreed { lidx: 1 },
+            Transition::QueueFreed { lidx: 0 },
+            Transition::RegionRemoved { gpa: VINTF_GPA }
+        ]
+    );
+    assert!(!r.lc.queue_failed(0) && !r.lc.queue_failed(1));
+    // Queue 1 is still ready: it comes back with queue 0.
+    let t = r.lc.write_base(0, at(Q0), &mut NoCache).unwrap();
+    assert_eq!(queue_moves(&t), vec![1, 2], "{t:?}");
+    assert_eq!(
+        t.last(),
+        Some(&Transition::RegionInstalled { gpa: VINTF_GPA })
+    );
+    r.assert_clean();
+}
+
+#[test]
+fn a_new_base_on_a_live_queue_frees_and_reallocates_it() {
+    let mut r = rig();
+    full_bringup(&mut r).unwrap();
+    let viommu = r.lc.viommu().unwrap().id();
+    let q1b = Q1 + 0x10_0000;
+    // The same value again changes nothing.
+    assert!(r.lc.write_base(1, at(Q1), &mut NoCache).unwrap().is_empty());
+    let t = r.lc.write_base(1, at(q1b), &mut NoCache).unwrap();
+    assert_eq!(queue_moves(&t), vec![-2, 2], "{t:?}");
+    let pa = |gpa| r.ram.host_phys(gpa).unwrap();
+    assert_eq!(r.sim.vintf(viommu).unwrap().queues[1].unwrap().1, pa(q1b));
+    // A new base for queue 0 takes queue 1 down and up again around it; the
+    // page stays installed throughout.
+    let q0b = Q0 + 0x10_0000 + 0x8_0000;
+    let t = r.lc.write_base(0, at(q0b), &mut NoCache).unwrap();
+    assert_eq!(queue_moves(&t), vec![-2, -1, 1, 2], "{t:?}");
+    assert!(!t
+        .iter()
+        .any(|t| matches!(t, Transition::RegionRemoved { .. })));
+    let snap = r.sim.vintf(viommu).unwrap();
+    assert_eq!(snap.queues[0].unwrap().1, pa(q0b));
+    assert_eq!(snap.queues[1].unwrap().1, pa(q1b));
+    assert_eq!(r.regions.counts(), (1, 0));
+    r.assert_clean();
+}
+
+#[test]
+fn the_first_device_plugged_after_the_guest_enabled_everything_catches_up() {
+    let mut r = rig();
+    // The guest programs both queues before any device is there.
+    r.lc.write_base(0, at(Q0), &mut NoCache).unwrap();
+    r.lc.write_base(1, at(Q1), &mut NoCache).unwrap();
+    r.lc.set_alloc(0, true, &mut NoCache).unwrap();
+    r.lc.set_alloc(1, true, &mut NoCache).unwrap();
+    let t = r.lc.set_vintf_enable(true, &mut NoCache);
+    assert!(t.is_empty(), "nothing to allocate on yet: {t:?}");
+    let dev = r.devs[0].clone();
+    r.lc.plug(&dev, 0x10).unwrap();
+    let t = r.lc.catch_up(&mut NoCache);
+    assert_eq!(queue_moves(&t), vec![1, 2], "{t:?}");
+    assert_eq!(
+        t.last(),
+        Some(&Transition::RegionInstalled { gpa: VINTF_GPA })
+    );
+    // Nothing more to do the second time.
+    assert!(r.lc.catch_up(&mut NoCache).is_empty());
+    r.assert_clean();
+}
+
+#[test]
+fn cmdqv_en_starts_as_config_resets_and_returns_there_on_reset() {
+    use cmdqv_regs::{CONFIG, STATUS};
+    let mut r = rig();
+    let en = CONFIG::CMDQV_EN.is_set(CONFIG::RESET);
+    assert_eq!(cmdqv_enabled_at_reset(), en);
+    assert_eq!(STATUS::CMDQV_ENABLED.is_set(STATUS::RESET), en);
+    assert_eq!(r.lc.cmdqv_enabled(), en);
+    r.lc.set_cmdqv_enable(!en, &mut NoCache);
+    r.lc.reset(&mut NoCache);
+    assert_eq!(r.lc.cmdqv_enabled(), en);
+    r.assert_clean();
+}
+
+#[test]
+fn the_host_cmdqv_is_probed_through_the_nesting_parent() {
+    let mut r = rig();
+    let info = r.lc.probe_host().unwrap().expect("a Tegra241 host");
+    assert_eq!(info.version, 1);
+    // Asked once: a later failure of the call changes nothing.
+    r.sim.inject(Fault {
+        op: Some(Op::GetHwInfo),
+        when: FaultWhen::Nth(1),
+        errno: libc::EIO,
+    });
+    assert_eq!(r.lc.probe_host().unwrap(), Some(info));
+    // A host without a CMDQV answers EOPNOTSUPP to the Tegra241 type.
+    let mut r = rig();
+    r.sim.inject(Fault {
+        op: Some(Op::GetHwInfo),
+        when: FaultWhen::Nth(1),
+        errno: libc::EOPNOTSUPP,
+    });
+    assert_eq!(r.lc.probe_host().unwrap(), None);
+    let mut r = rig();
+    r.sim.inject(Fault {
+        op: Some(Op::GetHwInfo),
+        when: FaultWhen::Nth(1),
+        errno: libc::EIO,
+    });
+    assert!(matches!(
+        r.lc.probe_host(),
+        Err(LifecycleError::Backend(e)) if e.errno == libc::EIO
+    ));
 }
 
 #[test]

@@ -133,6 +133,7 @@ impl Drop for Device {
 pub struct NestParent {
     ioas: Arc<Ioas>,
     id: ObjId,
+    dev_id: ObjId,
 }
 
 impl NestParent {
@@ -142,11 +143,17 @@ impl NestParent {
         Ok(Arc::new(NestParent {
             ioas: ioas.clone(),
             id,
+            dev_id: dev.dev_id,
         }))
     }
     /// The object id.
     pub fn id(&self) -> ObjId {
         self.id
+    }
+    /// The device it was allocated for: its IOMMU is the host SMMU behind
+    /// every device nested on this parent (what `IOMMU_GET_HW_INFO` asks).
+    pub fn device_id(&self) -> ObjId {
+        self.dev_id
     }
     /// The IOAS below.
     pub fn ioas(&self) -> &Arc<Ioas> {

@@ -1,7 +1,7 @@
 //! The guest-visible CMDQV MMIO window: the generated `cmdqv-regs` register
 //! file is the register cache of everything trapped, its hooks turn the
 //! guest's writes into [`Lifecycle`] events, and accesses to a logical VCMDQ
-//! that has a HW queue reach the mmap'd VINTF page 0.
+//! whose registers live in the mmap'd VINTF page 0 reach the page.
 //!
 //! The window is the first [`CMDQV_WINDOW`] bytes of the CMDQV layout: the
 //! global page (CONFIG, PARAM, error maps, CMDQ_ALLOC_MAP, VINTF 0), the direct
@@ -12,31 +12,38 @@
 //! What the guest sees:
 //!
 //! * `CONFIG.CMDQV_EN`, `CMDQ_ALLOC_MAP[q].ALLOC` (global VCMDQ `q` mapped to
-//!   a logical VCMDQ of VINTF 0), `VINTF0 CONFIG.ENABLE` and the queue's BASE
-//!   are the four preconditions of its HW queue; each write retries the
-//!   allocation. BASE counts as written on a 64-bit write or on a write of its
-//!   upper half (a 32-bit guest writes the lower half first).
+//!   a logical VCMDQ of VINTF 0), `VINTF0 CONFIG.ENABLE` and a programmed
+//!   BASE are the four preconditions of its HW queue; each write retries the
+//!   allocation, and so does the first device plugged. BASE takes a new value
+//!   on a 64-bit write or once both 32-bit halves were written, in either
+//!   order (a lone half waits for the other: the allocation never uses a
+//!   stale half). A value whose queue is not wholly guest RAM (ADDR 0
+//!   included) is "not programmed": no allocation attempt, no error; on a
+//!   live queue it frees it.
 //! * An allocation failure toggles the queue's `GERROR.CMDQ_INIT_ERR` (in the
 //!   trapped registers), sets the error maps and raises the CMDQV interrupt
-//!   unless `VINTF_INT_MASK` masks VINTF 0. Once the queue is allocated (a
-//!   later precondition write retried it) its registers are the hardware's,
-//!   where no init error exists: the pending error is gone.
-//! * `VINTF CONFIG.HYP_OWN` always reads 0; `STATUS.CMDQV_ENABLED`,
-//!   `VINTF STATUS.ENABLE_OK` and `VCMDQ STATUS.CMDQ_EN_OK` follow their
-//!   enables.
+//!   unless `VINTF_INT_MASK` masks VINTF 0. While it is not acknowledged the
+//!   VINTF page stays out of guest MMIO, so the guest reads it where Linux
+//!   does (the logical page). Once the queue is allocated (a later
+//!   precondition write retried it) its registers are the hardware's, where
+//!   no init error exists: the pending error is gone.
+//! * `VINTF CONFIG.HYP_OWN` always reads 0; `STATUS.CMDQV_ENABLED` and
+//!   `VINTF STATUS.ENABLE_OK` follow their enables; `VCMDQ STATUS.CMDQ_EN_OK`
+//!   is set only by the hardware, for a queue that has a HW queue and
+//!   CONFIG.CMDQ_EN (trapped, it reads 0).
 //! * The error maps (`CMDQ_ERR_MAP`, `VINTF_ERR_MAP`, `LVCMDQ_ERR_MAP`,
 //!   `VINTF STATUS.STATUS`) show every queue whose GERROR differs from its
-//!   GERRORN, whether the queue lives in the page or in the cache.
+//!   GERRORN, wherever the queue's registers live.
 
 use std::sync::Arc;
 
 use cmdqv_regs::fieldsets::VcmdqErrors;
 use cmdqv_regs::regfile::RegFile;
-use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG, VCMDQ, VCMDQ_PAGE1, VINTF};
+use cmdqv_regs::{CMDQ_ALLOC_MAP, VCMDQ, VCMDQ_PAGE1, VINTF};
 
-use super::hooks::{lidx_of, page_off, Cache, Hk, State};
+use super::hooks::{lidx_of, page_off, pending, BaseStore, Cache, Hk, State};
 use super::lifecycle::{Lifecycle, Transition, NUM_LVCMDQS};
-use crate::vmm::IrqLine;
+use crate::vmm::{GuestMemory, IrqLine};
 
 /// Bytes of the guest-visible CMDQV window (one VINTF: five 64 KiB pages).
 pub const CMDQV_WINDOW: u64 = 0x5_0000;
@@ -65,8 +72,10 @@ pub(super) const GERRORN: u64 = (VCMDQ::GERRORN::OFFSET - VCMDQ::CONS::OFFSET) a
 /// `GERROR.CMDQ_INIT_ERR`.
 pub(super) const INIT_ERR: u32 = bit(VcmdqErrors::CMDQ_INIT_ERR);
 /// All VCMDQ error bits.
-const ERR_BITS: u32 =
+pub(super) const ERR_BITS: u32 =
     bit(VcmdqErrors::CMDQ_ERR) | bit(VcmdqErrors::CONS_DRAM_WR_ABT_ERR) | INIT_ERR;
+/// `CONS.ERR` in place.
+pub(super) const CONS_ERR: u32 = VCMDQ::CONS::ERR.mask << VCMDQ::CONS::ERR.shift;
 /// `VINTF STATUS.STATUS` value `VCMDQ_ERROR`.
 const VINTF_STATUS_VCMDQ_ERROR: u32 = 1;
 
@@ -113,16 +122,18 @@ enum Route {
 impl Cmdqv {
     /// A CMDQV window raising `irq` for queue errors, offering VCMDQs of at
     /// most `2^max_log2size` entries (the vSMMUv3's IDR1.CMDQS, so a queue
-    /// fits in one backing page of guest RAM).
-    pub fn new(irq: Arc<dyn IrqLine>, max_log2size: u32) -> Self {
+    /// fits in one backing page of guest RAM), in guest RAM `mem`.
+    pub fn new(irq: Arc<dyn IrqLine>, max_log2size: u32, mem: Arc<dyn GuestMemory>) -> Self {
         let mut regs = RegFile::new();
         regs.set_param(guest_param());
         Cmdqv {
             regs,
             st: State {
                 max_log2: max_log2size.min(super::lifecycle::MAX_LOG2_ENTRIES),
-                base_written: [false; NUM_LVCMDQS],
-                base_complete: false,
+                mem,
+                halves: vec![0; NUM_LVCMDQS],
+                latched: vec![0; NUM_LVCMDQS],
+                base_store: BaseStore::Whole,
                 trace: Vec::new(),
                 raise: false,
                 stats: CmdqvStats::default(),
@@ -176,7 +187,7 @@ impl Cmdqv {
                     None
                 };
                 if let Some(lidx) = lidx {
-                    if reg < VCMDQ_REGS && size == 4 && lc.queue_allocated(lidx) {
+                    if reg < VCMDQ_REGS && size == 4 && in_page(lc, lidx) {
                         return Route::Page { lidx, reg };
                     }
                 }
@@ -232,8 +243,8 @@ impl Cmdqv {
                     match reg {
                         // STATUS and GERROR are the hardware's.
                         QSTATUS | GERROR => {}
-                        // CMDQ_INIT_ERR is the model's, and a queue that
-                        // exists has none: the guest cannot raise it here.
+                        // CMDQ_INIT_ERR is the model's, and a queue in the
+                        // page has none: the guest cannot raise it here.
                         GERRORN => {
                             let ge = p.read32(page_off(lidx, GERROR)).unwrap_or(0);
                             let v = (v & !INIT_ERR) | (ge & INIT_ERR);
@@ -247,7 +258,11 @@ impl Cmdqv {
                 self.kick(lc);
             }
             Route::Regs => {
-                self.st.base_complete = data.len() == 8 || offset & 4 != 0;
+                self.st.base_store = match (data.len(), offset & 4) {
+                    (8, _) => BaseStore::Whole,
+                    (_, 0) => BaseStore::Low,
+                    _ => BaseStore::High,
+                };
                 let mut hk = Hk {
                     lc,
                     st: &mut self.st,
@@ -255,11 +270,27 @@ impl Cmdqv {
                 if self.regs.write_bytes(&mut hk, offset, data).is_err() {
                     self.st.stats.ignored += 1;
                 }
-                self.st.base_complete = false;
-                self.check_unbacked(lc);
+                self.st.base_store = BaseStore::Whole;
+                self.sync_region(lc);
                 self.raise_if_needed(lc);
             }
         }
+    }
+
+    /// A device was plugged: the lifecycle catches up with what the guest
+    /// already enabled (pending queues allocated, page installed; a failure
+    /// is a CMDQ_INIT_ERR like any other).
+    pub fn plugged(&mut self, lc: &mut Lifecycle) {
+        let t = lc.catch_up(&mut Cache {
+            regs: &mut self.regs,
+            st: &mut self.st,
+        });
+        Hk {
+            lc,
+            st: &mut self.st,
+        }
+        .absorb(t);
+        self.raise_if_needed(lc);
     }
 
     /// Lets the hardware act on guest stores to the VINTF page and collects
@@ -283,25 +314,14 @@ impl Cmdqv {
         self.raise_if_needed(lc);
     }
 
-    /// A queue whose four preconditions hold but that cannot have a HW queue
-    /// because the lifecycle has no VINTF page (no device was bound, or the
-    /// host has no CMDQV): the guest sees CMDQ_INIT_ERR rather than a queue
-    /// that never comes up.
-    fn check_unbacked(&mut self, lc: &Lifecycle) {
-        if lc.page().is_some() {
-            return;
-        }
-        let cmdqv_en = CONFIG::CMDQV_EN.is_set(self.regs.config());
-        let vintf_en = VINTF::CONFIG::ENABLE.is_set(self.regs.vintf_config(0).unwrap_or(0));
-        if !(cmdqv_en && vintf_en) {
-            return;
-        }
-        for q in 0..NUM_LVCMDQS {
-            if lidx_of(&self.regs, q).is_none() || !self.st.base_written[q] {
-                continue;
-            }
-            self.st.init_error(&mut self.regs, q);
-        }
+    /// After a trapped store (a GERRORN acknowledgement of CMDQ_INIT_ERR, say):
+    /// the page goes back into guest MMIO if nothing holds it out any more.
+    fn sync_region(&mut self, lc: &mut Lifecycle) {
+        let t = lc.sync(&mut Cache {
+            regs: &mut self.regs,
+            st: &mut self.st,
+        });
+        self.st.trace.extend(t);
     }
 
     fn raise_if_needed(&mut self, lc: &Lifecycle) {
@@ -317,24 +337,21 @@ impl Cmdqv {
         }
     }
 
-    /// Recomputes the error maps from the queues' GERROR/GERRORN.
+    /// Recomputes the error maps from the queues' GERROR/GERRORN, read where
+    /// each queue's registers live.
     fn refresh_errors(&mut self, lc: &Lifecycle) {
         let mut lmap = 0u64;
         let mut qmap = 0u32;
         for q in 0..NUM_LVCMDQS {
             let lidx = lidx_of(&self.regs, q);
-            let live = lidx.filter(|l| lc.queue_allocated(*l));
-            let (ge, gn) = match (live, lc.page()) {
-                (Some(l), Some(p)) => (
-                    p.read32(page_off(l, GERROR)).unwrap_or(0),
-                    p.read32(page_off(l, GERRORN)).unwrap_or(0),
-                ),
-                _ => (
-                    self.regs.vcmdq_gerror(q as u32).unwrap_or(0),
-                    self.regs.vcmdq_gerrorn(q as u32).unwrap_or(0),
-                ),
+            let errs = match (lidx.filter(|l| in_page(lc, *l)), lc.page()) {
+                (Some(l), Some(p)) => {
+                    let rd = |reg| p.read32(page_off(l, reg)).unwrap_or(0);
+                    (rd(GERROR) ^ rd(GERRORN)) & ERR_BITS
+                }
+                _ => pending(&self.regs, q),
             };
-            if (ge ^ gn) & ERR_BITS != 0 {
+            if errs != 0 {
                 qmap |= 1 << q;
                 if let Some(l) = lidx {
                     lmap |= 1 << l;
@@ -361,13 +378,21 @@ impl Cmdqv {
     pub fn reset(&mut self, lc: &mut Lifecycle) {
         let t = lc.reset(&mut Cache {
             regs: &mut self.regs,
+            st: &mut self.st,
         });
         self.st.trace.extend(t);
         self.regs.reset();
         self.regs.set_param(guest_param());
-        self.st.base_written = [false; NUM_LVCMDQS];
+        self.st.halves.fill(0);
+        self.st.latched.fill(0);
         self.st.raise = false;
     }
+}
+
+/// Whether logical VCMDQ `lidx`'s page-0 registers live in the VINTF page
+/// (see [`QueueRegCache`]): it has a HW queue, or the page is installed.
+fn in_page(lc: &Lifecycle, lidx: usize) -> bool {
+    lc.queue_allocated(lidx) || lc.region_installed()
 }
 
 /// PARAM of the guest-visible instance: version 1, [`NUM_LVCMDQS`] VCMDQs,

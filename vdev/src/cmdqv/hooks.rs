@@ -1,27 +1,59 @@
 //! What a guest write to a CMDQV register does beyond the register file:
 //! the hooks the generated `cmdqv-regs` dispatcher calls turn CONFIG,
 //! CMDQ_ALLOC_MAP, VINTF0 CONFIG and a VCMDQ's BASE into [`Lifecycle`]
-//! events, an allocation failure into GERROR.CMDQ_INIT_ERR; and the
-//! register cache the lifecycle saves queues into and restores them from
-//! ([`Cache`]). The guest-visible rules are listed in [`super::device`].
+//! events; and the register cache ([`Cache`]) that keeps the
+//! [`QueueRegCache`] contract: where each queue's registers live, their
+//! moves between the cache and the VINTF page, CMDQ_INIT_ERR on an
+//! allocation failure. The guest-visible rules are listed in
+//! [`super::device`].
+
+use std::sync::Arc;
 
 use cmdqv_regs::regfile::{Hooks, Reg, RegFile};
-use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG, STATUS, VCMDQ, VCMDQ_PAGE1, VINTF};
+use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG, STATUS, VCMDQ_PAGE1, VINTF};
 
 use super::device::{
-    CmdqvStats, CONS, GERROR, GERRORN, INIT_ERR, PROD, QCONFIG, QSTATUS, VCMDQ_STRIDE,
+    CmdqvStats, CONS, CONS_ERR, ERR_BITS, GERROR, GERRORN, INIT_ERR, PROD, QCONFIG, VCMDQ_STRIDE,
 };
-use super::lifecycle::{Lifecycle, QueueRegCache, Transition, NUM_LVCMDQS};
+use super::lifecycle::{Lifecycle, QueueBase, QueueRegCache, Transition, NUM_LVCMDQS};
 use crate::backend::VintfPage;
+use crate::vmm::GuestMemory;
+
+/// Which part of a 64-bit BASE a guest store wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BaseStore {
+    /// All 64 bits at once.
+    Whole,
+    /// Bits 31:0.
+    Low,
+    /// Bits 63:32.
+    High,
+}
+
+impl BaseStore {
+    /// The halves it covers, as the bits of [`State::halves`].
+    fn halves(self) -> u8 {
+        match self {
+            BaseStore::Whole => 3,
+            BaseStore::Low => 1,
+            BaseStore::High => 2,
+        }
+    }
+}
 
 /// State the hooks need besides the register file.
 pub(super) struct State {
     pub(super) max_log2: u32,
-    /// BASE of global VCMDQ `q` was written (see the module documentation).
-    pub(super) base_written: [bool; NUM_LVCMDQS],
-    /// Set by the front end before dispatching a write: whether a BASE
-    /// write completes the register (64-bit or upper half).
-    pub(super) base_complete: bool,
+    /// Guest RAM: a BASE is programmed only if its queue lies wholly in it.
+    pub(super) mem: Arc<dyn GuestMemory>,
+    /// Per global VCMDQ: the halves of BASE written since its last complete
+    /// value (bit 0 the low half, bit 1 the high half).
+    pub(super) halves: Vec<u8>,
+    /// Per global VCMDQ: BASE's last complete value, what the lifecycle saw.
+    pub(super) latched: Vec<u64>,
+    /// Set by the front end before dispatching a store: what part of a BASE
+    /// it writes, if it is one.
+    pub(super) base_store: BaseStore,
     pub(super) trace: Vec<Transition>,
     /// An error appeared that the guest must be interrupted for.
     pub(super) raise: bool,
@@ -32,15 +64,54 @@ impl State {
     /// Toggles global VCMDQ `q`'s `GERROR.CMDQ_INIT_ERR` in the cache unless
     /// an init error is pending already, and asks for the interrupt.
     pub(super) fn init_error(&mut self, regs: &mut RegFile, q: usize) {
-        let q = q as u32;
-        let ge = regs.vcmdq_gerror(q).unwrap_or(0);
-        let gn = regs.vcmdq_gerrorn(q).unwrap_or(0);
-        if (ge ^ gn) & INIT_ERR == 0 {
-            let _ = regs.set_vcmdq_gerror(q, ge ^ INIT_ERR);
+        if pending(regs, q) & INIT_ERR == 0 {
+            let ge = regs.vcmdq_gerror(q as u32).unwrap_or(0);
+            let _ = regs.set_vcmdq_gerror(q as u32, ge ^ INIT_ERR);
             self.stats.init_errors += 1;
             self.raise = true;
         }
     }
+
+    /// BASE value `raw` as the lifecycle takes it: programmed when the
+    /// whole queue (its size clamped to what the model advertises) is guest
+    /// RAM.
+    fn programmed(&self, raw: u64) -> Option<QueueBase> {
+        let addr = raw & (VCMDQ_PAGE1::BASE::ADDR.mask << VCMDQ_PAGE1::BASE::ADDR.shift);
+        let log2 = (VCMDQ_PAGE1::BASE::LOG2SIZE.read(raw) as u32).min(self.max_log2);
+        let base = QueueBase::new(addr, log2);
+        is_guest_ram(self.mem.as_ref(), base.addr, base.bytes()).then_some(base)
+    }
+}
+
+/// Whether every byte of `[gpa, gpa + len)` is guest RAM. Bounded work: one
+/// look-up per backing page (at least 4 KiB), and a VCMDQ is at most 8 MiB.
+fn is_guest_ram(mem: &dyn GuestMemory, gpa: u64, len: u64) -> bool {
+    let Some(end) = gpa.checked_add(len) else {
+        return false;
+    };
+    let mut at = gpa;
+    while at < end {
+        if mem.host_phys(at).is_none() {
+            return false;
+        }
+        let step = mem
+            .backing_page_size(at)
+            .filter(|s| s.is_power_of_two())
+            .unwrap_or(4096)
+            .max(4096);
+        at = match (at & !(step - 1)).checked_add(step) {
+            Some(next) => next,
+            None => return true,
+        };
+    }
+    true
+}
+
+/// The error bits of global VCMDQ `q` the cache shows pending
+/// (GERROR ^ GERRORN).
+pub(super) fn pending(regs: &RegFile, q: usize) -> u32 {
+    let q = q as u32;
+    (regs.vcmdq_gerror(q).unwrap_or(0) ^ regs.vcmdq_gerrorn(q).unwrap_or(0)) & ERR_BITS
 }
 
 /// The logical VCMDQ of VINTF 0 that global VCMDQ `q` is allocated to.
@@ -73,41 +144,80 @@ pub(super) fn page_off(lidx: usize, reg: u64) -> usize {
 /// The register cache as the lifecycle sees it.
 pub(super) struct Cache<'a> {
     pub(super) regs: &'a mut RegFile,
+    pub(super) st: &'a mut State,
 }
 
 impl QueueRegCache for Cache<'_> {
-    fn restore(&mut self, lidx: usize, page: &VintfPage) {
+    fn to_page(&mut self, lidx: usize, page: &VintfPage) {
         let Some(q) = q_of(self.regs, lidx) else {
             return;
         };
-        let q = q as u32;
-        let cons = self.regs.vcmdq_cons(q).unwrap_or(0)
-            & !(VCMDQ::CONS::ERR.mask << VCMDQ::CONS::ERR.shift);
-        page.write32(page_off(lidx, CONS), cons);
-        page.write32(page_off(lidx, PROD), self.regs.vcmdq_prod(q).unwrap_or(0));
-        // A fresh queue has no error; errors of the cached queue (an init
-        // error) are not the hardware's to report.
-        let gerror = page.read32(page_off(lidx, GERROR)).unwrap_or(0);
-        page.write32(page_off(lidx, GERRORN), gerror);
-        // Enable last, as a driver would.
-        page.write32(
-            page_off(lidx, QCONFIG),
-            self.regs.vcmdq_config(q).unwrap_or(0),
-        );
+        let r = &*self.regs;
+        let qi = q as u32;
+        page.write32(page_off(lidx, CONS), r.vcmdq_cons(qi).unwrap_or(0));
+        page.write32(page_off(lidx, PROD), r.vcmdq_prod(qi).unwrap_or(0));
+        // GERROR is the hardware's: carry the pending errors over (not
+        // CMDQ_INIT_ERR, which is the model's and keeps the page out).
+        let ge = page.read32(page_off(lidx, GERROR)).unwrap_or(0);
+        let carried = pending(r, q) & !INIT_ERR;
+        page.write32(page_off(lidx, GERRORN), ge ^ carried);
+        page.write32(page_off(lidx, QCONFIG), r.vcmdq_config(qi).unwrap_or(0));
     }
 
-    fn save(&mut self, lidx: usize, page: &VintfPage) {
+    fn to_cache(&mut self, lidx: usize, page: &VintfPage) {
         let Some(q) = q_of(self.regs, lidx) else {
             return;
         };
-        let q = q as u32;
-        let r = |reg| page.read32(page_off(lidx, reg)).unwrap_or(0);
-        let _ = self.regs.set_vcmdq_cons(q, r(CONS));
-        let _ = self.regs.set_vcmdq_prod(q, r(PROD));
-        let _ = self.regs.set_vcmdq_config(q, r(QCONFIG));
-        let _ = self.regs.set_vcmdq_status(q, r(QSTATUS));
-        let _ = self.regs.set_vcmdq_gerror(q, r(GERROR));
-        let _ = self.regs.set_vcmdq_gerrorn(q, r(GERRORN));
+        let rd = |reg| page.read32(page_off(lidx, reg)).unwrap_or(0);
+        let from_page = (rd(GERROR) ^ rd(GERRORN)) & ERR_BITS & !INIT_ERR;
+        let keep = pending(self.regs, q) & INIT_ERR;
+        let qi = q as u32;
+        let r = &mut *self.regs;
+        let _ = r.set_vcmdq_cons(qi, rd(CONS));
+        let _ = r.set_vcmdq_prod(qi, rd(PROD));
+        let _ = r.set_vcmdq_config(qi, rd(QCONFIG));
+        // No HW queue from now on: nothing reports the queue enabled.
+        let _ = r.set_vcmdq_status(qi, 0);
+        let ge = r.vcmdq_gerror(qi).unwrap_or(0);
+        let _ = r.set_vcmdq_gerrorn(qi, ge ^ (from_page | keep));
+    }
+
+    fn new_queue(&mut self, lidx: usize, page: &VintfPage, from_cache: bool) {
+        let Some(q) = q_of(self.regs, lidx) else {
+            return;
+        };
+        let qi = q as u32;
+        let r = &mut *self.regs;
+        let cons = if from_cache {
+            page.write32(page_off(lidx, PROD), r.vcmdq_prod(qi).unwrap_or(0));
+            r.vcmdq_cons(qi).unwrap_or(0)
+        } else {
+            page.read32(page_off(lidx, CONS)).unwrap_or(0)
+        };
+        page.write32(page_off(lidx, CONS), cons & !CONS_ERR);
+        let ge = page.read32(page_off(lidx, GERROR)).unwrap_or(0);
+        page.write32(page_off(lidx, GERRORN), ge);
+        // The model's init error is over: the queue exists.
+        let gn = r.vcmdq_gerrorn(qi).unwrap_or(0);
+        let _ = r.set_vcmdq_gerrorn(qi, gn ^ (pending(r, q) & INIT_ERR));
+        if from_cache {
+            // Enable last, as a driver would.
+            page.write32(page_off(lidx, QCONFIG), r.vcmdq_config(qi).unwrap_or(0));
+        }
+    }
+
+    fn init_error(&mut self, lidx: usize) {
+        if let Some(q) = q_of(self.regs, lidx) {
+            self.st.init_error(self.regs, q);
+        }
+    }
+
+    fn hold_page(&self) -> bool {
+        // A pending CMDQ_INIT_ERR is on a queue without a HW queue (a new
+        // queue drops it): while the guest has not acknowledged it, it must
+        // read it from the trapped registers.
+        (0..NUM_LVCMDQS)
+            .any(|q| lidx_of(self.regs, q).is_some() && pending(self.regs, q) & INIT_ERR != 0)
     }
 }
 
@@ -119,35 +229,32 @@ pub(super) struct Hk<'a> {
 }
 
 impl Hk<'_> {
-    /// Records what an event changed and reacts to init errors.
-    fn absorb(&mut self, regs: &mut RegFile, t: Vec<Transition>) {
-        for tr in &t {
-            match tr {
-                Transition::QueueInitError { lidx, .. } => {
-                    if let Some(q) = q_of(regs, *lidx) {
-                        self.st.init_error(regs, q);
-                    }
-                }
-                Transition::QueueAllocated { .. } => {
-                    // The restored registers may ask the queue to run.
-                    let _ = self.lc.kick();
-                }
-                _ => {}
-            }
+    /// Records what an event changed.
+    pub(super) fn absorb(&mut self, t: Vec<Transition>) {
+        if t.iter()
+            .any(|tr| matches!(tr, Transition::QueueAllocated { .. }))
+        {
+            // The restored registers may ask the queue to run.
+            let _ = self.lc.kick();
         }
         self.st.trace.extend(t);
     }
 
-    fn retry_base(&mut self, regs: &mut RegFile, q: usize) {
+    /// Hands global VCMDQ `q`'s last complete BASE to the logical queue it
+    /// is mapped to.
+    fn push_base(&mut self, regs: &mut RegFile, q: usize) {
         let Some(lidx) = lidx_of(regs, q) else { return };
-        if !self.st.base_written[q] {
-            return;
-        }
-        let base = regs.vcmdq_page1_base(q as u32).unwrap_or(0);
-        let addr = base & (VCMDQ_PAGE1::BASE::ADDR.mask << VCMDQ_PAGE1::BASE::ADDR.shift);
-        let log2 = (VCMDQ_PAGE1::BASE::LOG2SIZE.read(base) as u32).min(self.st.max_log2);
-        if let Ok(t) = self.lc.write_base(lidx, addr, log2, &mut Cache { regs }) {
-            self.absorb(regs, t);
+        let base = self
+            .st
+            .latched
+            .get(q)
+            .and_then(|raw| self.st.programmed(*raw));
+        let mut cache = Cache {
+            regs,
+            st: &mut *self.st,
+        };
+        if let Ok(t) = self.lc.write_base(lidx, base, &mut cache) {
+            self.absorb(t);
         }
     }
 }
@@ -155,12 +262,18 @@ impl Hk<'_> {
 impl Hooks for Hk<'_> {
     fn config_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], _old: u64, new: u64) {
         let en = CONFIG::CMDQV_EN.is_set(new as u32);
-        let t = self.lc.set_cmdqv_enable(en, &mut Cache { regs });
+        let t = self.lc.set_cmdqv_enable(
+            en,
+            &mut Cache {
+                regs,
+                st: &mut *self.st,
+            },
+        );
         regs.update_status(
             STATUS::CMDQV_ENABLED.mask,
             STATUS::CMDQV_ENABLED.val(u32::from(en)).value,
         );
-        self.absorb(regs, t);
+        self.absorb(t);
     }
 
     fn alloc_map_write(&mut self, regs: &mut RegFile, _reg: Reg, idx: &[u32], old: u64, _new: u64) {
@@ -176,17 +289,31 @@ impl Hooks for Hk<'_> {
         let _ = regs.set_cmdq_alloc_map(q as u32, old as u32);
         let before = lidx_of(regs, q);
         // Unmapped (or remapped): the logical queue loses its HW queue.
-        let freed = before
-            .filter(|l| Some(*l) != after)
-            .map(|l| self.lc.set_alloc(l, false, &mut Cache { regs }));
+        let freed = before.filter(|l| Some(*l) != after).map(|l| {
+            self.lc.set_alloc(
+                l,
+                false,
+                &mut Cache {
+                    regs,
+                    st: &mut *self.st,
+                },
+            )
+        });
         let _ = regs.set_cmdq_alloc_map(q as u32, now);
         if let Some(Ok(t)) = freed {
-            self.absorb(regs, t);
+            self.absorb(t);
         }
         if let Some(l) = after {
-            self.retry_base(regs, q);
-            if let Ok(t) = self.lc.set_alloc(l, true, &mut Cache { regs }) {
-                self.absorb(regs, t);
+            self.push_base(regs, q);
+            if let Ok(t) = self.lc.set_alloc(
+                l,
+                true,
+                &mut Cache {
+                    regs,
+                    st: &mut *self.st,
+                },
+            ) {
+                self.absorb(t);
             }
         }
     }
@@ -206,13 +333,19 @@ impl Hooks for Hk<'_> {
         let hyp = VINTF::CONFIG::HYP_OWN.mask << VINTF::CONFIG::HYP_OWN.shift;
         let _ = regs.set_vintf_config(0, new as u32 & !hyp);
         let en = VINTF::CONFIG::ENABLE.is_set(new as u32);
-        let t = self.lc.set_vintf_enable(en, &mut Cache { regs });
+        let t = self.lc.set_vintf_enable(
+            en,
+            &mut Cache {
+                regs,
+                st: &mut *self.st,
+            },
+        );
         let _ = regs.update_vintf_status(
             0,
             VINTF::STATUS::ENABLE_OK.mask,
             VINTF::STATUS::ENABLE_OK.val(u32::from(en)).value,
         );
-        self.absorb(regs, t);
+        self.absorb(t);
     }
 
     fn vcmdq_config_write(
@@ -223,10 +356,11 @@ impl Hooks for Hk<'_> {
         _old: u64,
         new: u64,
     ) {
-        // Trapped path only (no HW queue): the status follows the enable.
+        // Trapped, so the queue has no HW queue: nothing takes the enable
+        // up and CMDQ_EN_OK stays 0 (the hardware sets it, see `route`).
         let Some(&q) = idx.first() else { return };
-        let en = VCMDQ::CONFIG::CMDQ_EN.is_set(new as u32);
-        let _ = regs.set_vcmdq_status(q, u32::from(en));
+        let _ = new;
+        let _ = regs.set_vcmdq_status(q, 0);
     }
 
     fn vcmdq_base_write(
@@ -239,11 +373,17 @@ impl Hooks for Hk<'_> {
     ) {
         let Some(&q) = idx.first() else { return };
         let q = q as usize;
-        if q >= NUM_LVCMDQS || !self.st.base_complete {
+        let Some(h) = self.st.halves.get_mut(q) else {
+            return;
+        };
+        *h |= self.st.base_store.halves();
+        if *h != 3 {
+            // Half a value: the other half decides what the queue is.
             return;
         }
-        self.st.base_written[q] = true;
-        self.retry_base(regs, q);
+        *h = 0;
+        self.st.latched[q] = regs.vcmdq_page1_base(q as u32).unwrap_or(0);
+        self.push_base(regs, q);
     }
 
     fn lvcmdq_to_vcmdq(&mut self, regs: &RegFile, idx: &[u32]) -> Option<[u32; 1]> {

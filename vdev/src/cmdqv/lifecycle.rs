@@ -6,19 +6,31 @@
 //!
 //! The rules it keeps (DESIGN.md, "The CMDQV lifecycle"):
 //!
-//! * first device attach: `IOMMU_GET_HW_INFO` (Tegra241 CMDQV: version 1, at
-//!   least 2 VCMDQs, at least 16 SIDs), `IOMMU_VIOMMU_ALLOC` on the nesting
-//!   parent, mmap of VINTF page 0 at once, a vEVENTQ for the error maps. Any
-//!   failure undoes what was done and the attach fails; nothing leaks.
-//! * a logical VCMDQ is allocated once BASE was written, CMDQ_ALLOC_MAP.ALLOC,
-//!   CONFIG.CMDQV_EN and VINTF_CONFIG.ENABLE are set, in any order; every
-//!   precondition event retries. The kernel allocates in ascending index
-//!   order, so queue *n* waits for queue *n−1*. On success the register cache
-//!   is copied into the page ([`QueueRegCache::restore`]); on failure the
-//!   transition [`Transition::QueueInitError`] tells the front end to raise
-//!   GERROR.CMDQ_INIT_ERR.
+//! * probe: `IOMMU_GET_HW_INFO` (Tegra241 CMDQV: version 1, at least 2
+//!   VCMDQs, at least 16 SIDs), through the nesting parent's device
+//!   ([`Lifecycle::probe_host`], what a VMM asks before it exposes a CMDQV) or
+//!   the first attached device.
+//! * first device attach: `IOMMU_VIOMMU_ALLOC` on the nesting parent, mmap of
+//!   VINTF page 0 at once, a vEVENTQ for the error maps. Any failure undoes
+//!   what was done and the attach fails; nothing leaks.
+//! * a logical VCMDQ is allocated once its BASE is programmed (the whole
+//!   queue in guest RAM: the front end decides, [`QueueBase`]),
+//!   CMDQ_ALLOC_MAP.ALLOC, CONFIG.CMDQV_EN and VINTF_CONFIG.ENABLE are set, in
+//!   any order; every precondition event retries, and so does
+//!   [`Lifecycle::catch_up`] after the first device arrives. A BASE that is
+//!   not programmed is no allocation attempt; on a live queue it frees it, and
+//!   a new programmed BASE on a live queue frees and re-allocates it. The
+//!   kernel allocates in ascending index order (queue *n* waits for queue
+//!   *n−1*) and frees in descending order: freeing queue *n* frees the higher
+//!   ones first (their registers kept), and those still ready are allocated
+//!   again when queue *n* is. A failed allocation is
+//!   [`Transition::QueueInitError`]: the front end raises GERROR.CMDQ_INIT_ERR.
 //! * the page is installed into guest MMIO (through [`RegionInstaller`]) only
-//!   while the VINTF is enabled.
+//!   while at least one HW queue exists (step 4 of the review thread) and the
+//!   register cache does not hold it back ([`QueueRegCache::hold_page`]: a
+//!   queue shows an error only the trapped registers can carry). Where a
+//!   queue's registers live, and when they move, is [`QueueRegCache`]'s
+//!   contract.
 //! * a vDEVICE follows the device's plugged state.
 //! * teardown: queues in descending order, region removed, munmap, vDEVICEs,
 //!   vEVENTQ, then the vIOMMU.
@@ -26,13 +38,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use cmdqv_regs::CONFIG;
+
 use crate::backend::{
-    uapi, Backend, Device, HwQueue, Kick, NestParent, Tegra241Info, VDevice, VEventQ, VintfPage,
-    Viommu, ViommuDataIn,
+    uapi, Backend, Device, HwInfoQuery, HwQueue, Kick, NestParent, ObjId, Tegra241Info, VDevice,
+    VEventQ, VintfPage, Viommu, ViommuDataIn,
 };
 use crate::vmm::RegionInstaller;
 
-pub use super::transition::{ErrorEvents, LifecycleError, NoCache, QueueRegCache, Transition};
+pub use super::transition::{
+    ErrorEvents, LifecycleError, NoCache, QueueBase, QueueRegCache, Transition,
+};
 
 /// Logical VCMDQs the model exposes per VINTF.
 pub const NUM_LVCMDQS: usize = 2;
@@ -43,11 +59,17 @@ pub const MAX_LOG2_ENTRIES: u32 = 19;
 /// Depth of the vEVENTQ that carries the LVCMDQ error maps.
 pub const VEVENTQ_DEPTH: u32 = 64;
 
+/// CONFIG.CMDQV_EN after a reset: the register file's reset value, so the
+/// lifecycle, CONFIG and STATUS.CMDQV_ENABLED agree from the start.
+pub fn cmdqv_enabled_at_reset() -> bool {
+    CONFIG::CMDQV_EN.is_set(CONFIG::RESET)
+}
+
 /// A logical VCMDQ's preconditions and HW queue.
 #[derive(Default)]
 struct Queue {
-    /// Guest address and log2 of the entries, once BASE was written.
-    base: Option<(u64, u32)>,
+    /// The programmed base, if any.
+    base: Option<QueueBase>,
     alloc: bool,
     hw: Option<Arc<HwQueue>>,
     /// The last allocation attempt failed (cleared by a success or a free).
@@ -74,16 +96,22 @@ pub struct Lifecycle {
     parent: Arc<NestParent>,
     regions: Arc<dyn RegionInstaller>,
     vintf_gpa: u64,
-    queues: [Queue; NUM_LVCMDQS],
+    /// Per logical VCMDQ, [`NUM_LVCMDQS`] of them.
+    queues: Vec<Queue>,
     cmdqv_en: bool,
     vintf_en: bool,
     installed: bool,
+    /// The VMM refused the last install; not retried until the page is
+    /// wanted out and in again.
+    refused: bool,
     devices: BTreeMap<u32, Plugged>,
     /// Devices attached before their vSID is known.
     unnamed: Vec<Arc<Device>>,
     bound: Option<Bound>,
     /// Whether the host offers the CMDQV (else a plain SMMUv3 vIOMMU).
     cmdqv: bool,
+    /// The host's answer to `IOMMU_GET_HW_INFO`, once asked.
+    host: Option<Option<Tegra241Info>>,
     /// The simulator's hardware kick; `None` on a real host.
     kick: Option<Arc<dyn Kick>>,
 }
@@ -102,14 +130,16 @@ impl Lifecycle {
             parent,
             regions,
             vintf_gpa,
-            queues: Default::default(),
-            cmdqv_en: false,
+            queues: fresh_queues(),
+            cmdqv_en: cmdqv_enabled_at_reset(),
             vintf_en: false,
             installed: false,
+            refused: false,
             devices: BTreeMap::new(),
             unnamed: Vec::new(),
             bound: None,
             cmdqv: true,
+            host: None,
             kick: None,
         }
     }
@@ -120,6 +150,34 @@ impl Lifecycle {
     pub fn with_kick(mut self, kick: Arc<dyn Kick>) -> Self {
         self.kick = Some(kick);
         self
+    }
+
+    /// Whether the host offers a Tegra241 CMDQV the model can expose:
+    /// `IOMMU_GET_HW_INFO` of the nesting parent's device, asked once.
+    /// `Ok(None)`: a plain SMMUv3 host (no CMDQV window for the guest);
+    /// [`LifecycleError::Unsupported`]: a CMDQV the model cannot use.
+    pub fn probe_host(&mut self) -> Result<Option<Tegra241Info>, LifecycleError> {
+        let dev = self.parent.device_id();
+        self.host_cmdqv(dev)
+    }
+
+    /// The cached probe, or `IOMMU_GET_HW_INFO` through device `dev`.
+    fn host_cmdqv(&mut self, dev: ObjId) -> Result<Option<Tegra241Info>, LifecycleError> {
+        if let Some(h) = self.host {
+            return Ok(h);
+        }
+        let query = HwInfoQuery::Type(self.backend.types().hw_info_type);
+        let info = match self.backend.get_hw_info(dev, query) {
+            Ok(hi) => hi.tegra241(),
+            // A host without the CMDQV answers EOPNOTSUPP: plain SMMUv3.
+            Err(e) if e.errno == libc::EOPNOTSUPP => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(i) = info {
+            check_host(i)?;
+        }
+        self.host = Some(info);
+        Ok(info)
     }
 
     /// The vIOMMU, once a device was attached.
@@ -188,13 +246,7 @@ impl Lifecycle {
             return Ok(());
         }
         let types = *self.backend.types();
-        let info = match dev.hw_info_typed() {
-            Ok(hi) => hi.tegra241(),
-            // A host without the CMDQV answers EOPNOTSUPP: plain SMMUv3.
-            Err(e) if e.errno == libc::EOPNOTSUPP => None,
-            Err(e) => return Err(e.into()),
-        };
-        let Some(info) = info else {
+        let Some(info) = self.host_cmdqv(dev.id())? else {
             self.cmdqv = false;
             let viommu = Viommu::with_type(
                 dev,
@@ -213,17 +265,6 @@ impl Lifecycle {
             });
             return Ok(());
         };
-        if info.version != 1
-            || (1usize << info.log2vcmdqs) < NUM_LVCMDQS
-            || (1usize << info.log2vsids) < NUM_SIDS
-        {
-            return Err(LifecycleError::Unsupported(format!(
-                "version {}, {} VCMDQs, {} SIDs per VINTF (need version 1, {NUM_LVCMDQS}, {NUM_SIDS})",
-                info.version,
-                1u64 << info.log2vcmdqs.min(63),
-                1u64 << info.log2vsids.min(63)
-            )));
-        }
         out.push(Transition::Probed(info));
         let viommu = Viommu::with_type(
             dev,
@@ -309,25 +350,40 @@ impl Lifecycle {
             .ok_or(LifecycleError::BadIndex(lidx))
     }
 
-    /// The guest wrote a logical VCMDQ's BASE: `addr` (bits 47:5) and the
-    /// effective log2 of the entries (already clamped to what the model
-    /// advertises). Retries the allocation.
+    /// After a device was plugged (or attached): the first one binds the
+    /// host, and whatever the guest enabled before has to catch up — pending
+    /// queues are allocated and the page installed, without the guest
+    /// writing a register again.
+    pub fn catch_up(&mut self, cache: &mut dyn QueueRegCache) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.retry(cache, &mut out);
+        out
+    }
+
+    /// The guest's BASE of logical VCMDQ `lidx` took a complete new value:
+    /// `Some` when it names a queue wholly in guest RAM, `None` when it is
+    /// "not programmed" (0 included, as Linux writes while it resets a
+    /// queue). `None` is no allocation attempt and frees a live queue; a new
+    /// `Some` on a live queue frees and re-allocates it; the same value again
+    /// changes nothing.
     pub fn write_base(
         &mut self,
         lidx: usize,
-        addr: u64,
-        log2size: u32,
+        base: Option<QueueBase>,
         cache: &mut dyn QueueRegCache,
     ) -> Result<Vec<Transition>, LifecycleError> {
         let q = self.queue_mut(lidx)?;
-        let new = Some((addr, log2size.min(MAX_LOG2_ENTRIES)));
         let mut out = Vec::new();
-        if q.hw.is_some() && q.base != new {
-            // A live queue cannot move: the hardware ignores BASE while the
-            // queue is mapped. Keep the old base.
+        if q.hw.is_some() && q.base == base {
             return Ok(out);
         }
-        q.base = new;
+        if q.hw.is_some() {
+            self.free_from(lidx, cache, &mut out);
+        }
+        self.queues[lidx].base = base;
+        if base.is_none() {
+            self.queues[lidx].failed = false;
+        }
         self.retry(cache, &mut out);
         Ok(out)
     }
@@ -360,18 +416,23 @@ impl Lifecycle {
         out
     }
 
-    /// The guest set or cleared VINTF_CONFIG.ENABLE: installs or removes the
-    /// page and retries the allocations.
+    /// The guest set or cleared VINTF_CONFIG.ENABLE: disabling frees every
+    /// queue (and so removes the page), enabling retries the allocations.
     pub fn set_vintf_enable(&mut self, en: bool, cache: &mut dyn QueueRegCache) -> Vec<Transition> {
         self.vintf_en = en;
         let mut out = Vec::new();
-        if en {
-            self.install(&mut out);
-        } else {
+        if !en {
             self.free_from(0, cache, &mut out);
-            self.remove(&mut out);
         }
         self.retry(cache, &mut out);
+        out
+    }
+
+    /// Re-evaluates whether the page belongs in guest MMIO, after the guest
+    /// acknowledged what held it back ([`QueueRegCache::hold_page`]).
+    pub fn sync(&mut self, cache: &mut dyn QueueRegCache) -> Vec<Transition> {
+        let mut out = Vec::new();
+        self.sync_region(cache, &mut out);
         out
     }
 
@@ -385,10 +446,30 @@ impl Lifecycle {
         self.cmdqv_en
     }
 
-    fn install(&mut self, out: &mut Vec<Transition>) {
-        if self.installed {
+    /// Installs the page while a HW queue exists and nothing holds it back;
+    /// removes it otherwise. Registers move between the homes of
+    /// [`QueueRegCache`]: into the page before it becomes guest MMIO, back
+    /// into the cache after it stopped being guest MMIO.
+    fn sync_region(&mut self, cache: &mut dyn QueueRegCache, out: &mut Vec<Transition>) {
+        let any_queue = self.queues.iter().any(|q| q.hw.is_some());
+        let want = any_queue && self.page().is_some() && !cache.hold_page();
+        if !want {
+            self.refused = false;
+            if self.installed {
+                let len = self.page().map(|p| p.region().len()).unwrap_or(0);
+                self.regions.remove(self.vintf_gpa, len);
+                self.installed = false;
+                self.for_queues_without_hw(|l, p| cache.to_cache(l, p));
+                out.push(Transition::RegionRemoved {
+                    gpa: self.vintf_gpa,
+                });
+            }
             return;
         }
+        if self.installed || self.refused {
+            return;
+        }
+        self.for_queues_without_hw(|l, p| cache.to_page(l, p));
         let Some(page) = self.page() else { return };
         let (ptr, len) = (page.region().host_ptr(), page.region().len());
         match self.regions.install(self.vintf_gpa, ptr, len) {
@@ -398,20 +479,21 @@ impl Lifecycle {
                     gpa: self.vintf_gpa,
                 });
             }
-            Err(e) => out.push(Transition::RegionInstallFailed(e.0)),
+            Err(e) => {
+                self.refused = true;
+                out.push(Transition::RegionInstallFailed(e.0));
+            }
         }
     }
 
-    fn remove(&mut self, out: &mut Vec<Transition>) {
-        if !self.installed {
-            return;
+    /// Calls `f` for every logical VCMDQ without a HW queue, with the page.
+    fn for_queues_without_hw(&self, mut f: impl FnMut(usize, &VintfPage)) {
+        let Some(page) = self.page() else { return };
+        for (lidx, q) in self.queues.iter().enumerate() {
+            if q.hw.is_none() {
+                f(lidx, page);
+            }
         }
-        let len = self.page().map(|p| p.region().len()).unwrap_or(0);
-        self.regions.remove(self.vintf_gpa, len);
-        self.installed = false;
-        out.push(Transition::RegionRemoved {
-            gpa: self.vintf_gpa,
-        });
     }
 
     fn ready(&self, lidx: usize) -> bool {
@@ -419,14 +501,15 @@ impl Lifecycle {
         self.cmdqv_en && self.vintf_en && q.alloc && q.base.is_some() && q.hw.is_none()
     }
 
-    /// Tries every ready queue in ascending order (the kernel's order rule).
+    /// Tries every ready queue in ascending order (the kernel's order rule),
+    /// then installs or removes the page.
     fn retry(&mut self, cache: &mut dyn QueueRegCache, out: &mut Vec<Transition>) {
         let Some(b) = &self.bound else { return };
         let (viommu, has_page) = (b.viommu.clone(), b.page.is_some());
         if !has_page {
             return;
         }
-        for lidx in 0..NUM_LVCMDQS {
+        for lidx in 0..self.queues.len() {
             if !self.ready(lidx) {
                 continue;
             }
@@ -439,35 +522,45 @@ impl Lifecycle {
                     None => continue,
                 }
             };
-            let (addr, log2) = self.queues[lidx].base.unwrap_or((0, 0));
-            let len = 1u64 << (log2 + 4);
-            match viommu.alloc_hw_queue(prev.as_ref(), addr, len) {
+            let Some(base) = self.queues[lidx].base else {
+                continue;
+            };
+            match viommu.alloc_hw_queue(prev.as_ref(), base.addr, base.bytes()) {
                 Ok(hw) => {
                     let id = hw.id();
                     self.queues[lidx].hw = Some(hw);
                     self.queues[lidx].failed = false;
+                    let from_cache = !self.installed;
                     if let Some(page) = self.page() {
-                        cache.restore(lidx, page);
+                        cache.new_queue(lidx, page, from_cache);
                     }
                     out.push(Transition::QueueAllocated { lidx, hw_queue: id });
                 }
                 Err(error) => {
                     self.queues[lidx].failed = true;
+                    cache.init_error(lidx);
                     out.push(Transition::QueueInitError { lidx, error });
                 }
             }
         }
+        self.sync_region(cache, out);
     }
 
     /// Frees the HW queues `lidx..` in descending order (queue n+1 holds
-    /// queue n, so a lower queue can only go after the higher ones).
+    /// queue n, so a lower queue can only go after the higher ones). Each
+    /// queue's registers go to the cache first; while the page stays
+    /// installed they are put back into the page, where the guest reads them.
     fn free_from(&mut self, lidx: usize, cache: &mut dyn QueueRegCache, out: &mut Vec<Transition>) {
-        for i in (lidx..NUM_LVCMDQS).rev() {
+        for i in (lidx..self.queues.len()).rev() {
             if let Some(hw) = self.queues[i].hw.take() {
-                if let Some(page) = self.bound.as_ref().and_then(|b| b.page.as_ref()) {
-                    cache.save(i, page);
+                let page = self.bound.as_ref().and_then(|b| b.page.as_ref());
+                if let Some(page) = page {
+                    cache.to_cache(i, page);
                 }
                 drop(hw);
+                if let (true, Some(page)) = (self.installed, page) {
+                    cache.to_page(i, page);
+                }
                 out.push(Transition::QueueFreed { lidx: i });
             }
             self.queues[i].failed = false;
@@ -492,15 +585,17 @@ impl Lifecycle {
     }
 
     /// A device or system reset of the CMDQV: queues freed (descending), the
-    /// region removed, every precondition cleared. The vIOMMU, page and
+    /// region removed, every precondition back to its reset value
+    /// (CONFIG.CMDQV_EN as [`cmdqv_enabled_at_reset`]). The vIOMMU, page and
     /// vDEVICEs stay: the devices are still plugged.
     pub fn reset(&mut self, cache: &mut dyn QueueRegCache) -> Vec<Transition> {
         let mut out = Vec::new();
         self.free_from(0, cache, &mut out);
-        self.remove(&mut out);
-        self.queues = Default::default();
-        self.cmdqv_en = false;
+        self.sync_region(cache, &mut out);
+        self.queues = fresh_queues();
+        self.cmdqv_en = cmdqv_enabled_at_reset();
         self.vintf_en = false;
+        self.refused = false;
         out
     }
 
@@ -524,6 +619,27 @@ impl Lifecycle {
         out.push(Transition::TornDown);
         out
     }
+}
+
+/// One [`Queue`] per logical VCMDQ the model exposes.
+fn fresh_queues() -> Vec<Queue> {
+    (0..NUM_LVCMDQS).map(|_| Queue::default()).collect()
+}
+
+/// Whether the host CMDQV offers what the model exposes.
+fn check_host(info: Tegra241Info) -> Result<(), LifecycleError> {
+    if info.version != 1
+        || (1usize << info.log2vcmdqs.min(63)) < NUM_LVCMDQS
+        || (1usize << info.log2vsids.min(63)) < NUM_SIDS
+    {
+        return Err(LifecycleError::Unsupported(format!(
+            "version {}, {} VCMDQs, {} SIDs per VINTF (need version 1, {NUM_LVCMDQS}, {NUM_SIDS})",
+            info.version,
+            1u64 << info.log2vcmdqs.min(63),
+            1u64 << info.log2vsids.min(63)
+        )));
+    }
+    Ok(())
 }
 
 impl Drop for Lifecycle {

@@ -1,10 +1,12 @@
 //! What the CMDQV [`Lifecycle`](super::Lifecycle) reports and takes: the
 //! transitions an event caused, in order (the front end reacts to some, the
 //! demo prints them), why an event failed, the errors its vEVENTQ
-//! delivered, and the register cache of queues that have no HW queue.
+//! delivered, a programmed queue base, and the register cache whose
+//! contract says where each queue's registers live.
 
 use std::fmt;
 
+use super::lifecycle::MAX_LOG2_ENTRIES;
 use crate::backend::{Error, Tegra241Info, VintfPage};
 
 /// Why an event of the lifecycle failed (for the VMM; the guest sees
@@ -44,21 +46,22 @@ impl From<Error> for LifecycleError {
 /// an init error) and the demo prints them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
-    /// `IOMMU_GET_HW_INFO` confirmed the host CMDQV.
+    /// The host CMDQV (`IOMMU_GET_HW_INFO`, asked once) is bound.
     Probed(Tegra241Info),
     /// The vIOMMU was allocated, VINTF page 0 mapped, the vEVENTQ allocated.
     Bound {
         /// vIOMMU id.
         viommu: u32,
     },
-    /// A logical VCMDQ got its HW queue; the cached registers were restored.
+    /// A logical VCMDQ got its HW queue; its registers are in the page
+    /// (copied from the cache if the page was not installed).
     QueueAllocated {
         /// Logical index.
         lidx: usize,
         /// HW queue id.
         hw_queue: u32,
     },
-    /// `IOMMU_HW_QUEUE_ALLOC` failed: the guest must see CMDQ_INIT_ERR.
+    /// `IOMMU_HW_QUEUE_ALLOC` failed ([`QueueRegCache::init_error`] was told).
     QueueInitError {
         /// Logical index.
         lidx: usize,
@@ -97,22 +100,77 @@ pub enum Transition {
     TornDown,
 }
 
-/// The register cache of the logical VCMDQs' page-0 registers: the front end
-/// keeps trapped values there while no HW queue exists.
+/// Where a logical VCMDQ's page-0 registers (CONS, PROD, CONFIG, STATUS,
+/// GERROR, GERRORN) live, and the moves between the two homes.
+///
+/// * In the **page** while the queue has a HW queue (a trapped access is
+///   forwarded to it), and for every queue while the page is installed (the
+///   guest reaches it without a trap).
+/// * In the **cache** (the front end's register file) otherwise: a queue
+///   without a HW queue while the page is not installed.
+///
+/// The lifecycle calls these at each change of home, so no value the guest
+/// wrote is lost and no stale value overwrites a newer one.
 pub trait QueueRegCache {
-    /// After `IOMMU_HW_QUEUE_ALLOC` succeeded: copy the cached registers of
-    /// queue `lidx` into the page.
-    fn restore(&mut self, lidx: usize, page: &VintfPage);
-    /// Before the queue is freed: copy the page's registers into the cache.
-    fn save(&mut self, lidx: usize, page: &VintfPage);
+    /// Queue `lidx`'s registers move from the cache into the page: it has no
+    /// HW queue and the page is about to be installed, or its HW queue was
+    /// just freed while the page stays installed (the kernel reset them).
+    fn to_page(&mut self, lidx: usize, page: &VintfPage);
+    /// Queue `lidx`'s registers move from the page into the cache: its HW
+    /// queue is about to be freed, or the page was removed and the queue has
+    /// none.
+    fn to_cache(&mut self, lidx: usize, page: &VintfPage);
+    /// Queue `lidx` just got its HW queue; `from_cache`: its registers were in
+    /// the cache (the page is not installed) and are copied in first. A new
+    /// queue reports no error: earlier errors and CMDQ_INIT_ERR are gone.
+    fn new_queue(&mut self, lidx: usize, page: &VintfPage, from_cache: bool);
+    /// `IOMMU_HW_QUEUE_ALLOC` failed for queue `lidx`: the guest must see
+    /// GERROR.CMDQ_INIT_ERR.
+    fn init_error(&mut self, lidx: usize);
+    /// Whether the page must stay out of guest MMIO for now: a queue shows an
+    /// error only the cache can hold (CMDQ_INIT_ERR: GERROR is read-only in
+    /// the hardware's page).
+    fn hold_page(&self) -> bool;
 }
 
 /// A cache that keeps nothing (tests of the bare lifecycle).
 pub struct NoCache;
 
 impl QueueRegCache for NoCache {
-    fn restore(&mut self, _lidx: usize, _page: &VintfPage) {}
-    fn save(&mut self, _lidx: usize, _page: &VintfPage) {}
+    fn to_page(&mut self, _lidx: usize, _page: &VintfPage) {}
+    fn to_cache(&mut self, _lidx: usize, _page: &VintfPage) {}
+    fn new_queue(&mut self, _lidx: usize, _page: &VintfPage, _from_cache: bool) {}
+    fn init_error(&mut self, _lidx: usize) {}
+    fn hold_page(&self) -> bool {
+        false
+    }
+}
+
+/// A programmed VCMDQ base: a queue of `2^log2size` 16-byte entries at
+/// guest physical `addr`, wholly inside guest RAM (the front end checks
+/// that; anything else is "not programmed" and never reaches the kernel).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueBase {
+    /// Guest physical address (BASE.ADDR, bits 47:5).
+    pub addr: u64,
+    /// log2 of the entries, at most [`MAX_LOG2_ENTRIES`].
+    pub log2size: u32,
+}
+
+impl QueueBase {
+    /// A base of `2^log2size` entries at `addr` (the size clamped to
+    /// [`MAX_LOG2_ENTRIES`]).
+    pub fn new(addr: u64, log2size: u32) -> Self {
+        QueueBase {
+            addr,
+            log2size: log2size.min(MAX_LOG2_ENTRIES),
+        }
+    }
+
+    /// Bytes of the queue: what `IOMMU_HW_QUEUE_ALLOC` is asked for.
+    pub fn bytes(&self) -> u64 {
+        1u64 << (self.log2size + 4)
+    }
 }
 
 /// Errors delivered by the vEVENTQ since the last poll.

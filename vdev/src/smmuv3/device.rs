@@ -64,7 +64,10 @@ pub struct Vsmmuv3Config {
     /// Size of the host pages backing guest RAM (caps IDR1.CMDQS so a VCMDQ
     /// is physically contiguous).
     pub backing_page: u64,
-    /// Whether to expose the Tegra241 CMDQV window.
+    /// Whether to expose the Tegra241 CMDQV window. [`Vsmmuv3::new`] asks
+    /// the host (`IOMMU_GET_HW_INFO`) and refuses a host without a CMDQV the
+    /// model can expose, rather than showing the guest a CMDQV whose queues
+    /// never come up.
     pub cmdqv: bool,
     /// The interrupt lines.
     pub irqs: Irqs,
@@ -73,6 +76,12 @@ pub struct Vsmmuv3Config {
 /// Why [`Vsmmuv3::save_state`] and [`Vsmmuv3::restore_state`] refuse.
 const NOT_MIGRATABLE: &str = "the Tegra241 CMDQV VINTF and HW queues are host hardware state; \
                               snapshot and live migration are not supported";
+
+/// Why [`Vsmmuv3::new`] refuses a CMDQV window on this host.
+const NO_CMDQV: &str = "the host SMMU has no Tegra241 CMDQV (IOMMU_GET_HW_INFO)";
+const CMDQV_UNSUPPORTED: &str =
+    "the host's Tegra241 CMDQV is not version 1 with 2 VCMDQs and 16 SID slots per VINTF";
+const CMDQV_UNKNOWN: &str = "IOMMU_GET_HW_INFO for the Tegra241 CMDQV failed";
 
 /// Why the device state cannot be saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,15 +141,29 @@ pub fn host_smmuv3_info(dev: &Device) -> Result<Smmuv3Info, Error> {
 impl Vsmmuv3 {
     /// A vSMMUv3 over `core`, reporting the features `host` (the host SMMU's
     /// `IOMMU_GET_HW_INFO`, see [`host_smmuv3_info`]) and the model share.
+    /// With [`Vsmmuv3Config::cmdqv`], the host's Tegra241 CMDQV is probed
+    /// through the lifecycle's nesting parent ([`crate::cmdqv::Lifecycle::probe_host`]):
+    /// a host without one, or with one the model cannot expose, is refused.
     pub fn new(
-        core: SmmuCore,
+        mut core: SmmuCore,
         host: &Smmuv3Info,
         cfg: Vsmmuv3Config,
     ) -> Result<Self, Incompatible> {
         let idrs = guest_idrs(host, cfg.backing_page)?;
-        let cmdqv = cfg
-            .cmdqv
-            .then(|| Cmdqv::new(cfg.irqs.cmdqv.clone(), idrs.cmdqs()));
+        let cmdqv = if cfg.cmdqv {
+            match core.lc.probe_host() {
+                Ok(Some(_)) => Some(Cmdqv::new(
+                    cfg.irqs.cmdqv.clone(),
+                    idrs.cmdqs(),
+                    core.mem().clone(),
+                )),
+                Ok(None) => return Err(Incompatible(NO_CMDQV)),
+                Err(LifecycleError::Backend(_)) => return Err(Incompatible(CMDQV_UNKNOWN)),
+                Err(_) => return Err(Incompatible(CMDQV_UNSUPPORTED)),
+            }
+        } else {
+            None
+        };
         let mut dev = Vsmmuv3 {
             regs: RegFile::new(),
             host_events: None,
@@ -214,13 +237,18 @@ impl Vsmmuv3 {
 
     /// Plugs a passthrough device as `vsid` (first device: probe, vIOMMU,
     /// VINTF page, vEVENTQ; then its vDEVICE and the attachment its STE asks
-    /// for).
+    /// for). VCMDQs the guest enabled before are allocated now.
     pub fn plug(
         &mut self,
         dev: &Arc<Device>,
         vsid: u32,
     ) -> Result<Vec<Transition>, LifecycleError> {
         let t = self.core.plug(dev, vsid)?;
+        if let Some(c) = self.cmdqv.as_mut() {
+            // What the guest enabled before any device was there catches up
+            // (its transitions are in `take_transitions`, like a write's).
+            c.plugged(&mut self.core.lc);
+        }
         if self.host_events.is_none() {
             if let Some(v) = self.core.lc.viommu() {
                 // Without it the guest sees no device faults; the device

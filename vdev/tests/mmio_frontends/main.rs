@@ -17,7 +17,7 @@ use vdev::cmdqv::device::VINTF0_PAGE0;
 use vdev::cmdqv::lifecycle::{Lifecycle, Transition};
 use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config};
 use vdev::smmuv3::SmmuCore;
-use vdev::vmm::{CountingIrq, MmioAdapter, MmioDevice, RecordingRegions};
+use vdev::vmm::{CountingIrq, GuestMemory, MmioAdapter, MmioDevice, RecordingRegions};
 
 mod cmdqv_window;
 #[path = "../common/mod.rs"]
@@ -127,13 +127,19 @@ impl Rig {
         self.bus
             .write64(q(qi, cq::VCMDQ_PAGE1::BASE::OFFSET), addr | u64::from(LOG2));
     }
-    fn bring_up(&mut self) {
+    /// The guest's part of a bring-up: CMDQV on (its reset value), both
+    /// queues mapped with a BASE, VINTF on.
+    fn enable_queues(&mut self) {
         self.cmdqv_en(true);
         for (i, mem) in QMEM.iter().enumerate() {
             self.alloc(i, i, true);
             self.base(i, *mem);
         }
         self.vintf_en(true);
+    }
+    /// [`Rig::enable_queues`] with the devices plugged: both queues come up.
+    fn bring_up(&mut self) {
+        self.enable_queues();
         assert!(self.allocated(0) && self.allocated(1));
     }
     /// Puts commands into logical queue `l`'s memory and publishes them.
