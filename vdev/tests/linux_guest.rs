@@ -1490,12 +1490,27 @@ fn arm_smmu_cmdq_issue_cmdlist_completes_every_command_on_both_lvcmdqs() {
                     HwCommand::TlbiNhAsid { vmid, asid: a } => {
                         assert!(vmid == vintf_vmid && a == asid)
                     }
-                    HwCommand::AtcInv { vsid, psid, .. } => {
+                    HwCommand::AtcInv {
+                        vsid,
+                        psid,
+                        ssid,
+                        size,
+                        global,
+                        ..
+                    } => {
                         let i = VSIDS
                             .iter()
                             .position(|v| *v == vsid)
                             .expect("a plugged vSID");
                         assert_eq!(psid, PSIDS[i]);
+                        // What `round` sent: device 0 a 16-page span, device
+                        // 1 everything of substream 3 with the Global bit.
+                        let want = if i == 0 {
+                            (None, 4, false)
+                        } else {
+                            (Some(3), 52, true)
+                        };
+                        assert_eq!((ssid, size, global), want, "{c:?}");
                         atc += 1;
                     }
                     HwCommand::Sync { cs } => assert_eq!(cs, SyncCs::NONE.value() as u8),
@@ -1549,6 +1564,19 @@ fn tegra241_cmdqv_isr_recovers_a_vcmdq_from_an_illegal_command() {
         assert_eq!(ge, gn);
         g.batch(lidx, &[tlbi_asid(2)]).unwrap();
         assert_eq!(g.vm.executed(lidx).len(), 6);
+        // An ATC_INV for a StreamID the VINTF has not matched (no device
+        // with it): CERROR_ILL_ACCESS, which the ISR skips like any other.
+        let stray = atc_inv(0x99, None, 0, 52, false);
+        g.issue_cmdlist(Cmdq::Lv(lidx), &[stray], true)
+            .expect("recovered");
+        assert_eq!(g.log.cmdqv_isr, 2);
+        let code = cq::enums::VcmdqError::CERROR_ILL_ACCESS.value();
+        assert!(g
+            .log
+            .lines
+            .iter()
+            .any(|l| l.ends_with(&format!("code {code}"))));
+        assert_eq!(g.vm.executed(lidx).len(), 8, "the stray one skipped");
         assert_eq!(g.vm.init_errors(), 0);
         g.remove().0.teardown();
     }

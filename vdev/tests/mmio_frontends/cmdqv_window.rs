@@ -498,15 +498,18 @@ fn unplug_with_live_queues_frees_the_vdevice_only() {
     assert_eq!(matched(&r), 1);
     assert!(r.sim.live_objects() < before);
     assert!(r.allocated(0) && r.allocated(1));
-    // ATC_INV for the unplugged vSID is now illegal on the VCMDQ; the
-    // remaining device's works.
+    // ATC_INV for the unplugged vSID is now an illegal access on the VCMDQ
+    // (no SID_MATCH slot holds it); the remaining device's works.
     r.bus
         .write32(lv(1, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET), 1);
     let mut prod = 0;
     let atc = |sid: u32| [0x40 | (u64::from(sid) << 32), 0];
     assert_eq!(r.vsubmit(1, &mut prod, &[atc(VSIDS[0]), [0x46, 0]]), 2);
     let cons = r.vsubmit(1, &mut prod, &[atc(VSIDS[1])]);
-    assert_eq!(cq::VCMDQ::CONS::ERR.read(cons), 1);
+    assert_eq!(
+        cq::VCMDQ::CONS::ERR.read_as_enum(cons),
+        Some(cq::enums::VcmdqError::CERROR_ILL_ACCESS)
+    );
     r.finish();
 }
 

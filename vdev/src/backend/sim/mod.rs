@@ -35,8 +35,9 @@
 //! **The VCMDQs run on [`Kick::kick`]**: the simulator cannot trap stores to
 //! the mmap'd VINTF page, so the device model calls `kick(viommu)` after the
 //! guest wrote PROD, CONFIG or GERRORN; the queues then consume commands, advance
-//! CONS, or stop with `CONS.ERR = CERROR_ILL` and a toggled GERROR, which is also
-//! reported as a Tegra241 vEVENT (LVCMDQ error map).
+//! CONS, or stop with `CONS.ERR` (`CERROR_ILL_OPCODE`, or `CERROR_ILL_ACCESS`
+//! for an ATC_INV of a StreamID the VINTF has not matched) and a toggled GERROR,
+//! which is also reported as a Tegra241 vEVENT (LVCMDQ error map).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -4,6 +4,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use cmdqv_regs::VINTF;
+use smmuv3_regs::enums::CmdOpcode;
+use smmuv3_regs::structs::{CmdAtcInv, CmdSync, CmdTlbiNhAsid, CmdTlbiNhVa, Command, Words};
+
 use super::super::{e, SimBackend};
 use super::events;
 use crate::backend::{ObjId, Op, Result};
@@ -13,6 +17,8 @@ use crate::vmm::GuestMemory;
 /// `tegra241-cmdqv.c` uses them (facts only). Kept here until the generated
 /// `cmdqv-regs` crate provides accessor constants.
 pub mod regs {
+    use cmdqv_regs::enums::VcmdqError;
+
     /// Size of the VINTF page 0 the kernel lets user space mmap.
     pub const VINTF_PAGE0_SIZE: usize = 0x1_0000;
     /// Stride between logical VCMDQs in the page.
@@ -39,12 +45,14 @@ pub mod regs {
     pub const STATUS_ENABLED: u32 = 1;
     /// SMMU `GERROR.CMDQ_ERR`.
     pub const GERROR_CMDQ_ERR: u32 = 1;
-    /// `CERROR_NONE`.
-    pub const CERROR_NONE: u32 = 0;
-    /// `CERROR_ILL`: illegal or unsupported command.
-    pub const CERROR_ILL: u32 = 1;
+    /// `CERROR_NONE` (the map's `VcmdqError` codes).
+    pub const CERROR_NONE: u32 = VcmdqError::CERROR_NONE.value() as u32;
+    /// `CERROR_ILL_OPCODE`: illegal or unsupported command.
+    pub const CERROR_ILL: u32 = VcmdqError::CERROR_ILL_OPCODE.value() as u32;
     /// `CERROR_ABT`: abort when fetching the command.
-    pub const CERROR_ABT: u32 = 2;
+    pub const CERROR_ABT: u32 = VcmdqError::CERROR_ABT.value() as u32;
+    /// `CERROR_ILL_ACCESS`: a StreamID the VINTF has not matched.
+    pub const CERROR_ILL_ACCESS: u32 = VcmdqError::CERROR_ILL_ACCESS.value() as u32;
     /// `VINTF_CONFIG.EN` (bit 0).
     pub const VINTF_EN: u32 = 1;
     /// `VINTF_CONFIG.VMID` shift (bits 16:1).
@@ -60,26 +68,27 @@ pub mod regs {
     }
 }
 
-/// SMMUv3 command opcodes the simulator knows.
+/// SMMUv3 command opcodes the simulator's kernel side checks, from the
+/// generated `smmuv3-regs` enum.
 pub mod opcode {
+    use smmuv3_regs::enums::CmdOpcode;
+
     /// `CMD_CFGI_CD`.
-    pub const CFGI_CD: u8 = 0x05;
+    pub const CFGI_CD: u8 = CmdOpcode::CFGI_CD.value() as u8;
     /// `CMD_CFGI_CD_ALL`.
-    pub const CFGI_CD_ALL: u8 = 0x06;
+    pub const CFGI_CD_ALL: u8 = CmdOpcode::CFGI_CD_ALL.value() as u8;
     /// `CMD_TLBI_NH_ALL`.
-    pub const TLBI_NH_ALL: u8 = 0x10;
+    pub const TLBI_NH_ALL: u8 = CmdOpcode::TLBI_NH_ALL.value() as u8;
     /// `CMD_TLBI_NH_ASID`.
-    pub const TLBI_NH_ASID: u8 = 0x11;
+    pub const TLBI_NH_ASID: u8 = CmdOpcode::TLBI_NH_ASID.value() as u8;
     /// `CMD_TLBI_NH_VA`.
-    pub const TLBI_NH_VA: u8 = 0x12;
+    pub const TLBI_NH_VA: u8 = CmdOpcode::TLBI_NH_VA.value() as u8;
     /// `CMD_TLBI_NH_VAA`.
-    pub const TLBI_NH_VAA: u8 = 0x13;
+    pub const TLBI_NH_VAA: u8 = CmdOpcode::TLBI_NH_VAA.value() as u8;
     /// `CMD_TLBI_NSNH_ALL`.
-    pub const TLBI_NSNH_ALL: u8 = 0x30;
+    pub const TLBI_NSNH_ALL: u8 = CmdOpcode::TLBI_NSNH_ALL.value() as u8;
     /// `CMD_ATC_INV`.
-    pub const ATC_INV: u8 = 0x40;
-    /// `CMD_SYNC`.
-    pub const CMD_SYNC: u8 = 0x46;
+    pub const ATC_INV: u8 = CmdOpcode::ATC_INV.value() as u8;
 }
 
 /// Memory of a mmap-able region: 32-bit words the "hardware" and the mapping
@@ -156,7 +165,7 @@ pub enum HwCommand {
         addr: u64,
         /// Size field (log2 of the range in 4 KiB units).
         size: u8,
-        /// Global.
+        /// Global (`CMDQ_ATC_0_GLOBAL`, word 0 bit 9).
         global: bool,
     },
     /// `CMD_SYNC`.
@@ -186,43 +195,67 @@ pub(crate) struct Lvq {
     pub(crate) log2size: u32,
 }
 
-/// Decodes and checks one command against the VINTF's SID table.
+/// Decodes and checks one command against the VINTF's SID table, with the
+/// command layouts of the generated `smmuv3-regs` structures.
+///
+/// A guest-owned VCMDQ runs TLBI_NH_ASID, TLBI_NH_VA, ATC_INV and CMD_SYNC
+/// (Linux's `tegra241_guest_vcmdq_supports_cmd`, plus the CMD_SYNC every
+/// queue needs); anything else stops it with `CERROR_ILL_OPCODE`. An
+/// ATC_INV whose StreamID no enabled SID_MATCH slot holds stops it with
+/// `CERROR_ILL_ACCESS`, the code the CMDQV map gives that case (its value
+/// from QEMU's `tegra241-cmdqv.h`; that this is the case it names is the
+/// map's reading, see cmdqv-regs/MAP-NOTES.md).
 fn decode(
     cmd: [u64; 2],
     vmid: u16,
     sid_match: &[u32],
     sid_replace: &[u32],
 ) -> std::result::Result<HwCommand, u32> {
-    let op = (cmd[0] & 0xff) as u8;
-    let asid = (cmd[0] >> 48) as u16;
+    let op = Command::from_words(cmd).get_enum(Command::OPCODE);
     match op {
-        opcode::TLBI_NH_ASID => Ok(HwCommand::TlbiNhAsid { vmid, asid }),
-        opcode::TLBI_NH_VA => Ok(HwCommand::TlbiNhVa {
-            vmid,
-            asid,
-            addr: cmd[1] & !0xfff,
-            leaf: cmd[1] & 1 != 0,
-        }),
-        opcode::ATC_INV => {
-            let vsid = (cmd[0] >> 32) as u32;
-            // The hardware only forwards ATC invalidations for a StreamID the
-            // VINTF's SID_MATCH table knows; anything else is illegal here.
-            let slot = sid_match
-                .iter()
-                .position(|m| m & 1 != 0 && (m >> 1) == vsid)
-                .ok_or(regs::CERROR_ILL)?;
-            let ssv = cmd[0] & (1 << 11) != 0;
-            Ok(HwCommand::AtcInv {
-                vsid,
-                psid: sid_replace.get(slot).copied().unwrap_or(0),
-                ssid: ssv.then_some(((cmd[0] >> 12) & 0xf_ffff) as u32),
-                addr: cmd[1] & !0xfff,
-                size: (cmd[1] & 0x3f) as u8,
-                global: cmd[1] & 1 != 0,
+        Some(CmdOpcode::TLBI_NH_ASID) => {
+            let c = CmdTlbiNhAsid::from_words(cmd);
+            Ok(HwCommand::TlbiNhAsid {
+                vmid,
+                asid: c.get(CmdTlbiNhAsid::ASID) as u16,
             })
         }
-        opcode::CMD_SYNC => Ok(HwCommand::Sync {
-            cs: ((cmd[0] >> 12) & 3) as u8,
+        Some(CmdOpcode::TLBI_NH_VA) => {
+            let c = CmdTlbiNhVa::from_words(cmd);
+            Ok(HwCommand::TlbiNhVa {
+                vmid,
+                asid: c.get(CmdTlbiNhVa::ASID) as u16,
+                addr: c.get(CmdTlbiNhVa::ADDR) << 12,
+                leaf: c.get(CmdTlbiNhVa::LEAF) != 0,
+            })
+        }
+        Some(CmdOpcode::ATC_INV) => {
+            let c = CmdAtcInv::from_words(cmd);
+            let vsid = c.get(CmdAtcInv::SID) as u32;
+            // The hardware only forwards ATC invalidations for a StreamID the
+            // VINTF's SID_MATCH table knows.
+            let slot = sid_match
+                .iter()
+                .position(|m| {
+                    VINTF::SID_MATCH::ENABLE.is_set(*m)
+                        && VINTF::SID_MATCH::VIRT_SID.read(*m) == vsid
+                })
+                .ok_or(regs::CERROR_ILL_ACCESS)?;
+            let ssv = c.get(CmdAtcInv::SSV) != 0;
+            Ok(HwCommand::AtcInv {
+                vsid,
+                psid: sid_replace
+                    .get(slot)
+                    .map(|r| VINTF::SID_REPLACE::PHYS_SID.read(*r))
+                    .unwrap_or(0),
+                ssid: ssv.then_some(c.get(CmdAtcInv::SSID) as u32),
+                addr: c.get(CmdAtcInv::ADDR) << 12,
+                size: c.get(CmdAtcInv::SIZE) as u8,
+                global: c.get(CmdAtcInv::GLOBAL) != 0,
+            })
+        }
+        Some(CmdOpcode::CMD_SYNC) => Ok(HwCommand::Sync {
+            cs: CmdSync::from_words(cmd).get(CmdSync::CS.field) as u8,
         }),
         _ => Err(regs::CERROR_ILL),
     }
@@ -382,14 +415,60 @@ mod tests {
                 ..
             })
         ));
+        // A StreamID no SID_MATCH slot holds: the map's CERROR_ILL_ACCESS.
         assert_eq!(
             decode([0x40 | (6 << 32), 0], 9, &m, &r),
-            Err(regs::CERROR_ILL)
+            Err(regs::CERROR_ILL_ACCESS)
         );
+        assert_eq!(regs::CERROR_ILL_ACCESS, 4);
         assert_eq!(decode([0x13, 0], 9, &m, &r), Err(regs::CERROR_ILL));
         assert_eq!(
             decode([0x46 | (1 << 12), 0], 9, &m, &r),
             Ok(HwCommand::Sync { cs: 1 })
+        );
+    }
+
+    #[test]
+    fn atc_inv_fields_are_where_linux_puts_them() {
+        use smmuv3_regs::structs::CmdAtcInv;
+        let m = [(5 << 1) | 1, 0];
+        let r = [0x77, 0];
+        // CMDQ_ATC_0_GLOBAL is word 0 bit 9; word 1 bit 0 is SIZE's low bit.
+        let global = [0x40 | (1 << 9) | (5 << 32), 0x1000];
+        let size1 = [0x40 | (5 << 32), 0x1000 | 1];
+        let d = |c| decode(c, 9, &m, &r);
+        assert!(matches!(
+            d(global),
+            Ok(HwCommand::AtcInv {
+                global: true,
+                size: 0,
+                ..
+            })
+        ));
+        assert!(matches!(
+            d(size1),
+            Ok(HwCommand::AtcInv {
+                global: false,
+                size: 1,
+                ..
+            })
+        ));
+        assert_eq!(CmdAtcInv::GLOBAL.shift, 9);
+        // SSV (bit 11) with the SubstreamID in 31:12; the address in 63:12.
+        let ssid = [
+            0x40 | (1 << 11) | (0x2345 << 12) | (5 << 32),
+            0xabcd_e000 | 52,
+        ];
+        assert_eq!(
+            d(ssid),
+            Ok(HwCommand::AtcInv {
+                vsid: 5,
+                psid: 0x77,
+                ssid: Some(0x2345),
+                addr: 0xabcd_e000,
+                size: 52,
+                global: false,
+            })
         );
     }
 
@@ -507,7 +586,10 @@ mod tests {
         ));
         q.put(1, atc_inv(0x43));
         q.prod(2);
-        assert_eq!(q.cons(), 1 | (regs::CERROR_ILL << regs::CONS_ERR_SHIFT));
+        assert_eq!(
+            q.cons(),
+            1 | (regs::CERROR_ILL_ACCESS << regs::CONS_ERR_SHIFT)
+        );
     }
 
     #[test]
