@@ -8,7 +8,7 @@
 //! * [`GuestBus`]: what a VMM's bus does for the device's windows, for the
 //!   demo, tests and a guest driver running in the same process. A guest
 //!   access at a physical address goes, in order, to RAM the VMM installed
-//!   ([`RecordingRegions`]: the VINTF page while the VINTF is enabled; no
+//!   ([`RecordingRegions`]: the VINTF page while a HW queue exists; no
 //!   trap), to the SMMU window, to the CMDQV window; anything else reads as
 //!   zero. After a store to installed RAM the bus calls [`Vsmmuv3::kick`],
 //!   which on the simulated backend is the hardware noticing the store (on a

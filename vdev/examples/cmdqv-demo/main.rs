@@ -100,7 +100,7 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(sim) = host.sim.as_ref() {
         script::device_fault(&mut g, sim, &irqs.eventq)?;
     }
-    script::vcmdq_init_error(&mut g);
+    script::vcmdq_init_error(&mut g, &regions);
     script::unplug_with_live_queues(&mut g, VSIDS[host.devices.len() - 1]);
     let counters = script::teardown(&mut g);
     drop(g);

@@ -15,7 +15,7 @@ use crate::vmm::IrqLines;
 fn describe(t: &Transition) -> String {
     match t {
         Transition::Probed(i) => format!(
-            "IOMMU_GET_HW_INFO: Tegra241 CMDQV version {}, {} VCMDQs and {} SID slots per VINTF",
+            "host CMDQV (IOMMU_GET_HW_INFO, asked when the vSMMUv3 was built): Tegra241 version {}, {} VCMDQs and {} SID slots per VINTF",
             i.version,
             1u32 << i.log2vcmdqs.min(31),
             1u32 << i.log2vsids.min(31)
@@ -24,7 +24,7 @@ fn describe(t: &Transition) -> String {
             format!("IOMMU_VIOMMU_ALLOC -> vIOMMU {viommu}; VINTF page 0 mmap'd; vEVENTQ allocated")
         }
         Transition::QueueAllocated { lidx, hw_queue } => format!(
-            "IOMMU_HW_QUEUE_ALLOC: logical VCMDQ {lidx} -> HW queue {hw_queue}; cached registers copied into the page"
+            "IOMMU_HW_QUEUE_ALLOC: logical VCMDQ {lidx} -> HW queue {hw_queue}; its registers are the page's now"
         ),
         Transition::QueueInitError { lidx, error } => {
             format!("logical VCMDQ {lidx}: {error} -> guest sees GERROR.CMDQ_INIT_ERR")

@@ -127,7 +127,11 @@ pub fn bring_up_vcmdqs(g: &mut Guest, regions: &RecordingRegions) {
         "[guest] CONFIG <- CMDQV_EN; CMDQ_ALLOC_MAP[1], [0] <- ALLOC; BASE of both (VINTF page 1): no queue yet"
     );
     print_transitions(&g.bus.device_mut().take_transitions());
-    println!("[guest] VINTF0 CONFIG <- ENABLE (the fourth precondition)");
+    println!(
+        "[guest] installed RAM regions: {:x?} (no HW queue yet: every VINTF page 0 access traps to the register cache)",
+        regions.installed()
+    );
+    println!("[guest] VINTF0 CONFIG <- ENABLE (the fourth precondition; the page follows the first HW queue)");
     g.cmdqv_w32(
         cq::VINTF::CONFIG::OFFSET,
         cq::VINTF::CONFIG::ENABLE.val(1).value,
@@ -310,38 +314,49 @@ pub fn device_fault(
     Ok(())
 }
 
-/// A VCMDQ whose BASE the kernel refuses (GERROR.CMDQ_INIT_ERR), fixed and retried.
-pub fn vcmdq_init_error(g: &mut Guest) {
-    println!("== a VCMDQ that cannot be allocated: CMDQ_INIT_ERR");
-    g.cmdqv_w32(cq::VINTF::CONFIG::OFFSET, 0);
-    print_transitions(&g.bus.device_mut().take_transitions());
-    // Queue 1's base is not aligned to its size: the kernel refuses it.
+/// A VCMDQ reset the way Linux resets one (BASE 0 with everything enabled:
+/// "not programmed", no error), then a BASE the kernel refuses
+/// (GERROR.CMDQ_INIT_ERR, the page held out of guest RAM until the guest
+/// acknowledges), fixed and retried.
+pub fn vcmdq_init_error(g: &mut Guest, regions: &RecordingRegions) {
+    println!("== a VCMDQ reset, and a VCMDQ that cannot be allocated: CMDQ_INIT_ERR");
     let base1 = cq::VCMDQ_PAGE1::BASE::OFFSET + 0x80;
-    g.cmdqv_w64(base1, (VCMDQ_MEM[1] + 0x100) | u64::from(LOG2Q));
-    g.cmdqv_w32(cq::VINTF::CONFIG::OFFSET, 1);
-    print_transitions(&g.bus.device_mut().take_transitions());
     let ge1 = cq::VCMDQ::GERROR::OFFSET + 0x80;
+    let errors = |g: &mut Guest| g.bus.device().cmdqv_stats().unwrap_or_default().init_errors;
+    let before = errors(g);
+    g.cmdqv_w64(base1, 0);
+    println!("[guest] VCMDQ1 BASE <- 0 (tegra241_vcmdq_hw_deinit): not programmed, no allocation attempt");
+    print_transitions(&g.bus.device_mut().take_transitions());
+    println!(
+        "[guest] CMDQ_INIT_ERR raised: {}; installed RAM regions: {:x?} (LVCMDQ0 still has its HW queue)",
+        errors(g) - before,
+        regions.installed()
+    );
+    // Queue 1's base is not aligned to its size: the kernel refuses it.
+    g.cmdqv_w64(base1, (VCMDQ_MEM[1] + 0x100) | u64::from(LOG2Q));
+    print_transitions(&g.bus.device_mut().take_transitions());
     let gerror1 = g.cmdqv_r32(ge1);
     println!(
-        "[guest] VCMDQ1 GERROR {gerror1:#x} (CMDQ_INIT_ERR {}), CMDQ_ERR_MAP {:#x}",
+        "[guest] VCMDQ1 GERROR {gerror1:#x} (CMDQ_INIT_ERR {}), CMDQ_ERR_MAP {:#x}; installed RAM regions: {:x?} (held out: the hardware's page cannot show CMDQ_INIT_ERR)",
         cq::fieldsets::VcmdqErrors::CMDQ_INIT_ERR.read(gerror1),
-        g.cmdqv_r32(cq::CMDQ_ERR_MAP::OFFSET)
+        g.cmdqv_r32(cq::CMDQ_ERR_MAP::OFFSET),
+        regions.installed()
     );
     g.cmdqv_w64(base1, VCMDQ_MEM[1] | u64::from(LOG2Q));
     g.cmdqv_w32(cq::VCMDQ::GERRORN::OFFSET + 0x80, gerror1);
     print_transitions(&g.bus.device_mut().take_transitions());
-    g.vq_prod = [0; 2];
     for l in 0..2 {
         let cfg = Guest::lvcmdq(l, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET);
         g.cmdqv_w32(cfg, 1);
-        // Fresh queues start at index 0; continue from the restored CONS.
+        // The queue kept its registers across the reset: continue from CONS.
         g.vq_prod[l] = g.cmdqv_r32(Guest::lvcmdq(l, cq::VINTF_PAGE0::LVCMDQ::CONS::OFFSET))
             & ((2 << LOG2Q) - 1);
     }
     let (p, c) = g.vcmdq_submit(1, &[[TLBI_NH_VA | (3 << 48), 0x1000], [CMD_SYNC, 0]]);
     println!(
-        "[guest] fixed BASE (the write retried the allocation), acknowledged: CMDQ_ERR_MAP {:#x}; LVCMDQ1 runs again: PROD {p:#x} CONS {c:#x}",
-        g.cmdqv_r32(cq::CMDQ_ERR_MAP::OFFSET)
+        "[guest] fixed BASE (the write retried the allocation), acknowledged: CMDQ_ERR_MAP {:#x}, installed RAM regions {:x?}; LVCMDQ1 runs again: PROD {p:#x} CONS {c:#x}",
+        g.cmdqv_r32(cq::CMDQ_ERR_MAP::OFFSET),
+        regions.installed()
     );
 }
 

@@ -48,7 +48,7 @@ use crate::vmm::{GuestMemory, IrqLine};
 /// Bytes of the guest-visible CMDQV window (one VINTF: five 64 KiB pages).
 pub const CMDQV_WINDOW: u64 = 0x5_0000;
 /// Offset of VINTF 0's logical page 0 in the window: where the VMM installs
-/// the mmap'd VINTF page while the VINTF is enabled.
+/// the mmap'd VINTF page while at least one HW queue exists.
 pub const VINTF0_PAGE0: u64 = 0x3_0000;
 /// Offset of the direct VCMDQ page 0 aperture.
 const VCMDQ_PAGE0: u64 = VCMDQ::CONS::OFFSET as u64;
