@@ -22,6 +22,7 @@
 pub mod decode;
 pub mod diag;
 pub mod doc;
+#[cfg(feature = "cli")]
 pub mod dump;
 pub mod elaborate;
 pub mod model;
