@@ -23,7 +23,8 @@
 //! assert!(cmdqv.vintf(64).is_none());
 //! ```
 #![no_std]
-#![allow(clippy::all)]
+// Register and field names keep the spec's spelling (`CR0`, `SMMUEN`).
+#![allow(non_snake_case, non_camel_case_types, clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/accessors.rs"));
 

@@ -1,41 +1,71 @@
-//! Rust names for map names: modules keep the spec's spelling (`CR0`,
-//! `SID_MATCH`), methods are snake case (`sid_match`), types camel case
-//! (`VintfPage0`).
+//! Rust names for map names, in one place: modules keep the spec's spelling
+//! (`CR0`, `SID_MATCH`), methods and storage are snake case (`sid_match`,
+//! `vcmdq_prod`), types camel case (`VintfPage0`), enum variants of the
+//! register file upper snake case (`VCMDQ_PROD`). A name that would be a
+//! Rust keyword gets a trailing `_`.
 
-use proc_macro2::{Ident, Literal};
-use quote::format_ident;
-
+/// Rust keywords (strict, reserved and the 2024 edition's `gen`) that a map
+/// name could collide with; none can be a plain identifier.
 const KEYWORDS: &[&str] = &[
-    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
-    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
-    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
-    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
-    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+    "Self", "abstract", "as", "async", "await", "become", "box", "break", "const", "continue",
+    "crate", "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if",
+    "impl", "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
+    "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
 ];
 
-/// An identifier, with `_` appended when the name is a Rust keyword.
-pub fn ident(name: &str) -> Ident {
-    if KEYWORDS.contains(&name) {
-        format_ident!("{}_", name)
+/// Whether `name` is a Rust keyword.
+pub fn is_keyword(name: &str) -> bool {
+    KEYWORDS.contains(&name)
+}
+
+/// Whether `name` is an ASCII identifier (the loader only accepts those,
+/// but the generator checks what it relies on).
+pub fn is_identifier(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name != "_"
+}
+
+/// `name` as an identifier: kept, with `_` appended to a keyword.
+pub fn ident(name: &str) -> String {
+    if is_keyword(name) {
+        format!("{name}_")
     } else {
-        format_ident!("{}", name)
+        name.to_string()
     }
 }
 
-/// `SID_MATCH` -> `sid_match`.
-pub fn snake(name: &str) -> Ident {
-    ident(&name.to_ascii_lowercase())
+/// Lower snake case of a map name or path (`VCMDQ.PROD` -> `vcmdq_prod`).
+pub fn snake(name: &str) -> String {
+    ident(&cased(name, char::to_ascii_lowercase))
+}
+
+/// Upper snake case of a path (`VCMDQ.PROD` -> `VCMDQ_PROD`).
+pub fn upper(name: &str) -> String {
+    ident(&cased(name, char::to_ascii_uppercase))
+}
+
+fn cased(name: &str, case: fn(&char) -> char) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { case(&c) } else { '_' })
+        .collect();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert(0, '_');
+    }
+    s
 }
 
 /// `VINTF_PAGE0` -> `VintfPage0`; names already in camel case (`QueueBase`)
 /// are kept.
-pub fn camel(name: &str) -> Ident {
+pub fn camel(name: &str) -> String {
     let has_lower = name.chars().any(|c| c.is_ascii_lowercase());
     if has_lower && !name.contains('_') && name.starts_with(|c: char| c.is_ascii_uppercase()) {
         return ident(name);
     }
     let mut out = String::new();
-    for part in name.split('_').filter(|p| !p.is_empty()) {
+    for part in name.split(['_', '.']).filter(|p| !p.is_empty()) {
         let mut chars = part.chars();
         if let Some(first) = chars.next() {
             out.push(first.to_ascii_uppercase());
@@ -48,27 +78,9 @@ pub fn camel(name: &str) -> Ident {
     ident(&out)
 }
 
-/// A test-function name from parts: `["VINTF", "CONFIG", "ENABLE"]` ->
-/// `vintf_config_enable`.
-pub fn test_name(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .map(|p| p.to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-/// A hexadecimal integer literal (`0x5df`). Built as a [`Literal`] rather
-/// than by lexing a token stream: the generator writes tens of thousands.
-pub fn hex(v: u64) -> Literal {
-    format!("{v:#x}")
-        .parse()
-        .unwrap_or_else(|_| Literal::u64_unsuffixed(v))
-}
-
-/// [`hex`] with `_` every four digits (`0x1_0000`), for offsets and masks
-/// read by people in `match` arms and tests.
-pub fn hex_grouped(v: u64) -> Literal {
+/// A hexadecimal literal with `_` every four digits (`0x1_0000`, `0x5df`),
+/// the one spelling of numbers in generated code.
+pub fn hex(v: u64) -> String {
     let digits = format!("{v:x}");
     let mut out = String::with_capacity(digits.len() + digits.len() / 4 + 2);
     out.push_str("0x");
@@ -78,5 +90,34 @@ pub fn hex_grouped(v: u64) -> Literal {
         }
         out.push(c);
     }
-    out.parse().unwrap_or_else(|_| Literal::u64_unsuffixed(v))
+    out
+}
+
+/// A string literal for `s` (escaped as Rust's `Debug` does, which is valid
+/// Rust source).
+pub fn string(s: &str) -> String {
+    format!("{s:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_keywords_and_numbers() {
+        assert_eq!(snake("VCMDQ.PROD"), "vcmdq_prod");
+        assert_eq!(snake("TYPE"), "type_");
+        assert_eq!(snake("0X"), "_0x");
+        assert_eq!(upper("vintf.sid_match"), "VINTF_SID_MATCH");
+        assert_eq!(upper("self"), "SELF");
+        assert_eq!(ident("Self"), "Self_");
+        assert_eq!(camel("VINTF_PAGE0"), "VintfPage0");
+        assert_eq!(camel("QueueBase"), "QueueBase");
+        assert_eq!(camel("VINTF.LVCMDQ"), "VintfLvcmdq");
+        assert_eq!(hex(0x1_0000), "0x1_0000");
+        assert_eq!(hex(0x5df), "0x5df");
+        assert_eq!(hex(0), "0x0");
+        assert!(is_identifier("A_1") && !is_identifier("1A") && !is_identifier("_"));
+        assert_eq!(string("a\"b\r"), "\"a\\\"b\\r\"");
+    }
 }

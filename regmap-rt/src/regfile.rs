@@ -401,30 +401,6 @@ pub fn from_bytes(data: &[u8]) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// One register of a map as a generated register table describes it, for
-/// generic tests and slow-path tools; `S` names its storage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RegInfo<S> {
-    /// Path in the map.
-    pub path: &'static str,
-    /// Absolute offset of element 0.
-    pub offset: u64,
-    /// Width in bits (32 or 64).
-    pub bits: u32,
-    /// Array dimensions `(count, stride)`, outermost first.
-    pub dims: &'static [(u32, u64)],
-    /// Reset value of the storage.
-    pub reset: u64,
-    /// Bits per access kind, in [`crate::ACCESS_KINDS`] order.
-    pub masks: [u64; 10],
-    /// The storage the register reads and writes.
-    pub storage: S,
-    /// Whether the register is an alias of another.
-    pub alias: bool,
-    /// Whether an `index_map` hook decides the target element.
-    pub index_mapped: bool,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

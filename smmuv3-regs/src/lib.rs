@@ -21,7 +21,8 @@
 //! assert_eq!(IDR0::TTF.read_as_enum::<Ttf>(0x0D40101A), Some(Ttf::AARCH64));
 //! ```
 #![no_std]
-#![allow(clippy::all)]
+// Register and field names keep the spec's spelling (`CR0`, `SMMUEN`).
+#![allow(non_snake_case, non_camel_case_types, clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/accessors.rs"));
 

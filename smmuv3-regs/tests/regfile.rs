@@ -1,4 +1,3 @@
 //! Generated tests of the register file and trap dispatcher.
 #![allow(clippy::all)]
-use smmuv3_regs::regfile;
 include!(concat!(env!("OUT_DIR"), "/regfile_tests.rs"));

@@ -1,7 +1,8 @@
 //! Generates, into OUT_DIR:
-//! - the register file, dispatcher and per-register tests of every map: the
-//!   example and dispatcher-coverage maps always, the SMMUv3 and CMDQV maps
-//!   when they load (cfg `have_smmuv3`, `have_cmdqv`);
+//! - the accessors, register file, dispatcher, per-register and per-field
+//!   tests of every map: the example, dispatcher- and layout-coverage maps
+//!   always, the SMMUv3 and CMDQV maps when they load (cfg `have_smmuv3`,
+//!   `have_cmdqv`);
 //! - the register-facts tables of `facts/` (typed from the public sources,
 //!   never from the maps) as constants, and the tests comparing them with the
 //!   generated guest accessors of smmuv3-regs and cmdqv-regs.
@@ -15,6 +16,7 @@ mod facts;
 const MAPS: &[(&str, &str, bool)] = &[
     ("example", "../../codegen/tests/example.yaml", true),
     ("features", "../../codegen/tests/features.yaml", true),
+    ("layout", "../../codegen/tests/layout.yaml", true),
     ("smmuv3", "../../smmuv3-regs/smmuv3.yaml", false),
     ("cmdqv", "../../cmdqv-regs/cmdqv.yaml", false),
 ];
@@ -27,26 +29,22 @@ const FACTS: &[(&str, Option<(&str, &str)>)] = &[
     ("cmdqv", Some(("cmdqv_regs", "Cmdqv"))),
 ];
 
-fn pretty(ts: proc_macro2::TokenStream) -> String {
-    match syn::parse2::<syn::File>(ts.clone()) {
-        Ok(f) => prettyplease::unparse(&f),
-        // Unparseable output still goes out so rustc reports where it breaks.
-        Err(_) => ts.to_string(),
-    }
-}
-
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    println!("cargo::rustc-check-cfg=cfg(have_smmuv3, have_cmdqv, have_example, have_features)");
+    println!(
+        "cargo::rustc-check-cfg=cfg(have_smmuv3, have_cmdqv, have_example, have_features, have_layout)"
+    );
+    // The generated accessors carry `defmt` impls behind the -regs crates' feature.
+    println!("cargo::rustc-check-cfg=cfg(feature, values(\"defmt\"))");
     for (name, rel, required) in MAPS {
         let path = Path::new(rel);
         println!("cargo::rerun-if-changed={rel}");
         if !path.exists() && !required {
             continue;
         }
-        let dev = match regmap::load_file(path) {
-            Ok(d) => d,
-            Err(diags) if *required => panic!("{diags}"),
+        let ir = match codegen::load(path) {
+            Ok(ir) => ir,
+            Err(diags) if *required => panic!("{}", diags.render()),
             Err(diags) => {
                 println!(
                     "cargo::warning=skipping {name}: the map does not validate: {}",
@@ -55,16 +53,17 @@ fn main() {
                 continue;
             }
         };
-        std::fs::write(
-            out.join(format!("{name}_regfile.rs")),
-            pretty(codegen::dispatch::emit_regfile(&dev)),
-        )
-        .expect("write regfile");
-        std::fs::write(
-            out.join(format!("{name}_regfile_tests.rs")),
-            codegen::dispatch::emit_regfile_tests(&dev),
-        )
-        .expect("write regfile tests");
+        let gen = codegen::generate_ir(&ir, &format!("dispatch_tests::{name}"));
+        let files = [
+            ("accessors", gen.accessors),
+            ("regfile", gen.regfile),
+            ("regfile_tests", gen.regfile_tests),
+            ("field_tests", gen.field_tests),
+        ];
+        for (file, text) in files {
+            codegen::write_if_changed(&out.join(format!("{name}_{file}.rs")), &text)
+                .expect("write generated code");
+        }
         println!("cargo::rustc-cfg=have_{name}");
     }
     println!("cargo::rerun-if-changed=facts");

@@ -497,7 +497,7 @@ impl Table {
             let _ = writeln!(s, "    let row = {:?};\n    let reg = {}.register({:?}).expect(\"row in the table\");", row, self.device.to_uppercase(), r.path());
             let _ = writeln!(
                 s,
-                "    check_consts(row, reg, Consts {{ offset: {m}::OFFSET as u64, width: {m}::WIDTH, reset: w({m}::RESET), masks: [w({m}::RW_MASK), w({m}::RO_MASK), w({m}::WO_MASK), w({m}::W1C_MASK), w({m}::W1S_MASK), w({m}::RC_MASK), w({m}::SC_MASK), w({m}::RES0_MASK), w({m}::RES1_MASK), w({m}::RAZ_WI_MASK)], reserved: w({m}::RESERVED_MASK) }});",
+                "    check_consts(row, reg, Consts {{ offset: {m}::OFFSET as u64, width: {m}::WIDTH, reset: w({m}::RESET), masks: {m}::MASKS.by_kind(), reserved: {m}::MASKS.reserved({m}::WIDTH) }});",
                 m = module
             );
             let fields: Vec<String> = t
@@ -513,7 +513,7 @@ impl Table {
                 .collect();
             let _ = writeln!(
                 s,
-                "    check_fields(row, reg, &[{}], {module}::FIELDS);",
+                "    check_fields(row, reg, &[{}], <{module}::Register as regmap_rt::Layout>::FIELDS);",
                 fields.join(", ")
             );
             if let Some((count, stride)) = r.segs.last().and_then(|g| g.dim) {

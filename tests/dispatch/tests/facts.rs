@@ -23,7 +23,7 @@ use std::cell::RefCell;
 
 use dispatch_tests::facts::{Register, Table, CMDQV, SMMUV3};
 use dispatch_tests::model::{unflatten, Error, Model};
-use regmap_rt::{Mmio, Reg, Word};
+use regmap_rt::{Layout, Mmio, Reg};
 
 // ---------------------------------------------------------------------------
 // Guest accessors
@@ -55,35 +55,27 @@ impl Mmio for Recorder {
 /// it (a read when it can read, else a write of zero).
 trait Kind: Sized {
     const NAME: &'static str;
-    fn touch<M: Mmio + ?Sized, T: Word, R: regmap_rt::tock_registers::RegisterLongName>(
-        r: &Reg<'_, M, T, R, Self>,
-    );
+    fn touch<M: Mmio + ?Sized, L: Layout>(r: &Reg<'_, M, L, Self>);
 }
 
 impl Kind for regmap_rt::ReadWrite {
     const NAME: &'static str = "rw";
-    fn touch<M: Mmio + ?Sized, T: Word, R: regmap_rt::tock_registers::RegisterLongName>(
-        r: &Reg<'_, M, T, R, Self>,
-    ) {
+    fn touch<M: Mmio + ?Sized, L: Layout>(r: &Reg<'_, M, L, Self>) {
         let _ = r.get();
     }
 }
 
 impl Kind for regmap_rt::ReadOnly {
     const NAME: &'static str = "ro";
-    fn touch<M: Mmio + ?Sized, T: Word, R: regmap_rt::tock_registers::RegisterLongName>(
-        r: &Reg<'_, M, T, R, Self>,
-    ) {
+    fn touch<M: Mmio + ?Sized, L: Layout>(r: &Reg<'_, M, L, Self>) {
         let _ = r.get();
     }
 }
 
 impl Kind for regmap_rt::WriteOnly {
     const NAME: &'static str = "wo";
-    fn touch<M: Mmio + ?Sized, T: Word, R: regmap_rt::tock_registers::RegisterLongName>(
-        r: &Reg<'_, M, T, R, Self>,
-    ) {
-        r.set(T::default());
+    fn touch<M: Mmio + ?Sized, L: Layout>(r: &Reg<'_, M, L, Self>) {
+        r.set(L::Word::default());
     }
 }
 
@@ -123,7 +115,7 @@ fn check_fields(
     row: &str,
     reg: &Register,
     fields: &[(&str, u64, usize)],
-    listed: &[(&str, regmap_rt::StructField)],
+    listed: regmap_rt::Fields,
 ) {
     for (f, &(name, mask, shift)) in reg.fields.iter().zip(fields) {
         assert_eq!(name, f.name);
@@ -134,18 +126,18 @@ fn check_fields(
             "{row}: field {name} (mask, shift)"
         );
     }
-    let mut got: Vec<&str> = listed.iter().map(|(n, _)| *n).collect();
+    let mut got: Vec<&str> = listed.iter().map(|(n, _, _)| *n).collect();
     let mut want: Vec<&str> = reg.fields.iter().map(|f| f.name).collect();
     got.sort_unstable();
     want.sort_unstable();
     assert_eq!(got, want, "{row}: the module's FIELDS list");
 }
 
-fn check_accessor<T: Word, R: regmap_rt::tock_registers::RegisterLongName, A: Kind>(
+fn check_accessor<L: Layout, A: Kind>(
     row: &str,
     reg: &Register,
     rec: &Recorder,
-    r: &Reg<'_, &Recorder, T, R, A>,
+    r: &Reg<'_, &Recorder, L, A>,
     offset: u64,
 ) {
     assert_eq!(A::NAME, reg.access.name(), "{row}: accessor access type");

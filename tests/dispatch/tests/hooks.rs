@@ -1,7 +1,8 @@
 //! Hooks, index-mapped and static alias blocks, typed accessors and byte
 //! helpers of a generated register file (the dispatcher-coverage map).
 
-use dispatch_tests::features::regfile::{AccessError, Hooks, NoHooks, Reg, RegFile};
+use dispatch_tests::features::regfile::{AccessError, Hooks, NoHooks, Read, Reg, RegFile, Write};
+use dispatch_tests::features::{CTRL, EVT};
 
 /// Records hook calls; maps logical queue `(vm, lq)` to `vm * 4 + lq`
 /// when `map` is set (and to an out-of-range queue when `bad` is set).
@@ -16,13 +17,14 @@ struct Dev {
 }
 
 impl Hooks for Dev {
-    fn ctrl_write(&mut self, regs: &mut RegFile, reg: Reg, idx: &[u32], old: u64, new: u64) {
-        self.writes.push((reg, idx.to_vec(), old, new));
+    fn ctrl_write(&mut self, regs: &mut RegFile, w: Write<'_, CTRL::Value>) {
+        let (old, new) = (u64::from(w.old.get()), u64::from(w.new.get()));
+        self.writes.push((w.reg, w.idx.to_vec(), old, new));
         // The device acknowledges EN into STATUS.BUSY.
-        regs.update_status(1, (new & 1) as u32);
+        regs.update_status(1, w.new.read(CTRL::EN));
     }
-    fn status_read(&mut self, regs: &mut RegFile, reg: Reg, idx: &[u32]) {
-        self.reads.push((reg, idx.to_vec()));
+    fn status_read(&mut self, regs: &mut RegFile, r: Read<'_>) {
+        self.reads.push((r.reg, r.idx.to_vec()));
         regs.update_status(0xff00, self.status_count << 8);
     }
     fn q_map(&mut self, _regs: &RegFile, idx: &[u32]) -> Option<[u32; 1]> {
@@ -35,11 +37,12 @@ impl Hooks for Dev {
             _ => None,
         }
     }
-    fn both_on_write(&mut self, _regs: &mut RegFile, reg: Reg, idx: &[u32], old: u64, new: u64) {
-        self.writes.push((reg, idx.to_vec(), old, new));
+    fn both_on_write(&mut self, _regs: &mut RegFile, w: Write<'_, EVT::Value>) {
+        let (old, new) = (w.old.get(), w.new.get());
+        self.writes.push((w.reg, w.idx.to_vec(), old, new));
     }
-    fn both_on_read(&mut self, _regs: &mut RegFile, reg: Reg, idx: &[u32]) {
-        self.reads.push((reg, idx.to_vec()));
+    fn both_on_read(&mut self, _regs: &mut RegFile, r: Read<'_>) {
+        self.reads.push((r.reg, r.idx.to_vec()));
     }
 }
 

@@ -1,12 +1,11 @@
-//! Pass 2: the offset decode tree. Registers sharing an array dimension (the
+//! The offset decode tree. Registers sharing an array dimension (the
 //! registers of one block array, or the elements of one register array) form
 //! one node reached by stride arithmetic, so 128 VCMDQs are one arm, not 128.
 //! Siblings whose address ranges interleave (a register placed in the gap of
-//! a block array) become segments with several candidates tried in order.
+//! a block array) are kept apart by exact-offset arms (see the dispatcher
+//! emitter); block arrays whose ranges overlap are tried in order.
 
-use regmap::model::{Device, Register};
-
-use super::ir::Ir;
+use super::{Ir, Reg};
 
 /// One level of decoding: candidates matched against an offset relative to
 /// the level's base.
@@ -50,12 +49,19 @@ pub enum What {
     },
 }
 
+impl Cand {
+    /// Whether the candidate is an array (matched by a range).
+    pub fn is_array(&self) -> bool {
+        matches!(self.what, What::Array { .. })
+    }
+}
+
 /// Keys identifying each array dimension of a register: registers of one
 /// block array share the key of that block's dimension.
-fn dim_keys(r: &Register) -> Vec<String> {
+fn dim_keys(r: &Reg) -> Vec<String> {
     let mut keys = Vec::new();
     let mut p = 0;
-    for a in &r.arrays {
+    for a in &r.dims {
         match r.blocks[p.min(r.blocks.len())..]
             .iter()
             .position(|b| *b == a.name)
@@ -65,7 +71,7 @@ fn dim_keys(r: &Register) -> Vec<String> {
                 keys.push(format!("{}#block", r.blocks[..=q].join(".")));
                 p = q + 1;
             }
-            None => keys.push(format!("{}#reg", r.path())),
+            None => keys.push(format!("{}#reg", r.path)),
         }
     }
     keys
@@ -81,12 +87,8 @@ struct Item {
 }
 
 /// Builds the decode tree of the device.
-pub fn build(device: &Device, ir: &Ir) -> Node {
-    let keys: Vec<Vec<String>> = ir
-        .regs
-        .iter()
-        .map(|r| dim_keys(&device.registers[r.reg]))
-        .collect();
+pub fn build(ir: &Ir) -> Node {
+    let keys: Vec<Vec<String>> = ir.regs.iter().map(dim_keys).collect();
     let items = ir
         .regs
         .iter()
@@ -109,7 +111,7 @@ fn node(ir: &Ir, keys: &[Vec<String>], items: Vec<Item>) -> Node {
         if it.depth >= r.dims.len() {
             cands.push(Cand {
                 lo: it.rel,
-                hi: it.rel + 3,
+                hi: it.rel.saturating_add(3),
                 what: What::Leaf {
                     reg: it.reg,
                     high: false,
@@ -117,8 +119,8 @@ fn node(ir: &Ir, keys: &[Vec<String>], items: Vec<Item>) -> Node {
             });
             if r.width.bits() == 64 {
                 cands.push(Cand {
-                    lo: it.rel + 4,
-                    hi: it.rel + 7,
+                    lo: it.rel.saturating_add(4),
+                    hi: it.rel.saturating_add(7),
                     what: What::Leaf {
                         reg: it.reg,
                         high: true,
@@ -170,37 +172,10 @@ fn node(ir: &Ir, keys: &[Vec<String>], items: Vec<Item>) -> Node {
 }
 
 impl Node {
-    /// Whether any two candidates' intervals overlap.
-    pub fn overlaps(&self) -> bool {
-        self.cands.windows(2).any(|w| w[1].lo <= w[0].hi)
-    }
-
-    /// Disjoint segments covering every candidate, each with the candidates
-    /// (indices into `cands`, in order) whose interval contains it.
-    pub fn segments(&self) -> Vec<(u64, u64, Vec<usize>)> {
-        let mut points: Vec<u64> = Vec::new();
-        for c in &self.cands {
-            points.push(c.lo);
-            if let Some(next) = c.hi.checked_add(1) {
-                points.push(next);
-            }
-        }
-        points.sort_unstable();
-        points.dedup();
-        let mut segs: Vec<(u64, u64, Vec<usize>)> = Vec::new();
-        for (k, &lo) in points.iter().enumerate() {
-            let hi = points.get(k + 1).map_or(u64::MAX, |n| n - 1);
-            let inside: Vec<usize> = (0..self.cands.len())
-                .filter(|&i| self.cands[i].lo <= lo && hi <= self.cands[i].hi)
-                .collect();
-            if inside.is_empty() {
-                continue;
-            }
-            match segs.last_mut() {
-                Some(last) if last.2 == inside && last.1.checked_add(1) == Some(lo) => last.1 = hi,
-                _ => segs.push((lo, hi, inside)),
-            }
-        }
-        segs
+    /// Whether any two array candidates' intervals overlap (a leaf inside
+    /// an array's interval is not an overlap: it gets its own exact arm).
+    pub fn arrays_overlap(&self) -> bool {
+        let arrays: Vec<&Cand> = self.cands.iter().filter(|c| c.is_array()).collect();
+        arrays.windows(2).any(|w| w[1].lo <= w[0].hi)
     }
 }
