@@ -167,7 +167,7 @@ fn field_items(ir: &Ir, l: &Layout, f: &Field, out: &mut Out) {
     match doc.last_mut() {
         Some(last) if !last.is_empty() => {
             let end = last.trim_end_matches('.').to_string();
-            *last = format!("{end} ({bits}).");
+            *last = format!("{end}; {bits}.");
         }
         _ => doc.push(format!("Field `{}`: {bits}.", f.spec)),
     }

@@ -336,3 +336,6 @@ impl Ir {
         &self.regs[self.slots[s].reg]
     }
 }
+
+#[cfg(test)]
+mod tests;
