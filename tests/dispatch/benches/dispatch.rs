@@ -102,7 +102,8 @@ macro_rules! from_generated {
         }
     )*};
 }
-from_generated!(smmu::AccessError, cmdqv::AccessError);
+// One type for every map: the runtime's `regmap_rt::regfile::AccessError`.
+from_generated!(smmu::AccessError);
 
 /// Size and alignment check; `Ok(true)` for an 8-byte access.
 #[inline]

@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use cmdqv_regs::regfile::{Hooks, Reg, RegFile};
-use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG, STATUS, VCMDQ_PAGE1, VINTF};
+use cmdqv_regs::regfile::{Hooks, RegFile, Write};
+use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG, STATUS, VCMDQ, VCMDQ_PAGE1, VINTF};
 
 use super::device::{
     CmdqvStats, CONS, CONS_ERR, ERR_BITS, GERROR, GERRORN, INIT_ERR, PROD, QCONFIG, VCMDQ_STRIDE,
@@ -260,8 +260,8 @@ impl Hk<'_> {
 }
 
 impl Hooks for Hk<'_> {
-    fn config_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], _old: u64, new: u64) {
-        let en = CONFIG::CMDQV_EN.is_set(new as u32);
+    fn config_write(&mut self, regs: &mut RegFile, w: Write<'_, CONFIG::Value>) {
+        let en = w.new.is_set(CONFIG::CMDQV_EN);
         let t = self.lc.set_cmdqv_enable(
             en,
             &mut Cache {
@@ -276,8 +276,8 @@ impl Hooks for Hk<'_> {
         self.absorb(t);
     }
 
-    fn alloc_map_write(&mut self, regs: &mut RegFile, _reg: Reg, idx: &[u32], old: u64, _new: u64) {
-        let Some(&q) = idx.first() else { return };
+    fn alloc_map_write(&mut self, regs: &mut RegFile, w: Write<'_, CMDQ_ALLOC_MAP::Value>) {
+        let Some(&q) = w.idx.first() else { return };
         let q = q as usize;
         if q >= NUM_LVCMDQS {
             return;
@@ -286,7 +286,7 @@ impl Hooks for Hk<'_> {
         let after = lidx_of(regs, q);
         // Who owned the logical queue before the write: the old value is put
         // back while the lifecycle saves the queue it unmaps.
-        let _ = regs.set_cmdq_alloc_map(q as u32, old as u32);
+        let _ = regs.set_cmdq_alloc_map(q as u32, w.old.get());
         let before = lidx_of(regs, q);
         // Unmapped (or remapped): the logical queue loses its HW queue.
         let freed = before.filter(|l| Some(*l) != after).map(|l| {
@@ -318,21 +318,14 @@ impl Hooks for Hk<'_> {
         }
     }
 
-    fn vintf_config_write(
-        &mut self,
-        regs: &mut RegFile,
-        _reg: Reg,
-        idx: &[u32],
-        _old: u64,
-        new: u64,
-    ) {
-        if idx.first() != Some(&0) {
+    fn vintf_config_write(&mut self, regs: &mut RegFile, w: Write<'_, VINTF::CONFIG::Value>) {
+        if w.idx.first() != Some(&0) {
             return;
         }
         // HYP_OWN is the host's: a guest-owned VINTF never has it.
-        let hyp = VINTF::CONFIG::HYP_OWN.mask << VINTF::CONFIG::HYP_OWN.shift;
-        let _ = regs.set_vintf_config(0, new as u32 & !hyp);
-        let en = VINTF::CONFIG::ENABLE.is_set(new as u32);
+        let guest = w.new.with(VINTF::CONFIG::HYP_OWN::CLEAR);
+        let _ = regs.set_vintf_config(0, guest.get());
+        let en = w.new.is_set(VINTF::CONFIG::ENABLE);
         let t = self.lc.set_vintf_enable(
             en,
             &mut Cache {
@@ -348,30 +341,15 @@ impl Hooks for Hk<'_> {
         self.absorb(t);
     }
 
-    fn vcmdq_config_write(
-        &mut self,
-        regs: &mut RegFile,
-        _reg: Reg,
-        idx: &[u32],
-        _old: u64,
-        new: u64,
-    ) {
+    fn vcmdq_config_write(&mut self, regs: &mut RegFile, w: Write<'_, VCMDQ::CONFIG::Value>) {
         // Trapped, so the queue has no HW queue: nothing takes the enable
         // up and CMDQ_EN_OK stays 0 (the hardware sets it, see `route`).
-        let Some(&q) = idx.first() else { return };
-        let _ = new;
+        let Some(&q) = w.idx.first() else { return };
         let _ = regs.set_vcmdq_status(q, 0);
     }
 
-    fn vcmdq_base_write(
-        &mut self,
-        regs: &mut RegFile,
-        _reg: Reg,
-        idx: &[u32],
-        _old: u64,
-        _new: u64,
-    ) {
-        let Some(&q) = idx.first() else { return };
+    fn vcmdq_base_write(&mut self, regs: &mut RegFile, w: Write<'_, VCMDQ_PAGE1::BASE::Value>) {
+        let Some(&q) = w.idx.first() else { return };
         let q = q as usize;
         let Some(h) = self.st.halves.get_mut(q) else {
             return;

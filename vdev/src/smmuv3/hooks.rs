@@ -4,8 +4,11 @@
 //! registers, CMDQ_PROD running the emulated command queue, GERRORN
 //! resuming it). The guest-visible rules are listed in [`super::device`].
 
-use smmuv3_regs::regfile::{Hooks, Reg, RegFile};
-use smmuv3_regs::{CMDQ_BASE, CR0, GBPA, GERROR, IRQ_CTRL};
+use smmuv3_regs::regfile::{Hooks, Reg, RegFile, Write};
+use smmuv3_regs::{
+    CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, CR0, EVENTQ_BASE, EVENTQ_PROD, GBPA, GERROR, GERRORN,
+    IRQ_CTRL, STRTAB_BASE, STRTAB_BASE_CFG,
+};
 
 use super::cmdq::Geometry;
 use super::device::{DeviceStats, Irqs};
@@ -101,108 +104,73 @@ impl Hk<'_> {
 }
 
 impl Hooks for Hk<'_> {
-    fn cr0_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], old: u64, new: u64) {
-        let (old, new) = (old as u32, new as u32);
-        regs.set_cr0ack(new);
-        if CR0::SMMUEN.is_set(new) && !CR0::SMMUEN.is_set(old) {
+    fn cr0_write(&mut self, regs: &mut RegFile, w: Write<'_, CR0::Value>) {
+        regs.set_cr0ack(w.new.get());
+        if w.new.is_set(CR0::SMMUEN) && !w.old.is_set(CR0::SMMUEN) {
             self.latch_strtab(regs);
         }
         let abort = GBPA::ABORT.is_set(regs.gbpa());
-        self.core.set_enable(CR0::SMMUEN.is_set(new), abort);
-        if CR0::CMDQEN.is_set(new) && !CR0::CMDQEN.is_set(old) {
+        self.core.set_enable(w.new.is_set(CR0::SMMUEN), abort);
+        if w.new.is_set(CR0::CMDQEN) && !w.old.is_set(CR0::CMDQEN) {
             self.run_cmdq(regs);
         }
     }
 
-    fn irq_ctrl_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], _old: u64, new: u64) {
-        regs.set_irq_ctrlack(new as u32);
+    fn irq_ctrl_write(&mut self, regs: &mut RegFile, w: Write<'_, IRQ_CTRL::Value>) {
+        regs.set_irq_ctrlack(w.new.get());
     }
 
-    fn gerrorn_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], old: u64, new: u64) {
+    fn gerrorn_write(&mut self, regs: &mut RegFile, w: Write<'_, GERRORN::Value>) {
         let bit = GERROR::CMDQ_ERR.val(1).value;
-        let acked_now = (regs.gerror() ^ new as u32) & bit == 0;
-        let was_pending = (regs.gerror() ^ old as u32) & bit != 0;
+        let acked_now = (regs.gerror() ^ w.new.get()) & bit == 0;
+        let was_pending = (regs.gerror() ^ w.old.get()) & bit != 0;
         if acked_now && was_pending {
             self.st.stats.cmdq_resumes += 1;
             self.run_cmdq(regs);
         }
     }
 
-    fn gbpa_write(&mut self, regs: &mut RegFile, _reg: Reg, _idx: &[u32], old: u64, new: u64) {
-        if !GBPA::UPDATE.is_set(new as u32) {
+    fn gbpa_write(&mut self, regs: &mut RegFile, w: Write<'_, GBPA::Value>) {
+        if !w.new.is_set(GBPA::UPDATE) {
             // Attributes change only together with UPDATE.
-            regs.set_gbpa(old as u32);
+            regs.set_gbpa(w.old.get());
             return;
         }
         let enabled = Self::smmu_enabled(regs);
-        self.core
-            .set_enable(enabled, GBPA::ABORT.is_set(new as u32));
+        self.core.set_enable(enabled, w.new.is_set(GBPA::ABORT));
     }
 
-    fn strtab_base_write(
-        &mut self,
-        regs: &mut RegFile,
-        reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        _new: u64,
-    ) {
-        self.strtab_reg(regs, reg, old);
+    fn strtab_base_write(&mut self, regs: &mut RegFile, w: Write<'_, STRTAB_BASE::Value>) {
+        self.strtab_reg(regs, w.reg, w.old.get());
     }
 
-    fn strtab_base_cfg_write(
-        &mut self,
-        regs: &mut RegFile,
-        reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        _new: u64,
-    ) {
-        self.strtab_reg(regs, reg, old);
+    fn strtab_base_cfg_write(&mut self, regs: &mut RegFile, w: Write<'_, STRTAB_BASE_CFG::Value>) {
+        self.strtab_reg(regs, w.reg, u64::from(w.old.get()));
     }
 
-    fn cmdq_base_write(&mut self, regs: &mut RegFile, reg: Reg, _idx: &[u32], old: u64, new: u64) {
+    fn cmdq_base_write(&mut self, regs: &mut RegFile, w: Write<'_, CMDQ_BASE::Value>) {
         let en = CR0::CMDQEN.is_set(regs.cr0ack());
-        Self::queue_base(regs, reg, en, old, new, self.st.idrs.cmdqs());
+        let (old, new) = (w.old.get(), w.new.get());
+        Self::queue_base(regs, w.reg, en, old, new, self.st.idrs.cmdqs());
     }
 
-    fn cmdq_prod_write(
-        &mut self,
-        regs: &mut RegFile,
-        _reg: Reg,
-        _idx: &[u32],
-        _old: u64,
-        _new: u64,
-    ) {
+    fn cmdq_prod_write(&mut self, regs: &mut RegFile, _: Write<'_, CMDQ_PROD::Value>) {
         self.run_cmdq(regs);
     }
 
-    fn cmdq_cons_write(&mut self, regs: &mut RegFile, reg: Reg, _idx: &[u32], old: u64, _new: u64) {
+    fn cmdq_cons_write(&mut self, regs: &mut RegFile, w: Write<'_, CMDQ_CONS::Value>) {
         let en = CR0::CMDQEN.is_set(regs.cr0ack());
-        Self::queue_index(regs, reg, en, old);
+        Self::queue_index(regs, w.reg, en, u64::from(w.old.get()));
     }
 
-    fn eventq_base_write(
-        &mut self,
-        regs: &mut RegFile,
-        reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        new: u64,
-    ) {
+    fn eventq_base_write(&mut self, regs: &mut RegFile, w: Write<'_, EVENTQ_BASE::Value>) {
         let en = CR0::EVENTQEN.is_set(regs.cr0ack());
-        Self::queue_base(regs, reg, en, old, new, self.st.idrs.eventqs());
+        let (old, new) = (w.old.get(), w.new.get());
+        Self::queue_base(regs, w.reg, en, old, new, self.st.idrs.eventqs());
     }
 
-    fn eventq_prod_write(
-        &mut self,
-        regs: &mut RegFile,
-        reg: Reg,
-        _idx: &[u32],
-        old: u64,
-        _new: u64,
-    ) {
+    fn eventq_prod_write(&mut self, regs: &mut RegFile, w: Write<'_, EVENTQ_PROD::Value>) {
         let en = CR0::EVENTQEN.is_set(regs.cr0ack());
-        Self::queue_index(regs, reg, en, old);
+        Self::queue_index(regs, w.reg, en, u64::from(w.old.get()));
     }
 }
