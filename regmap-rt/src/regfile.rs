@@ -63,17 +63,45 @@ impl Lane {
         }
     }
 
-    /// The bits of a `W` register the lane covers, and where they start.
+    /// The bits of a `W` register the lane covers.
     #[inline(always)]
-    fn bits<W: Word>(self) -> (u64, u32) {
+    fn bits<W: Word>(self) -> u64 {
         if W::BITS == 32 {
             // The decoder never gives a 32-bit register another lane.
-            return (0xffff_ffff, 0);
+            return 0xffff_ffff;
         }
         match self {
-            Lane::Low => (0xffff_ffff, 0),
-            Lane::High => (0xffff_ffff_0000_0000, 32),
-            Lane::Wide => (u64::MAX, 0),
+            Lane::Low => 0xffff_ffff,
+            Lane::High => 0xffff_ffff_0000_0000,
+            Lane::Wide => u64::MAX,
+        }
+    }
+
+    /// The lane's part of a `W` register's value `v`, as the access returns it.
+    #[inline(always)]
+    fn extract<W: Word>(self, v: u64) -> u64 {
+        if W::BITS == 32 {
+            return v;
+        }
+        // A branch per lane rather than a mask and a shift: with the lane
+        // known at each decoded offset, each becomes one instruction.
+        match self {
+            Lane::Low => v & 0xffff_ffff,
+            Lane::High => v >> 32,
+            Lane::Wide => v,
+        }
+    }
+
+    /// A written `value` placed at the lane of a `W` register.
+    #[inline(always)]
+    fn place<W: Word>(self, value: u64) -> u64 {
+        if W::BITS == 32 {
+            return value & 0xffff_ffff;
+        }
+        match self {
+            Lane::Low => value & 0xffff_ffff,
+            Lane::High => value << 32,
+            Lane::Wide => value,
         }
     }
 }
@@ -191,13 +219,12 @@ impl<L: Layout, A: Access> Slot<L, A> {
     #[inline(always)]
     pub fn read(&mut self, lane: Lane) -> u64 {
         let m = Self::MASKS;
-        let (bits, shift) = lane.bits::<L::Word>();
         let stored = self.value.to_u64();
         let v = (stored & m.readable()) | m.res1;
         if m.rc != 0 {
-            self.value = L::Word::from_u64(stored & !(m.rc & bits));
+            self.value = L::Word::from_u64(stored & !(m.rc & lane.bits::<L::Word>()));
         }
-        (v & bits) >> shift
+        lane.extract::<L::Word>(v)
     }
 
     /// A guest write of `value` to `lane`, as its hook sees it: stored bits
@@ -207,11 +234,10 @@ impl<L: Layout, A: Access> Slot<L, A> {
     #[inline(always)]
     pub fn write_seen(&mut self, lane: Lane, value: u64) -> (Value<L>, Value<L>) {
         let m = Self::MASKS;
-        let (bits, shift) = lane.bits::<L::Word>();
-        let v = (value << shift) & bits;
+        let v = lane.place::<L::Word>(value);
         let old = self.value.to_u64();
         let store = m.stored();
-        let new = (old & !(store & bits)) | (v & store);
+        let new = (old & !(store & lane.bits::<L::Word>())) | (v & store);
         let new = (new & !(v & m.w1c)) | (v & m.w1s);
         let old = self.value;
         self.value = L::Word::from_u64(new);
