@@ -67,9 +67,8 @@ fn main() {
     for (krate, map) in maps {
         let path = root.join(map);
         let load = || regmap::load_file(&path).unwrap_or_else(|d| panic!("{}", d.render()));
-        let lower = |dev: &regmap::Device| {
-            codegen::ir::lower(dev).unwrap_or_else(|d| panic!("{d:?}"))
-        };
+        let lower =
+            |dev: &regmap::Device| codegen::ir::lower(dev).unwrap_or_else(|d| panic!("{d:?}"));
         let (total, g) = best(|| codegen::generate_ir(&lower(&load()), krate));
         both += total;
         // Where the time goes (each part on its own, CPU time of one thread).

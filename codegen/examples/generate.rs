@@ -26,7 +26,9 @@ fn main() {
         ("regfile_tests.rs", &gen.regfile_tests),
     ];
     for (name, text) in files {
-        if let Err(e) = std::fs::create_dir_all(out).and_then(|_| std::fs::write(out.join(name), text)) {
+        if let Err(e) =
+            std::fs::create_dir_all(out).and_then(|_| std::fs::write(out.join(name), text))
+        {
             eprintln!("error: writing {}: {e}", out.join(name).display());
             std::process::exit(1);
         }

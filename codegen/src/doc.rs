@@ -144,7 +144,15 @@ mod tests {
         assert_eq!(
             d,
             [
-                "Intro.", "```text", "panic!();", "```", "~~~~text", "x", "~~~~", "  ```text", "open",
+                "Intro.",
+                "```text",
+                "panic!();",
+                "```",
+                "~~~~text",
+                "x",
+                "~~~~",
+                "  ```text",
+                "open",
                 "```"
             ]
         );
@@ -161,11 +169,21 @@ mod tests {
         let d = lines("a\n\n        let x = 1;\n>     y\n\tb\r\nc\rd\u{202e}e\u{0}  \n\n");
         assert_eq!(
             d,
-            ["a", "", "   let x = 1;", ">   y", "   b", "c\\u{d}d\\u{202e}e\\u{0}"]
+            [
+                "a",
+                "",
+                "   let x = 1;",
+                ">   y",
+                "   b",
+                "c\\u{d}d\\u{202e}e\\u{0}"
+            ]
         );
         assert!(lines("").is_empty());
         // An indented fence is not kept as code either.
-        assert_eq!(lines("        ```\n        x"), ["   ```text", "        x", "```"]);
+        assert_eq!(
+            lines("        ```\n        x"),
+            ["   ```text", "        x", "```"]
+        );
     }
 
     #[test]

@@ -49,7 +49,13 @@ pub fn upper(name: &str) -> String {
 fn cased(name: &str, case: fn(&char) -> char) -> String {
     let mut s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { case(&c) } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                case(&c)
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert(0, '_');

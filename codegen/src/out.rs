@@ -149,15 +149,12 @@ impl E {
             E::List(l) => {
                 let items: Vec<String> = l.items.iter().map(E::flat).collect();
                 let width = items.join(", ").len();
-                (l.kind == Kind::Generics || width <= LIST_WIDTH)
-                    && l.items.iter().all(E::flat_ok)
+                (l.kind == Kind::Generics || width <= LIST_WIDTH) && l.items.iter().all(E::flat_ok)
             }
             // One link: only the line width applies (rustfmt's chain width
             // counts for chains of two links or more).
             E::Chain(_, links) if links.len() < 2 => links.iter().all(E::flat_ok),
-            E::Chain(_, links) => {
-                self.flat().len() <= LIST_WIDTH && links.iter().all(E::flat_ok)
-            }
+            E::Chain(_, links) => self.flat().len() <= LIST_WIDTH && links.iter().all(E::flat_ok),
         }
     }
 }
@@ -306,7 +303,11 @@ impl Out {
                 }
                 for (i, item) in l.items.iter().enumerate() {
                     let last = i + 1 == l.items.len();
-                    let sep = if last && l.kind == Kind::Macro { "" } else { "," };
+                    let sep = if last && l.kind == Kind::Macro {
+                        ""
+                    } else {
+                        ","
+                    };
                     self.expr("", item, sep);
                 }
                 self.indent -= 1;
@@ -499,7 +500,9 @@ mod tests {
         o.sig("pub fn long", &params, " -> u32");
         o.close();
         let t = o.finish();
-        assert!(t.starts_with("pub fn short(&self) -> u32 {\n}\npub fn long(\n    parameter0: u32,\n"));
+        assert!(
+            t.starts_with("pub fn short(&self) -> u32 {\n}\npub fn long(\n    parameter0: u32,\n")
+        );
         assert!(t.ends_with("    parameter7: u32,\n) -> u32 {\n}\n"), "{t}");
     }
 

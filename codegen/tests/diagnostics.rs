@@ -21,9 +21,16 @@ fn two_registers_with_one_rust_name() {
          blocks:\n  - name: A\n    offset: 0x10\n    registers:\n      - {{ name: B, offset: 0x0, fields: [ {{ name: V, bits: 0 }} ] }}\n"
     );
     let d = diagnostics(&map);
-    assert!(d.contains("t.yaml:8:9: error: register `A.B` would be generated as `a_b`"), "{d}");
+    assert!(
+        d.contains("t.yaml:8:9: error: register `A.B` would be generated as `a_b`"),
+        "{d}"
+    );
     assert!(d.contains("register `A_B` (line 3) already is"), "{d}");
-    assert_eq!(d.matches("error:").count(), 1, "one diagnostic per clash: {d}");
+    assert_eq!(
+        d.matches("error:").count(),
+        1,
+        "one diagnostic per clash: {d}"
+    );
 }
 
 #[test]
@@ -32,7 +39,10 @@ fn a_field_named_like_a_generated_item() {
         "{HEAD}registers:\n  - {{ name: R, offset: 0x0, fields: [ {{ name: OFFSET, bits: 0 }} ] }}\n"
     );
     let d = diagnostics(&map);
-    assert!(d.contains("t.yaml:3:39: error: field `OFFSET` would be generated as `OFFSET`"), "{d}");
+    assert!(
+        d.contains("t.yaml:3:39: error: field `OFFSET` would be generated as `OFFSET`"),
+        "{d}"
+    );
     let map = format!(
         "{HEAD}fieldsets:\n  - {{ name: F, fields: [ {{ name: MASKS, bits: 0 }} ] }}\n\
          registers:\n  - {{ name: R, offset: 0x0, fieldset: F }}\n"
@@ -48,7 +58,10 @@ fn a_fieldset_field_hidden_by_a_register_constant() {
          registers:\n  - {{ name: R, offset: 0x0, fieldset: F }}\n"
     );
     let d = diagnostics(&map);
-    assert!(d.contains("t.yaml:5:5: error: field `RESET` of `F` would be hidden"), "{d}");
+    assert!(
+        d.contains("t.yaml:5:5: error: field `RESET` of `F` would be hidden"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -75,7 +88,10 @@ fn a_shared_write_hook_of_one_layout_is_fine() {
     );
     let ir = codegen::load_str("t.yaml", &map).unwrap_or_else(|d| panic!("{}", d.render()));
     let rf = codegen::regfile_source(&ir);
-    assert!(rf.contains("fn h(&mut self, regs: &mut RegFile, write: Write<'_, super::A::Value>) {}"), "{rf}");
+    assert!(
+        rf.contains("fn h(&mut self, regs: &mut RegFile, write: Write<'_, super::A::Value>) {}"),
+        "{rf}"
+    );
     assert_eq!(rf.matches("hooks.h(self, write);").count(), 2, "{rf}");
 }
 
@@ -85,7 +101,10 @@ fn structure_items() {
         "{HEAD}structs:\n  - name: S\n    size: 8\n    fields:\n      - {{ name: FIELDS, word: 0, bits: 0 }}\n"
     );
     let d = diagnostics(&map);
-    assert!(d.contains("t.yaml:6:9: error: field `S.FIELDS` would be generated as `FIELDS`"), "{d}");
+    assert!(
+        d.contains("t.yaml:6:9: error: field `S.FIELDS` would be generated as `FIELDS`"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -95,6 +114,9 @@ fn the_build_script_reports_them_like_the_loader() {
         "{HEAD}registers:\n  - {{ name: R, offset: 0x0, fields: [ {{ name: WIDTH, bits: 0 }} ] }}\n"
     );
     let d = diagnostics(&map);
-    assert!(d.contains("3 |   - { name: R, offset: 0x0, fields: [ { name: WIDTH, bits: 0 } ] }"), "{d}");
+    assert!(
+        d.contains("3 |   - { name: R, offset: 0x0, fields: [ { name: WIDTH, bits: 0 } ] }"),
+        "{d}"
+    );
     assert!(d.contains("^"), "{d}");
 }

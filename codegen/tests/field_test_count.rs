@@ -20,8 +20,14 @@ fn check(map: &str, krate: &str) {
     let register_tests = tests.iter().filter(|t| !t.starts_with("struct_")).count();
     let structure_tests = tests.iter().filter(|t| t.starts_with("struct_")).count();
     assert!(register_fields > 0, "{map}: the map has register fields");
-    assert_eq!(register_tests, register_fields, "{map}: one test per register field");
-    assert_eq!(structure_tests, struct_fields, "{map}: one test per structure field");
+    assert_eq!(
+        register_tests, register_fields,
+        "{map}: one test per register field"
+    );
+    assert_eq!(
+        structure_tests, struct_fields,
+        "{map}: one test per structure field"
+    );
 }
 
 #[test]

@@ -25,7 +25,10 @@ fn rustfmt(text: &str) -> String {
     let input = text.to_string();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().expect("rustfmt runs");
-    writer.join().expect("writer").expect("rustfmt reads its input");
+    writer
+        .join()
+        .expect("writer")
+        .expect("rustfmt reads its input");
     assert!(
         out.status.success(),
         "rustfmt failed: {}",
@@ -41,7 +44,11 @@ fn same(map: &str, name: &str, ours: &str) {
         return;
     }
     let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), theirs.lines().collect());
-    let at = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let at = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
     let from = at.saturating_sub(3);
     let dump = std::env::temp_dir().join(format!("{}-{name}", map.replace('/', "_")));
     let _ = std::fs::write(&dump, ours);

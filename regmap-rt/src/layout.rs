@@ -96,7 +96,10 @@ impl Masks {
     }
     /// These masks with `bits` read-as-zero, writes ignored.
     pub const fn raz_wi(self, bits: u64) -> Masks {
-        Masks { raz_wi: bits, ..self }
+        Masks {
+            raz_wi: bits,
+            ..self
+        }
     }
 
     /// These masks in a register of access `kind`: `rw` bits become `ro`

@@ -27,9 +27,9 @@ mod words;
 
 pub use tock_registers;
 
+pub use fmt::debug_fields;
 #[cfg(feature = "defmt")]
 pub use fmt::defmt_fields;
-pub use fmt::debug_fields;
 pub use layout::{Fields, Layout, Masks, Value, ACCESS_KINDS};
 pub use mmio::{FakeMmio, Mmio, VolatileMmio, Word};
 pub use reg::{

@@ -229,7 +229,13 @@ impl<'a, M: Mmio + ?Sized> Window<'a, M> {
     /// Element `index` of the block array at `offset`, or `None` when
     /// `index` is out of range.
     #[inline(always)]
-    pub fn block_at(self, offset: usize, index: usize, count: usize, stride: usize) -> Option<Self> {
+    pub fn block_at(
+        self,
+        offset: usize,
+        index: usize,
+        count: usize,
+        stride: usize,
+    ) -> Option<Self> {
         Some(self.block(offset + element(index, count, stride)?))
     }
 }

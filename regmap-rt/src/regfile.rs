@@ -478,7 +478,11 @@ mod tests {
     fn sixty_four_bit_lanes() {
         let mut s = Slot::<Evt>::new(0x0000_ff0f_0000_0f05);
         assert_eq!(s.read(Lane::High), 0xff0f);
-        assert_eq!(s.get(), 0x0000_ff00_0000_0f05, "only the high rc bits cleared");
+        assert_eq!(
+            s.get(),
+            0x0000_ff00_0000_0f05,
+            "only the high rc bits cleared"
+        );
         s.write(Lane::High, 0x0f00);
         assert_eq!(s.get(), 0x0000_f000_0000_0f05, "w1c in the high half");
         s.write(Lane::Low, 0x1234_5678);
@@ -517,7 +521,10 @@ mod tests {
             Err(AccessError::AliasUnmapped)
         );
         assert_eq!(remap(Some([8]), [0, 0], 2, [8]), Err(AccessError::BadIndex));
-        assert_eq!(remap(Some([1]), [0, 9], 1, [8, 4]), Err(AccessError::BadIndex));
+        assert_eq!(
+            remap(Some([1]), [0, 9], 1, [8, 4]),
+            Err(AccessError::BadIndex)
+        );
     }
 
     #[test]

@@ -261,6 +261,9 @@ mod tests {
         assert_eq!(Mode::from_value(1), None);
         assert_eq!(Mode::Off.value(), 0);
         use tock_registers::fields::TryFromValue;
-        assert_eq!(<Mode as TryFromValue<u32>>::try_from_value(0), Some(Mode::Off));
+        assert_eq!(
+            <Mode as TryFromValue<u32>>::try_from_value(0),
+            Some(Mode::Off)
+        );
     }
 }

@@ -81,7 +81,11 @@ fn register_module(ir: &Ir, r: &Reg, out: &mut Out) {
     out.doc_line("Width in bits.");
     out.line(&format!("pub const WIDTH: u32 = {};", r.width.bits()));
     out.doc_line("Reset value.");
-    out.assign_text(&format!("pub const RESET: {t} ="), &lit(r.width, r.reset), ";");
+    out.assign_text(
+        &format!("pub const RESET: {t} ="),
+        &lit(r.width, r.reset),
+        ";",
+    );
     if let Some((count, stride)) = r.array {
         out.doc_line("Number of elements of this register array.");
         out.line(&format!("pub const COUNT: usize = {count};"));
@@ -100,7 +104,11 @@ fn register_module(ir: &Ir, r: &Reg, out: &mut Out) {
                 // fieldset: its rw fields follow the register.
                 out.doc_line(&format!(
                     "Bits by access kind: the fieldset's, its `rw` fields {} here.",
-                    if r.access == RegAccess::Ro { "read-only" } else { "write-only" }
+                    if r.access == RegAccess::Ro {
+                        "read-only"
+                    } else {
+                        "write-only"
+                    }
                 ));
                 let calls = mask_calls(&r.masks).into_iter().map(E::Atom).collect();
                 out.assign(
@@ -133,7 +141,11 @@ fn layout_items(ir: &Ir, l: &Layout, out: &mut Out) {
             E::call_atoms("(", &items, ")")
         })
         .collect();
-    out.assign("const FIELDS: regmap_rt::Fields =", &E::call("&[", table, "]"), ";");
+    out.assign(
+        "const FIELDS: regmap_rt::Fields =",
+        &E::call("&[", table, "]"),
+        ";",
+    );
     out.close();
     out.doc_line("Bits by access kind; bits no field covers are reserved (read as zero).");
     let calls = mask_calls(&l.masks).into_iter().map(E::Atom).collect();
@@ -194,10 +206,18 @@ fn field_items(ir: &Ir, l: &Layout, f: &Field, out: &mut Out) {
     if let Some(e) = en {
         out.doc_line("The enum naming this field's values (for `read_as_enum`).");
         let depth = l.home.len() + 1;
-        out.assign_text("pub type Value =", &format!("{}enums::{}", supers(depth), e.ty), ";");
+        out.assign_text(
+            "pub type Value =",
+            &format!("{}enums::{}", supers(depth), e.ty),
+            ";",
+        );
         for v in &e.values {
             out.doc_line(&format!("`{}::{}` ({}).", e.ty, v.name, hex(v.value)));
-            out.assign(&format!("pub const {}: super::Fv =", v.name), &fv(v.value), ";");
+            out.assign(
+                &format!("pub const {}: super::Fv =", v.name),
+                &fv(v.value),
+                ";",
+            );
         }
     }
     out.close();

@@ -50,7 +50,9 @@ pub fn emit(ir: &Ir, out: &mut Out) {
 }
 
 fn has_mapped(ir: &Ir) -> bool {
-    ir.regs.iter().any(|r| matches!(r.kind, Kind::Mapped { .. }))
+    ir.regs
+        .iter()
+        .any(|r| matches!(r.kind, Kind::Mapped { .. }))
 }
 
 fn decode_doc(out: &mut Out) {
@@ -66,7 +68,11 @@ pub fn methods(ir: &Ir, out: &mut Out) {
             "write_with" => has_mapped(ir) || ir.regs.iter().any(|r| r.on_write.is_some()),
             _ => true,
         };
-        let hooks = if used { "hooks: &mut H" } else { "_hooks: &mut H" };
+        let hooks = if used {
+            "hooks: &mut H"
+        } else {
+            "_hooks: &mut H"
+        };
         let mut p = vec!["&mut self".to_string(), hooks.to_string()];
         p.extend(extra.iter().map(|s| s.to_string()));
         out.sig(&format!("pub fn {name}<H: Hooks + ?Sized>"), &p, ret);
@@ -80,7 +86,12 @@ pub fn methods(ir: &Ir, out: &mut Out) {
     out.line("#[inline]");
     out.sig(
         "pub fn write",
-        &["&mut self".into(), "offset: u64".into(), "size: usize".into(), "value: u64".into()],
+        &[
+            "&mut self".into(),
+            "offset: u64".into(),
+            "size: usize".into(),
+            "value: u64".into(),
+        ],
         " -> Result<(), AccessError>",
     );
     out.line("self.write_with(&mut NoHooks, offset, size, value)");
@@ -95,7 +106,12 @@ pub fn methods(ir: &Ir, out: &mut Out) {
     out.doc_line("(`rc` bits clear after the read) and calls the register's read hook first. A");
     out.doc_line("32-bit access to a 64-bit register returns the addressed half.");
     out.line("#[inline]");
-    hooks_param(out, "read_with", &["offset: u64", "size: usize"], " -> Result<u64, AccessError>");
+    hooks_param(
+        out,
+        "read_with",
+        &["offset: u64", "size: usize"],
+        " -> Result<u64, AccessError>",
+    );
     out.line(&format!("let (at, lane) = {decode};"));
     if ir.slots.is_empty() {
         out.line("match at {}");
@@ -154,7 +170,11 @@ pub fn methods(ir: &Ir, out: &mut Out) {
                         "old".into(),
                         "new".into(),
                     ];
-                    out.assign("let write =", &E::call_atoms("Write::new(", &args, ")"), ";");
+                    out.assign(
+                        "let write =",
+                        &E::call_atoms("Write::new(", &args, ")"),
+                        ";",
+                    );
                     out.line(&format!("hooks.{method}(self, write);"));
                     if ir.layouts[r.layout].mask(regmap::model::Access::Sc) != 0 {
                         out.expr("", &cell.then(E::atom(".settle()")), ";");
@@ -169,13 +189,23 @@ pub fn methods(ir: &Ir, out: &mut Out) {
     out.close();
 
     out.doc_line("[`RegFile::read_with`] into a little-endian byte buffer of 4 or 8 bytes.");
-    hooks_param(out, "read_bytes", &["offset: u64", "data: &mut [u8]"], " -> Result<(), AccessError>");
+    hooks_param(
+        out,
+        "read_bytes",
+        &["offset: u64", "data: &mut [u8]"],
+        " -> Result<(), AccessError>",
+    );
     out.line("let value = self.read_with(hooks, offset, data.len())?;");
     out.line("rt::to_bytes(value, data);");
     out.line("Ok(())");
     out.close();
     out.doc_line("[`RegFile::write_with`] from a little-endian byte buffer of 4 or 8 bytes.");
-    hooks_param(out, "write_bytes", &["offset: u64", "data: &[u8]"], " -> Result<(), AccessError>");
+    hooks_param(
+        out,
+        "write_bytes",
+        &["offset: u64", "data: &[u8]"],
+        " -> Result<(), AccessError>",
+    );
     out.line("self.write_with(hooks, offset, data.len(), rt::from_bytes(data))");
     out.close();
 
@@ -185,7 +215,12 @@ pub fn methods(ir: &Ir, out: &mut Out) {
         out.line("#[inline(always)]");
         out.sig(
             "fn decode<H: Hooks + ?Sized>",
-            &["&self".into(), "hooks: &mut H".into(), "o0: u64".into(), "wide: bool".into()],
+            &[
+                "&self".into(),
+                "hooks: &mut H".into(),
+                "o0: u64".into(),
+                "wide: bool".into(),
+            ],
             " -> Result<(At, rt::Lane), AccessError>",
         );
         node(ir, &ir.decode, 0, out);
@@ -272,7 +307,9 @@ fn node(ir: &Ir, node: &Node, level: usize, out: &mut Out) {
     for c in node.cands.iter().filter(|c| !c.is_array()) {
         // An exact offset inside an array's range (a register in the gap
         // of a block array) comes first, so the range does not hide it.
-        let inside = arms.iter().find(|a| a.range && a.key.0 <= c.lo && c.lo <= range_hi(a));
+        let inside = arms
+            .iter()
+            .find(|a| a.range && a.key.0 <= c.lo && c.lo <= range_hi(a));
         let key = match inside {
             Some(a) => (a.key.0, 0, c.lo),
             None => (c.lo, 0, c.lo),
@@ -318,7 +355,10 @@ fn split(ir: &Ir, arms: &[Arm<'_>], level: usize, out: &mut Out) {
     // range arms; the right half starts at that arm's first offset (and
     // takes the exact offsets inside its range, which sort just before it).
     let bound = arms[ranges[ranges.len() / 2]].key.0;
-    let at = arms.iter().position(|a| a.key.0 >= bound).unwrap_or(arms.len());
+    let at = arms
+        .iter()
+        .position(|a| a.key.0 >= bound)
+        .unwrap_or(arms.len());
     out.open(&format!("if o{level} < {}", hex(bound)));
     split(ir, &arms[..at], level, out);
     out.close_open("else");
@@ -433,7 +473,11 @@ fn leaf(ir: &Ir, pat: &str, c: &Cand, out: &mut Out) {
                 ")?",
             );
             out.assign("let t =", &remap, ";");
-            let pair = E::call_atoms("(", &[format!("At::{}(t)", slot.variant), "lane".into()], ")");
+            let pair = E::call_atoms(
+                "(",
+                &[format!("At::{}(t)", slot.variant), "lane".into()],
+                ")",
+            );
             out.expr("", &E::call("Ok(", vec![pair], ")"), "");
             out.close();
         }

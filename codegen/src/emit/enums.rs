@@ -27,7 +27,11 @@ pub fn emit(ir: &Ir, out: &mut Out) {
         // rustfmt leaves the inside of a brace-delimited macro call as
         // written: it is wrapped here like a paragraph.
         let names: Vec<&str> = e.values.iter().map(|v| v.name.as_str()).collect();
-        let one = format!("regmap_rt::impl_field_enum! {{ {}: {} }}", e.ty, names.join(", "));
+        let one = format!(
+            "regmap_rt::impl_field_enum! {{ {}: {} }}",
+            e.ty,
+            names.join(", ")
+        );
         if out.fits(&one) {
             out.line(&one);
         } else {

@@ -66,7 +66,11 @@ pub fn emit(ir: &Ir, crate_name: &str, out: &mut Out) {
     }
     for s in &ir.structs {
         for f in &s.fields {
-            let name = names.unique(format!("struct_{}_{}", s.ty.to_lowercase(), f.spec.to_lowercase()));
+            let name = names.unique(format!(
+                "struct_{}_{}",
+                s.ty.to_lowercase(),
+                f.spec.to_lowercase()
+            ));
             out.line("#[test]");
             out.open(&format!("fn {name}()"));
             out.line(&format!("use dev::structs::{} as S;", s.ty));
@@ -137,7 +141,12 @@ fn register_tests(ir: &Ir, r: &Reg, blocks: &[&Block], names: &mut Names, out: &
             RegAccess::Ro => "ro(",
             RegAccess::Wo => "wo(",
         };
-        let args = ["&mmio".into(), "reg".into(), format!("r::{}", f.name), hex(abs)];
+        let args = [
+            "&mmio".into(),
+            "reg".into(),
+            format!("r::{}", f.name),
+            hex(abs),
+        ];
         out.list(check, &args, ");", false);
         if let Some(e) = f.enum_.map(|e| &ir.enums[e]) {
             for v in &e.values {
@@ -158,7 +167,10 @@ fn register_tests(ir: &Ir, r: &Reg, blocks: &[&Block], names: &mut Names, out: &
 fn last_element(out: &mut Out, name: &str, method: &str, count: u32) {
     let past = E::Chain(
         "e".into(),
-        vec![E::atom(format!(".{method}({count})")), E::atom(".is_none()")],
+        vec![
+            E::atom(format!(".{method}({count})")),
+            E::atom(".is_none()"),
+        ],
     );
     let assert = E::List(List {
         open: "assert!(".into(),

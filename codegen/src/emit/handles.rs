@@ -69,7 +69,11 @@ fn reg_accessor(r: &Reg, lt: &str, window: &[E], out: &mut Out) {
     match r.array {
         None => {
             out.line("#[inline(always)]");
-            out.sig(&format!("pub fn {}", r.method), &["&self".into()], &format!(" -> {handle}"));
+            out.sig(
+                &format!("pub fn {}", r.method),
+                &["&self".into()],
+                &format!(" -> {handle}"),
+            );
             let call = E::call_atoms(".reg(", &[hex(r.rel_offset)], ")");
             out.expr("", &reach(window, call), "");
         }
@@ -82,8 +86,17 @@ fn reg_accessor(r: &Reg, lt: &str, window: &[E], out: &mut Out) {
                 &["&self".into(), "index: usize".into()],
                 &format!(" -> Option<{handle}>"),
             );
-            let args = [hex(r.rel_offset), "index".into(), count.to_string(), hex(stride)];
-            out.expr("", &reach(window, E::call_atoms(".reg_at(", &args, ")")), "");
+            let args = [
+                hex(r.rel_offset),
+                "index".into(),
+                count.to_string(),
+                hex(stride),
+            ];
+            out.expr(
+                "",
+                &reach(window, E::call_atoms(".reg_at(", &args, ")")),
+                "",
+            );
         }
     }
     out.close();
@@ -94,7 +107,11 @@ fn block_accessor(b: &Block, lt: &str, window: &[E], out: &mut Out) {
     out.doc(&b.doc);
     if b.count <= 1 {
         out.line("#[inline(always)]");
-        out.sig(&format!("pub fn {}", b.method), &["&self".into()], &format!(" -> {ty}"));
+        out.sig(
+            &format!("pub fn {}", b.method),
+            &["&self".into()],
+            &format!(" -> {ty}"),
+        );
         let inner = reach(window, E::call_atoms(".block(", &[hex(b.rel_offset)], ")"));
         out.expr("", &E::call(format!("{}(", b.ty), vec![inner], ")"), "");
     } else {
@@ -106,10 +123,15 @@ fn block_accessor(b: &Block, lt: &str, window: &[E], out: &mut Out) {
             &["&self".into(), "index: usize".into()],
             &format!(" -> Option<{ty}>"),
         );
-        let args = [hex(b.rel_offset), "index".into(), b.count.to_string(), hex(b.stride)];
+        let args = [
+            hex(b.rel_offset),
+            "index".into(),
+            b.count.to_string(),
+            hex(b.stride),
+        ];
         let mut links = window.to_vec();
         links.push(E::call_atoms(".block_at(", &args, ")"));
-        links.push(E::call_atoms(".map(", &[b.ty.clone()], ")"));
+        links.push(E::call_atoms(".map(", std::slice::from_ref(&b.ty), ")"));
         out.expr("", &E::Chain("self".into(), links), "");
     }
     out.close();

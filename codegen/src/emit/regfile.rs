@@ -49,14 +49,21 @@ fn reg_enum(ir: &Ir, out: &mut Out) {
     out.close();
     out.open("impl Reg");
     out.doc_line("Every register, in map order.");
-    let all: Vec<String> = ir.slots.iter().map(|s| format!("Reg::{}", s.variant)).collect();
+    let all: Vec<String> = ir
+        .slots
+        .iter()
+        .map(|s| format!("Reg::{}", s.variant))
+        .collect();
     let head = format!("pub const ALL: [Reg; {}] =", all.len());
     out.assign(&head, &E::call_atoms("[", &all, "]"), ";");
     out.doc_line("The register's path in the map (`VCMDQ.PROD`).");
     out.open("pub const fn path(self) -> &'static str");
     out.open("match self");
     for s in &ir.slots {
-        out.arm_text(&format!("Reg::{}", s.variant), &string(&ir.regs[s.reg].path));
+        out.arm_text(
+            &format!("Reg::{}", s.variant),
+            &string(&ir.regs[s.reg].path),
+        );
     }
     out.close();
     out.close();
@@ -123,7 +130,11 @@ fn hook_methods(ir: &Ir, h: &Hook, out: &mut Out) {
         let v = value_ty(ir, reg);
         out.sig_empty(
             &format!("fn {method}"),
-            &["&mut self".into(), "regs: &mut RegFile".into(), format!("write: Write<'_, {v}>")],
+            &[
+                "&mut self".into(),
+                "regs: &mut RegFile".into(),
+                format!("write: Write<'_, {v}>"),
+            ],
             "",
         );
     }
@@ -136,7 +147,11 @@ fn hook_methods(ir: &Ir, h: &Hook, out: &mut Out) {
         ));
         out.sig_empty(
             &format!("fn {method}"),
-            &["&mut self".into(), "regs: &mut RegFile".into(), "read: Read<'_>".into()],
+            &[
+                "&mut self".into(),
+                "regs: &mut RegFile".into(),
+                "read: Read<'_>".into(),
+            ],
             "",
         );
     }
@@ -146,7 +161,11 @@ fn hook_methods(ir: &Ir, h: &Hook, out: &mut Out) {
         out.doc_line("Maps an alias element's indices to the target's, or `None` when unmapped.");
         out.sig(
             &format!("fn {method}"),
-            &["&mut self".into(), "regs: &RegFile".into(), "idx: &[u32]".into()],
+            &[
+                "&mut self".into(),
+                "regs: &RegFile".into(),
+                "idx: &[u32]".into(),
+            ],
             &format!(" -> Option<[u32; {n}]>"),
         );
         out.line("None");
@@ -219,7 +238,10 @@ fn regfile(ir: &Ir, out: &mut Out) {
     out.open("pub fn get(&self, reg: Reg, idx: &[u32]) -> Result<u64, AccessError>");
     out.open("match reg");
     for s in &ir.slots {
-        out.arm(&format!("Reg::{}", s.variant), &on_field(s, ".stored(", &["idx"]));
+        out.arm(
+            &format!("Reg::{}", s.variant),
+            &on_field(s, ".stored(", &["idx"]),
+        );
     }
     out.close();
     out.close();
@@ -227,12 +249,20 @@ fn regfile(ir: &Ir, out: &mut Out) {
     out.doc_line("bypassing guest semantics and hooks.");
     out.sig(
         "pub fn set",
-        &["&mut self".into(), "reg: Reg".into(), "idx: &[u32]".into(), "value: u64".into()],
+        &[
+            "&mut self".into(),
+            "reg: Reg".into(),
+            "idx: &[u32]".into(),
+            "value: u64".into(),
+        ],
         " -> Result<(), AccessError>",
     );
     out.open("match reg");
     for s in &ir.slots {
-        out.arm(&format!("Reg::{}", s.variant), &on_field(s, ".store(", &["idx", "value"]));
+        out.arm(
+            &format!("Reg::{}", s.variant),
+            &on_field(s, ".store(", &["idx", "value"]),
+        );
     }
     out.close();
     out.close();
@@ -248,7 +278,10 @@ fn on_field(s: &Slot, method: &str, args: &[&str]) -> E {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     E::Chain(
         "self".into(),
-        vec![E::atom(format!(".{}", s.field)), E::call_atoms(method, &args, ")")],
+        vec![
+            E::atom(format!(".{}", s.field)),
+            E::call_atoms(method, &args, ")"),
+        ],
     )
 }
 
@@ -263,11 +296,7 @@ fn on_element(out: &mut Out, s: &Slot, method: &str, args: &[&str], end: &str) {
         out.line(&format!("{}{end}", e.flat()));
         return;
     }
-    out.assign(
-        "let idx =",
-        &E::call_atoms("[", &s.params, "]"),
-        ";",
-    );
+    out.assign("let idx =", &E::call_atoms("[", &s.params, "]"), ";");
     let mut bound = vec!["&idx"];
     bound.extend_from_slice(args);
     out.expr("", &on_field(s, method, &bound), end);
@@ -279,18 +308,36 @@ fn accessors(ir: &Ir, s: &Slot, out: &mut Out) {
     let t = word(r.width);
     let what = format!("`{}`", r.path);
     if r.dims.is_empty() {
-        out.doc_line(&format!("Stored value of {what} (device side: no guest semantics)."));
-        out.sig(&format!("pub fn {}", s.getter), &["&self".into()], &format!(" -> {t}"));
+        out.doc_line(&format!(
+            "Stored value of {what} (device side: no guest semantics)."
+        ));
+        out.sig(
+            &format!("pub fn {}", s.getter),
+            &["&self".into()],
+            &format!(" -> {t}"),
+        );
         out.expr("", &on_field(s, ".get(", &[]), "");
         out.close();
-        out.doc_line(&format!("Stores `value` into {what} (device side: no guest semantics, no hooks)."));
-        out.sig(&format!("pub fn {}", s.setter), &["&mut self".into(), format!("value: {t}")], "");
+        out.doc_line(&format!(
+            "Stores `value` into {what} (device side: no guest semantics, no hooks)."
+        ));
+        out.sig(
+            &format!("pub fn {}", s.setter),
+            &["&mut self".into(), format!("value: {t}")],
+            "",
+        );
         out.expr("", &on_field(s, ".set(", &["value"]), ";");
         out.close();
-        out.doc_line(&format!("Clears the `clear` bits, then sets the `set` bits of {what} (device side)."));
+        out.doc_line(&format!(
+            "Clears the `clear` bits, then sets the `set` bits of {what} (device side)."
+        ));
         out.sig(
             &format!("pub fn {}", s.updater),
-            &["&mut self".into(), format!("clear: {t}"), format!("set: {t}")],
+            &[
+                "&mut self".into(),
+                format!("clear: {t}"),
+                format!("set: {t}"),
+            ],
             "",
         );
         out.expr("", &on_field(s, ".update(", &["clear", "set"]), ";");
@@ -309,19 +356,35 @@ fn accessors(ir: &Ir, s: &Slot, out: &mut Out) {
     out.doc_line("out of range.");
     let mut p = vec!["&self".to_string()];
     p.extend(params.iter().cloned());
-    out.sig(&format!("pub fn {}", s.getter), &p, &format!(" -> Option<{t}>"));
+    out.sig(
+        &format!("pub fn {}", s.getter),
+        &p,
+        &format!(" -> Option<{t}>"),
+    );
     on_element(out, s, ".value_at(", &[], "");
     out.close();
-    out.doc_line(&format!("Stores `value` into {what} (device side: no guest semantics, no hooks)."));
+    out.doc_line(&format!(
+        "Stores `value` into {what} (device side: no guest semantics, no hooks)."
+    ));
     let mut p = vec!["&mut self".to_string()];
     p.extend(with(&[format!("value: {t}")]));
-    out.sig(&format!("pub fn {}", s.setter), &p, " -> Result<(), AccessError>");
+    out.sig(
+        &format!("pub fn {}", s.setter),
+        &p,
+        " -> Result<(), AccessError>",
+    );
     on_element(out, s, ".set_at(", &["value"], "");
     out.close();
-    out.doc_line(&format!("Clears the `clear` bits, then sets the `set` bits of {what} (device side)."));
+    out.doc_line(&format!(
+        "Clears the `clear` bits, then sets the `set` bits of {what} (device side)."
+    ));
     let mut p = vec!["&mut self".to_string()];
     p.extend(with(&[format!("clear: {t}"), format!("set: {t}")]));
-    out.sig(&format!("pub fn {}", s.updater), &p, " -> Result<(), AccessError>");
+    out.sig(
+        &format!("pub fn {}", s.updater),
+        &p,
+        " -> Result<(), AccessError>",
+    );
     on_element(out, s, ".update_at(", &["clear", "set"], "");
     out.close();
 }

@@ -63,9 +63,9 @@ pub fn emit(ir: &Ir, crate_name: &str, out: &mut Out) {
 fn support_hooks(ir: &Ir, out: &mut Out) {
     let sc_hooks: Vec<usize> = (0..ir.hooks.len())
         .filter(|&h| {
-            ir.regs.iter().any(|r| {
-                r.on_write == Some(h) && ir.layouts[r.layout].mask(Access::Sc) != 0
-            })
+            ir.regs
+                .iter()
+                .any(|r| r.on_write == Some(h) && ir.layouts[r.layout].mask(Access::Sc) != 0)
         })
         .collect();
     out.doc_line("Records the last write-hook call (for self-clearing fields).");
@@ -147,7 +147,10 @@ fn register_test(ir: &Ir, r: &Reg, out: &mut Out) {
     let l = &ir.layouts[r.layout];
     let bits = r.width.bits();
     out.line("#[test]");
-    out.open(&format!("fn regfile_{}()", r.path.replace('.', "_").to_lowercase()));
+    out.open(&format!(
+        "fn regfile_{}()",
+        r.path.replace('.', "_").to_lowercase()
+    ));
     for idx in elements(r) {
         let off = offset_of(r.offset, &r.dims, &idx);
         if let Kind::Mapped {

@@ -14,7 +14,9 @@ use crate::out::{Out, E};
 /// The `structs` module.
 pub fn emit(ir: &Ir, out: &mut Out) {
     out.doc_line("In-memory structures of the map. Read and update fields with");
-    out.doc_line("[`regmap_rt::Words`]: `ste.get(Ste::V)`, `ste.with(Ste::S1CONTEXTPTR, pa >> 6)`.");
+    out.doc_line(
+        "[`regmap_rt::Words`]: `ste.get(Ste::V)`, `ste.with(Ste::S1CONTEXTPTR, pa >> 6)`.",
+    );
     out.open("pub mod structs");
     let enums = ir
         .structs
@@ -35,7 +37,10 @@ pub fn emit(ir: &Ir, out: &mut Out) {
         let n = s.fixed.len();
         out.doc(&s.doc);
         out.doc_line("");
-        out.doc_line(&format!("{} bytes; words are little-endian in memory.", s.size));
+        out.doc_line(&format!(
+            "{} bytes; words are little-endian in memory.",
+            s.size
+        ));
         out.line("#[repr(transparent)]");
         out.line("#[derive(Clone, Copy, PartialEq, Eq, Hash)]");
         out.line(&format!("pub struct {}(pub [u64; {n}]);", s.ty));
@@ -84,7 +89,10 @@ pub fn emit(ir: &Ir, out: &mut Out) {
     }
     for s in &ir.structs {
         let root = s.ancestors.is_empty()
-            && ir.structs.iter().any(|o| o.ancestors.first() == Some(&s.ty));
+            && ir
+                .structs
+                .iter()
+                .any(|o| o.ancestors.first() == Some(&s.ty));
         if root {
             out.doc_line(&format!(
                 "A fixed-capacity batch of [`{}`] values (e.g. commands to submit together).",

@@ -43,7 +43,10 @@ fn arrays_are_one_arm_with_stride_arithmetic() {
     }
     let rf = crate::regfile_source(&ir);
     assert_eq!(rf.matches("At::VCMDQ_PROD([i0])").count(), 1, "{rf}");
-    assert!(rf.contains("let (i0, o1) = rt::split(o0 - 0x1000, 0x80);"), "{rf}");
+    assert!(
+        rf.contains("let (i0, o1) = rt::split(o0 - 0x1000, 0x80);"),
+        "{rf}"
+    );
     // Registers of one block are relative to its element.
     assert_eq!(ir.regs[1].rel_offset, 0x4);
     assert_eq!(ir.blocks[0].offset, 0x1000);
@@ -70,20 +73,38 @@ fn example_map_lowers_every_feature() {
 #[test]
 fn read_only_registers_of_a_read_write_fieldset() {
     let ir = load("layout.yaml");
-    let consumer = ir.regs.iter().find(|r| r.path.ends_with("CONSUMER")).unwrap();
-    let producer = ir.regs.iter().find(|r| r.path.ends_with("PRODUCER")).unwrap();
+    let consumer = ir
+        .regs
+        .iter()
+        .find(|r| r.path.ends_with("CONSUMER"))
+        .unwrap();
+    let producer = ir
+        .regs
+        .iter()
+        .find(|r| r.path.ends_with("PRODUCER"))
+        .unwrap();
     assert_eq!(consumer.layout, producer.layout, "one fieldset, one layout");
     assert_eq!(producer.masks[0], 0x1f_ffff, "rw in the rw register");
-    assert_eq!((consumer.masks[0], consumer.masks[1]), (0, 0x1f_ffff), "ro in the ro one");
+    assert_eq!(
+        (consumer.masks[0], consumer.masks[1]),
+        (0, 0x1f_ffff),
+        "ro in the ro one"
+    );
     let acc = crate::accessors_source(&ir);
-    assert!(acc.contains("its `rw` fields read-only here"), "per-register masks emitted");
+    assert!(
+        acc.contains("its `rw` fields read-only here"),
+        "per-register masks emitted"
+    );
 }
 
 #[test]
 fn hook_roles_and_index_maps() {
     let ir = load("features.yaml");
     let both = ir.hooks.iter().find(|h| h.name == "both").unwrap();
-    assert_eq!(both.write.as_ref().map(|w| w.0.as_str()), Some("both_on_write"));
+    assert_eq!(
+        both.write.as_ref().map(|w| w.0.as_str()),
+        Some("both_on_write")
+    );
     assert_eq!(both.read.as_deref(), Some("both_on_read"));
     let q = ir.hooks.iter().find(|h| h.name == "q_map").unwrap();
     assert_eq!(q.map, Some(("q_map".to_string(), 1)));
@@ -92,7 +113,12 @@ fn hook_roles_and_index_maps() {
         "a hook no register uses becomes no method"
     );
     let cfg = ir.regs.iter().find(|r| r.path == "VM.LQ.SUB.CFG").unwrap();
-    let Kind::Mapped { outer, target_outer, .. } = cfg.kind else {
+    let Kind::Mapped {
+        outer,
+        target_outer,
+        ..
+    } = cfg.kind
+    else {
         panic!("VM.LQ.SUB.CFG is index-mapped");
     };
     assert_eq!((outer, target_outer), (2, 1));
@@ -106,9 +132,14 @@ fn hook_roles_and_index_maps() {
 fn a_register_in_the_gap_of_a_block_array_gets_an_exact_arm_first() {
     let ir = load("features.yaml");
     let rf = crate::regfile_source(&ir);
-    let gap = rf.find("0x1008 => rt::word(At::GAP, wide),").expect("exact arm");
+    let gap = rf
+        .find("0x1008 => rt::word(At::GAP, wide),")
+        .expect("exact arm");
     let q = rf.find("0x1000..=").expect("range arm");
-    assert!(gap < q, "the exact offset comes before the range that covers it");
+    assert!(
+        gap < q,
+        "the exact offset comes before the range that covers it"
+    );
 }
 
 #[test]
@@ -116,9 +147,18 @@ fn interleaved_block_arrays_are_tried_in_order() {
     let ir = load("layout.yaml");
     assert!(ir.decode.arrays_overlap());
     let rf = crate::regfile_source(&ir);
-    assert!(rf.contains("if (0x2_0000..=0x2_03f3).contains(&o0) {"), "{rf}");
-    assert!(rf.contains("if (0x2_0008..=0x2_03fb).contains(&o0) {"), "{rf}");
-    assert!(rf.contains("if found != Err(AccessError::Unmapped) {"), "{rf}");
+    assert!(
+        rf.contains("if (0x2_0000..=0x2_03f3).contains(&o0) {"),
+        "{rf}"
+    );
+    assert!(
+        rf.contains("if (0x2_0008..=0x2_03fb).contains(&o0) {"),
+        "{rf}"
+    );
+    assert!(
+        rf.contains("if found != Err(AccessError::Unmapped) {"),
+        "{rf}"
+    );
 }
 
 #[test]

@@ -17,7 +17,12 @@ impl Cx<'_> {
         for item in ["fieldsets", "enums", "structs", "regfile"] {
             root.reserve(item);
         }
-        root.claim(self, &ir.root_ty, "the device's handle type", Span::default());
+        root.claim(
+            self,
+            &ir.root_ty,
+            "the device's handle type",
+            Span::default(),
+        );
         let mut root_methods = Scope::new(&format!("the methods of `{}`", ir.root_ty));
         for m in HANDLE_METHODS {
             root_methods.reserve(m);
@@ -25,7 +30,12 @@ impl Cx<'_> {
         for &k in &ir.root_regs {
             let r = &ir.regs[k];
             let who = format!("register `{}`", r.path);
-            root.claim(self, r.module.last().map_or("", String::as_str), &who, r.span);
+            root.claim(
+                self,
+                r.module.last().map_or("", String::as_str),
+                &who,
+                r.span,
+            );
             root_methods.claim(self, &r.method, &who, r.span);
         }
         let mut types = Scope::new("the crate root's types");
@@ -62,7 +72,12 @@ impl Cx<'_> {
 
     pub(super) fn check_block(&mut self, ir: &Ir, b: &Block, types: &mut Scope) {
         let span = first_span(ir, b);
-        types.claim(self, &b.ty, &format!("the handle type of block `{}`", b.path), span);
+        types.claim(
+            self,
+            &b.ty,
+            &format!("the handle type of block `{}`", b.path),
+            span,
+        );
         let mut module = Scope::new(&format!("module `{}`", b.path));
         let mut methods = Scope::new(&format!("the methods of `{}`", b.ty));
         for m in HANDLE_METHODS {
@@ -71,7 +86,12 @@ impl Cx<'_> {
         for &k in &b.regs {
             let r = &ir.regs[k];
             let who = format!("register `{}`", r.path);
-            module.claim(self, r.module.last().map_or("", String::as_str), &who, r.span);
+            module.claim(
+                self,
+                r.module.last().map_or("", String::as_str),
+                &who,
+                r.span,
+            );
             methods.claim(self, &r.method, &who, r.span);
         }
         for c in &b.children {

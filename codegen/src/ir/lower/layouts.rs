@@ -7,8 +7,8 @@ use regmap::model as m;
 use regmap::Kind as DiagKind;
 use regmap::Span;
 
-use super::{masks_of, module_path, reg_doc, register_items, with_access, BlockDims, Cx, Scope};
 use super::{alias_block, block_dims, LAYOUT_ITEMS};
+use super::{masks_of, module_path, reg_doc, register_items, with_access, BlockDims, Cx, Scope};
 use crate::doc;
 use crate::ir::*;
 use crate::names::{camel, ident, snake};
@@ -182,7 +182,10 @@ impl Cx<'_> {
                     self.err(
                         DiagKind::BadAlias,
                         r.span,
-                        format!("alias `{}` must target a register that is not an alias", r.path()),
+                        format!(
+                            "alias `{}` must target a register that is not an alias",
+                            r.path()
+                        ),
                     );
                     None
                 }
@@ -199,7 +202,9 @@ impl Cx<'_> {
                 continue;
             };
             let masks = masks_of(&r.fields);
-            if with_access(layouts[layout].masks, r.access) != masks || layouts[layout].width != r.width {
+            if with_access(layouts[layout].masks, r.access) != masks
+                || layouts[layout].width != r.width
+            {
                 self.err(
                     DiagKind::BadAlias,
                     r.span,
@@ -260,14 +265,15 @@ impl Cx<'_> {
             });
         }
         // Alias kinds, now that every register has its IR index.
-        let ir_of: HashMap<usize, usize> = regs.iter().enumerate().map(|(k, r)| (r.model, k)).collect();
-        for k in 0..regs.len() {
-            let r = &dev.registers[regs[k].model];
+        let ir_of: HashMap<usize, usize> =
+            regs.iter().enumerate().map(|(k, r)| (r.model, k)).collect();
+        for reg in regs.iter_mut() {
+            let r = &dev.registers[reg.model];
             let Some(a) = &r.alias else { continue };
             let Some(&target) = ir_of.get(&a.target) else {
                 continue;
             };
-            regs[k].kind = match &a.index_map {
+            reg.kind = match &a.index_map {
                 None => Kind::Alias { target },
                 Some(h) => match self.mapped(r, &dev.registers[a.target], h) {
                     Some((outer, target_outer)) => Kind::Mapped {
@@ -284,14 +290,22 @@ impl Cx<'_> {
     }
 
     /// (outer, target_outer) of an index-mapped alias register `r` of `t`.
-    pub(super) fn mapped(&mut self, r: &m::Register, t: &m::Register, hook: &str) -> Option<(usize, usize)> {
+    pub(super) fn mapped(
+        &mut self,
+        r: &m::Register,
+        t: &m::Register,
+        hook: &str,
+    ) -> Option<(usize, usize)> {
         let ab = alias_block(&self.dev.blocks, &r.blocks);
         let tpath: Vec<&str> = ab
             .and_then(|b| b.alias.as_deref())
             .map(|p| p.split('.').collect())
             .unwrap_or_default();
         let Some(target_outer) = block_dims(&self.dev.blocks, &tpath) else {
-            let msg = format!("cannot find the target block of alias `{}` (hook `{hook}`)", r.path());
+            let msg = format!(
+                "cannot find the target block of alias `{}` (hook `{hook}`)",
+                r.path()
+            );
             self.err(DiagKind::BadAlias, r.span, msg);
             return None;
         };

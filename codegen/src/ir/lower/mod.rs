@@ -171,7 +171,6 @@ impl Cx<'_> {
     }
 }
 
-
 /// The span of the first register in `b` or its nested blocks.
 fn first_span(ir: &Ir, b: &Block) -> Span {
     b.regs

@@ -34,9 +34,18 @@ impl Cx<'_> {
             for f in &s.fields {
                 self.name(&f.name, "structure field", f.span);
                 let name = ident(&f.name);
-                items.claim(self, &name, &format!("field `{}.{}`", s.name, f.name), f.span);
+                items.claim(
+                    self,
+                    &name,
+                    &format!("field `{}.{}`", s.name, f.name),
+                    f.span,
+                );
                 let text = doc::lines(&f.description).join(" ");
-                let what = if text.is_empty() { f.name.clone() } else { text };
+                let what = if text.is_empty() {
+                    f.name.clone()
+                } else {
+                    text
+                };
                 fields.push(StructField {
                     doc: format!(
                         "{} (word {}, bits {}:{}).",

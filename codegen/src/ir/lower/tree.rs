@@ -188,7 +188,11 @@ impl Cx<'_> {
                 .find(|r| r.on_write.is_some_and(|k| out[k].name == h.name))
                 .map(|r| r.span)
                 .unwrap_or_default();
-            let methods = [&h.write.as_ref().map(|w| &w.0), &h.read.as_ref(), &h.map.as_ref().map(|m| &m.0)];
+            let methods = [
+                &h.write.as_ref().map(|w| &w.0),
+                &h.read.as_ref(),
+                &h.map.as_ref().map(|m| &m.0),
+            ];
             for m in methods.into_iter().flatten() {
                 scope.claim(self, m, &format!("a method of hook `{}`", h.name), span);
             }
@@ -206,11 +210,10 @@ impl Cx<'_> {
             methods.reserve(m);
         }
         let mut slots = Vec::new();
-        for k in 0..regs.len() {
-            if regs[k].kind != Kind::Plain {
+        for (k, r) in regs.iter().enumerate() {
+            if r.kind != Kind::Plain {
                 continue;
             }
-            let r = &regs[k];
             let field = snake(&r.path);
             let variant = upper(&r.path);
             let getter = if REGFILE_METHODS.contains(&field.as_str()) {
@@ -238,8 +241,10 @@ impl Cx<'_> {
                     methods.claim(self, m, &who, r.span);
                 }
             }
-            regs[k].slot = slots.len();
             slots.push(slot);
+        }
+        for (n, s) in slots.iter().enumerate() {
+            regs[s.reg].slot = n;
         }
         for k in 0..regs.len() {
             // Aliases use their target's storage and hooks.
