@@ -90,29 +90,16 @@ pub fn regfile_tests_source(ir: &Ir, crate_name: &str) -> String {
     o.finish()
 }
 
-/// Every generated file of a lowered map. The emitters only read the IR:
-/// the two halves run on two threads, to keep a 2-core build machine busy.
+/// Every generated file of a lowered map. (Emitting is a few
+/// milliseconds of string building; loading the map is most of the time,
+/// and a second thread only waits for a core on a busy build machine.)
 pub fn generate_ir(ir: &Ir, crate_name: &str) -> Generated {
-    std::thread::scope(|s| {
-        let tests = s.spawn(|| {
-            (
-                field_tests_source(ir, crate_name),
-                regfile_tests_source(ir, crate_name),
-            )
-        });
-        let accessors = accessors_source(ir);
-        let regfile = regfile_source(ir);
-        let (field_tests, regfile_tests) = match tests.join() {
-            Ok(t) => t,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        Generated {
-            accessors,
-            field_tests,
-            regfile,
-            regfile_tests,
-        }
-    })
+    Generated {
+        accessors: accessors_source(ir),
+        field_tests: field_tests_source(ir, crate_name),
+        regfile: regfile_source(ir),
+        regfile_tests: regfile_tests_source(ir, crate_name),
+    }
 }
 
 /// Lowers `dev` and emits every file, or returns the lowering's
