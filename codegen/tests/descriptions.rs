@@ -14,7 +14,12 @@ fn no_doctest_and_no_control_character_in_generated_docs() {
     let ir = codegen::load(&path).unwrap_or_else(|d| panic!("{}", d.render()));
     let gen = codegen::generate_ir(&ir, "layout");
     let mut fences = 0;
-    for text in [&gen.accessors, &gen.regfile, &gen.field_tests, &gen.regfile_tests] {
+    for text in [
+        &gen.accessors,
+        &gen.regfile,
+        &gen.field_tests,
+        &gen.regfile_tests,
+    ] {
         assert!(
             !text.chars().any(|c| c.is_control() && c != '\n'),
             "a control character is left in the generated code"
@@ -39,5 +44,8 @@ fn no_doctest_and_no_control_character_in_generated_docs() {
         assert!(!open, "a fence left open");
     }
     assert!(fences > 0, "the map's fenced block is kept, as text");
-    assert!(gen.regfile.contains("Computes\\u{d}STATUS"), "the lone CR is escaped");
+    assert!(
+        gen.regfile.contains("Computes\\u{d}STATUS"),
+        "the lone CR is escaped"
+    );
 }

@@ -133,6 +133,15 @@ fn layout_items(ir: &Ir, l: &Layout, out: &mut Out) {
     out.line(&format!("type Word = {t};"));
     out.assign_text("const NAME: &'static str =", &string(&l.name), ";");
     out.line("const MASKS: regmap_rt::Masks = MASKS;");
+    out.line("const FIELDS: regmap_rt::Fields = FIELDS;");
+    out.close();
+    out.doc_line("Bits by access kind; bits no field covers are reserved (read as zero).");
+    let calls = mask_calls(&l.masks).into_iter().map(E::Atom).collect();
+    out.assign(
+        "pub const MASKS: regmap_rt::Masks =",
+        &E::Chain("regmap_rt::Masks::NONE".into(), calls),
+        ";",
+    );
     let table: Vec<E> = l
         .fields
         .iter()
@@ -141,17 +150,10 @@ fn layout_items(ir: &Ir, l: &Layout, out: &mut Out) {
             E::call_atoms("(", &items, ")")
         })
         .collect();
+    out.doc_line("Every field by name: (name, shift, unshifted mask), for `Debug` and tools.");
     out.assign(
-        "const FIELDS: regmap_rt::Fields =",
+        "pub const FIELDS: regmap_rt::Fields =",
         &E::call("&[", table, "]"),
-        ";",
-    );
-    out.close();
-    out.doc_line("Bits by access kind; bits no field covers are reserved (read as zero).");
-    let calls = mask_calls(&l.masks).into_iter().map(E::Atom).collect();
-    out.assign(
-        "pub const MASKS: regmap_rt::Masks =",
-        &E::Chain("regmap_rt::Masks::NONE".into(), calls),
         ";",
     );
     out.doc_line("A field of this layout.");

@@ -243,9 +243,9 @@ impl<P: Platform> World<'_, P> {
     }
 
     /// Records every field of a register value under `group.FIELD`.
-    fn rec_fields(&mut self, group: &str, value: u32, fields: &[(&'static str, StructField)]) {
-        for (name, f) in fields {
-            self.rec(&[group, name], (u64::from(value) >> f.shift) & f.mask);
+    fn rec_fields(&mut self, group: &str, value: u32, fields: regmap_rt::Fields) {
+        for &(name, shift, mask) in fields {
+            self.rec(&[group, name], (u64::from(value) >> shift) & mask);
         }
     }
 

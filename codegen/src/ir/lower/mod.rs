@@ -19,7 +19,7 @@ mod tree;
 
 /// Items every layout's module defines; a field with one of these names
 /// would collide with it.
-const LAYOUT_ITEMS: &[&str] = &["MASKS", "Register", "Fld", "Fv", "Value"];
+const LAYOUT_ITEMS: &[&str] = &["MASKS", "FIELDS", "Register", "Fld", "Fv", "Value"];
 
 /// Items a register module defines besides its layout's (`COUNT` and
 /// `STRIDE` only for a register array); a field of that name would collide
