@@ -3,6 +3,9 @@
 //! vEVENTs, and the memory a backend maps into this process.
 
 use std::fmt;
+use std::mem::size_of;
+
+use iommufd_bindings::iommufd as b;
 
 use super::uapi;
 
@@ -54,10 +57,10 @@ impl ObjectTypes {
         viommu_data: ViommuDataShape::Tegra241,
         hw_queue_type: uapi::HW_QUEUE_TYPE_TEGRA241_CMDQV,
         veventq_type: uapi::VEVENTQ_TYPE_TEGRA241_CMDQV,
-        veventq_record_len: 16,
+        veventq_record_len: size_of::<b::iommu_vevent_tegra241_cmdqv>(),
         nested_hwpt_data_type: uapi::HWPT_DATA_ARM_SMMUV3,
         invalidate_data_type: uapi::VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
-        invalidate_entry_len: 16,
+        invalidate_entry_len: size_of::<b::iommu_viommu_arm_smmuv3_invalidate>() as u32,
     };
 
     /// The iommufd selftest mock (`drivers/iommu/iommufd/selftest.c`).
@@ -67,10 +70,10 @@ impl ObjectTypes {
         viommu_data: ViommuDataShape::Selftest,
         hw_queue_type: uapi::selftest::HW_QUEUE_TYPE_SELFTEST,
         veventq_type: uapi::selftest::VEVENTQ_TYPE_SELFTEST,
-        veventq_record_len: 4,
+        veventq_record_len: size_of::<uapi::selftest::IommuViommuEventSelftest>(),
         nested_hwpt_data_type: uapi::selftest::HWPT_DATA_SELFTEST,
         invalidate_data_type: uapi::selftest::VIOMMU_INVALIDATE_DATA_SELFTEST,
-        invalidate_entry_len: 12,
+        invalidate_entry_len: size_of::<uapi::selftest::IommuViommuInvalidateSelftest>() as u32,
     };
 }
 

@@ -1,65 +1,81 @@
-//! iommufd uAPI values the backends use, and the small bindings the rust-vmm
-//! `iommufd-bindings` crate lacks (the selftest mock's structures and its test
-//! ioctl).
+//! iommufd uAPI values the backends and the simulator use, and the small
+//! bindings the rust-vmm `iommufd-bindings` crate lacks.
 //!
-//! The type values below are the numbers of `include/uapi/linux/iommufd.h` and
-//! `drivers/iommu/iommufd/iommufd_test.h`; on Linux the unit tests check each one
-//! against `iommufd-bindings`, and check every structure defined here by
-//! `size_of`/`offset_of` against the kernel's layout.
+//! Every value `include/uapi/linux/iommufd.h` defines comes from
+//! `iommufd-bindings` (re-exported below under short names, so the simulator
+//! and the device models read like the header). Hand-written here, each with
+//! the reason, are only what that crate does not have: the kernel-internal
+//! bound [`VEVENTQ_MAX_DEPTH`] and the iommufd selftest interface
+//! ([`selftest`], from `drivers/iommu/iommufd/iommufd_test.h`, which is not a
+//! uAPI header and so is not in the bindings). The unit tests check every
+//! structure defined here by `size_of`/`offset_of` against the kernel's
+//! layout.
 
-/// `IOMMUFD_TYPE`, the ioctl type byte of iommufd (`';'`).
-pub const IOMMUFD_TYPE: u8 = b';';
+use iommufd_bindings::iommufd as b;
+
+#[doc(inline)]
+pub use b::iommu_hw_info_type_IOMMU_HW_INFO_TYPE_ARM_SMMUV3 as HW_INFO_TYPE_ARM_SMMUV3;
+#[doc(inline)]
+pub use b::iommu_hw_info_type_IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV as HW_INFO_TYPE_TEGRA241_CMDQV;
+#[doc(inline)]
+pub use b::iommu_hw_queue_type_IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV as HW_QUEUE_TYPE_TEGRA241_CMDQV;
+#[doc(inline)]
+pub use b::iommu_hwpt_data_type_IOMMU_HWPT_DATA_ARM_SMMUV3 as HWPT_DATA_ARM_SMMUV3;
+#[doc(inline)]
+pub use b::iommu_hwpt_invalidate_data_type_IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 as VIOMMU_INVALIDATE_DATA_ARM_SMMUV3;
+#[doc(inline)]
+pub use b::iommu_veventq_flag_IOMMU_VEVENTQ_FLAG_LOST_EVENTS as VEVENTQ_FLAG_LOST_EVENTS;
+#[doc(inline)]
+pub use b::iommu_veventq_type_IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 as VEVENTQ_TYPE_ARM_SMMUV3;
+#[doc(inline)]
+pub use b::iommu_veventq_type_IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV as VEVENTQ_TYPE_TEGRA241_CMDQV;
+#[doc(inline)]
+pub use b::iommu_viommu_type_IOMMU_VIOMMU_TYPE_ARM_SMMUV3 as VIOMMU_TYPE_ARM_SMMUV3;
+#[doc(inline)]
+pub use b::iommu_viommu_type_IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV as VIOMMU_TYPE_TEGRA241_CMDQV;
+#[doc(inline)]
+pub use b::iommufd_hw_info_flags_IOMMU_HW_INFO_FLAG_INPUT_TYPE as HW_INFO_FLAG_INPUT_TYPE;
+#[doc(inline)]
+pub use b::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_NEST_PARENT as HWPT_ALLOC_NEST_PARENT;
+#[doc(inline)]
+pub use b::IOMMUFD_TYPE;
+
+/// `IOMMU_VEVENTQ_MAX_DEPTH`, the core's bound on `veventq_depth`. Not in
+/// `iommufd-bindings`: the kernel defines it outside the uAPI header
+/// (`iommufd_private.h`), user space only meets it as `EINVAL`.
+pub const VEVENTQ_MAX_DEPTH: u32 = 1 << 19;
 
 /// `_IO(type, nr)` as Linux encodes it (direction none, size 0): `type << 8 | nr`.
-/// Written out here on purpose, so tests can check the numbers the real backend
-/// uses against an independent computation.
-pub const fn io_nr(ty: u8, nr: u32) -> u64 {
+/// Written out for the tests only, so they check the numbers the real
+/// backend takes from `iommufd-ioctls` and `vmm-sys-util` against an
+/// independent computation.
+#[cfg(test)]
+pub(crate) const fn io_nr(ty: u8, nr: u32) -> u64 {
     // _IOC_NRSHIFT = 0, _IOC_TYPESHIFT = 8, size and direction are zero for _IO.
     ((ty as u64) << 8) | (nr as u64 & 0xff)
 }
 
-/// `IOMMU_HW_INFO_TYPE_ARM_SMMUV3`.
-pub const HW_INFO_TYPE_ARM_SMMUV3: u32 = 2;
-/// `IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV`.
-pub const HW_INFO_TYPE_TEGRA241_CMDQV: u32 = 3;
-/// `IOMMU_HW_INFO_FLAG_INPUT_TYPE`.
-pub const HW_INFO_FLAG_INPUT_TYPE: u32 = 1;
-/// `IOMMU_VIOMMU_TYPE_ARM_SMMUV3`.
-pub const VIOMMU_TYPE_ARM_SMMUV3: u32 = 1;
-/// `IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV`.
-pub const VIOMMU_TYPE_TEGRA241_CMDQV: u32 = 2;
-/// `IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV`.
-pub const HW_QUEUE_TYPE_TEGRA241_CMDQV: u32 = 1;
-/// `IOMMU_VEVENTQ_TYPE_ARM_SMMUV3`.
-pub const VEVENTQ_TYPE_ARM_SMMUV3: u32 = 1;
-/// `IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV`.
-pub const VEVENTQ_TYPE_TEGRA241_CMDQV: u32 = 2;
-/// `IOMMU_VEVENTQ_FLAG_LOST_EVENTS`.
-pub const VEVENTQ_FLAG_LOST_EVENTS: u32 = 1;
-/// `IOMMU_VEVENTQ_MAX_DEPTH` (kernel-internal bound on `veventq_depth`).
-pub const VEVENTQ_MAX_DEPTH: u32 = 1 << 19;
-/// `IOMMU_HWPT_DATA_ARM_SMMUV3`.
-pub const HWPT_DATA_ARM_SMMUV3: u32 = 2;
-/// `IOMMU_HWPT_ALLOC_NEST_PARENT`.
-pub const HWPT_ALLOC_NEST_PARENT: u32 = 1;
-/// `IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3`.
-pub const VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: u32 = 1;
-
-/// Payload bytes of one vEVENT of `veventq_type`, for the types this crate knows.
+/// Payload bytes of one vEVENT of `veventq_type`, for the types this crate
+/// knows (the sizes of the header's per-type records, and of the selftest's).
 pub fn vevent_record_len(veventq_type: u32) -> Option<usize> {
     match veventq_type {
-        VEVENTQ_TYPE_ARM_SMMUV3 => Some(32),
-        VEVENTQ_TYPE_TEGRA241_CMDQV => Some(16),
-        selftest::VEVENTQ_TYPE_SELFTEST => Some(4),
+        VEVENTQ_TYPE_ARM_SMMUV3 => Some(core::mem::size_of::<b::iommu_vevent_arm_smmuv3>()),
+        VEVENTQ_TYPE_TEGRA241_CMDQV => Some(core::mem::size_of::<b::iommu_vevent_tegra241_cmdqv>()),
+        selftest::VEVENTQ_TYPE_SELFTEST => {
+            Some(core::mem::size_of::<selftest::IommuViommuEventSelftest>())
+        }
         _ => None,
     }
 }
 
-/// The iommufd selftest mock (`CONFIG_IOMMUFD_TEST`): its object types and the
-/// `IOMMU_TEST_CMD` ioctl.
+/// The iommufd selftest mock (`CONFIG_IOMMUFD_TEST`): its object types, its
+/// structures and the `IOMMU_TEST_CMD` ioctl. None of it is in
+/// `iommufd-bindings`: `iommufd_test.h` is a kernel-internal header the
+/// selftests include, not uAPI, so the bindings are generated without it.
 pub mod selftest {
-    /// `IOMMUFD_CMD_BASE + 32`, the test command's ioctl nr.
-    pub const TEST_CMD_NR: u32 = 0x80 + 32;
+    /// `IOMMUFD_CMD_BASE + 32`, the test command's ioctl nr (the base from
+    /// `iommufd-bindings`, the offset from `iommufd_test.h`).
+    pub const TEST_CMD_NR: u32 = iommufd_bindings::iommufd::IOMMUFD_CMD_BASE + 32;
     /// `IOMMU_TEST_OP_MOCK_DOMAIN` (the second value of the op enum, which starts at 1).
     pub const OP_MOCK_DOMAIN: u32 = 2;
     /// `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE`.
@@ -256,73 +272,11 @@ mod tests {
 
     #[test]
     fn record_lengths() {
+        // iommu_vevent_arm_smmuv3 is four u64 (an SMMUv3 event record),
+        // iommu_vevent_tegra241_cmdqv two (the LVCMDQ error map).
+        assert_eq!(vevent_record_len(VEVENTQ_TYPE_ARM_SMMUV3), Some(32));
         assert_eq!(vevent_record_len(VEVENTQ_TYPE_TEGRA241_CMDQV), Some(16));
         assert_eq!(vevent_record_len(VEVENTQ_TYPE_SELFTEST), Some(4));
         assert_eq!(vevent_record_len(0), None);
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn type_values_match_iommufd_bindings() {
-        use iommufd_bindings::iommufd as b;
-        assert_eq!(
-            HW_INFO_TYPE_ARM_SMMUV3,
-            b::iommu_hw_info_type_IOMMU_HW_INFO_TYPE_ARM_SMMUV3
-        );
-        assert_eq!(
-            HW_INFO_TYPE_TEGRA241_CMDQV,
-            b::iommu_hw_info_type_IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV
-        );
-        assert_eq!(
-            HW_INFO_FLAG_INPUT_TYPE,
-            b::iommufd_hw_info_flags_IOMMU_HW_INFO_FLAG_INPUT_TYPE
-        );
-        assert_eq!(
-            VIOMMU_TYPE_ARM_SMMUV3,
-            b::iommu_viommu_type_IOMMU_VIOMMU_TYPE_ARM_SMMUV3
-        );
-        assert_eq!(
-            VIOMMU_TYPE_TEGRA241_CMDQV,
-            b::iommu_viommu_type_IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV
-        );
-        assert_eq!(
-            HW_QUEUE_TYPE_TEGRA241_CMDQV,
-            b::iommu_hw_queue_type_IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV
-        );
-        assert_eq!(
-            VEVENTQ_TYPE_ARM_SMMUV3,
-            b::iommu_veventq_type_IOMMU_VEVENTQ_TYPE_ARM_SMMUV3
-        );
-        assert_eq!(
-            VEVENTQ_TYPE_TEGRA241_CMDQV,
-            b::iommu_veventq_type_IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV
-        );
-        assert_eq!(
-            VEVENTQ_FLAG_LOST_EVENTS,
-            b::iommu_veventq_flag_IOMMU_VEVENTQ_FLAG_LOST_EVENTS
-        );
-        assert_eq!(
-            HWPT_DATA_ARM_SMMUV3,
-            b::iommu_hwpt_data_type_IOMMU_HWPT_DATA_ARM_SMMUV3
-        );
-        assert_eq!(
-            HWPT_ALLOC_NEST_PARENT,
-            b::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_NEST_PARENT
-        );
-        assert_eq!(
-            VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
-            b::iommu_hwpt_invalidate_data_type_IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3
-        );
-        assert_eq!(IOMMUFD_TYPE, b::IOMMUFD_TYPE);
-        assert_eq!(TEST_CMD_NR, b::IOMMUFD_CMD_BASE + 32);
-        // The payload sizes the kernel reports records with.
-        assert_eq!(
-            vevent_record_len(VEVENTQ_TYPE_TEGRA241_CMDQV),
-            Some(size_of::<b::iommu_vevent_tegra241_cmdqv>())
-        );
-        assert_eq!(
-            vevent_record_len(VEVENTQ_TYPE_ARM_SMMUV3),
-            Some(size_of::<b::iommu_vevent_arm_smmuv3>())
-        );
     }
 }
