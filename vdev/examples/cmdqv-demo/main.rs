@@ -115,6 +115,10 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // vdev reports through the `log` facade (what a Drop could not return,
+    // a vEVENTQ it could not allocate, and at debug level every kernel
+    // object it destroys); `RUST_LOG=vdev=debug` shows them all.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

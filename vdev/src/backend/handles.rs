@@ -12,7 +12,8 @@
 //! | vIOMMU before its nesting parent, HWPT before IOAS | [`Viommu`] holds `Arc<NestParent>`, which holds `Arc<Ioas>` |
 //!
 //! A destroy that still fails in `Drop` (it cannot, if only handles are used) is
-//! reported on stderr, since `Drop` cannot return it.
+//! logged (`log::error!`, target `vdev::backend::handles`), since `Drop` cannot
+//! return it; each successful destroy is logged at debug level.
 
 use std::sync::Arc;
 
@@ -22,8 +23,9 @@ use super::{
 };
 
 fn release(b: &Arc<dyn Backend>, id: ObjId, what: &str) {
-    if let Err(e) = b.destroy(id) {
-        eprintln!("vdev: destroying {what} {id}: {e}");
+    match b.destroy(id) {
+        Ok(()) => log::debug!("destroyed {what} {id}"),
+        Err(e) => log::error!("destroying {what} {id}: {e}"),
     }
 }
 

@@ -118,7 +118,7 @@ impl SmmuCore {
     pub fn unplug(&mut self, vsid: u32) -> Vec<Transition> {
         if let Some(dev) = self.lc.device(vsid) {
             if let Err(e) = self.attach.detach(dev.id()) {
-                eprintln!("vdev: detaching vSID {vsid:#x}: {e}");
+                log::error!("detaching vSID {vsid:#x}: {e}");
             }
         }
         self.bindings.remove(&vsid);
@@ -182,7 +182,7 @@ impl SmmuCore {
                 match try_attach(Attach::Abort) {
                     Ok(h) => (Attach::Abort, h),
                     Err(e) => {
-                        eprintln!("vdev: vSID {vsid:#x}: cannot attach to abort: {e}");
+                        log::error!("vSID {vsid:#x}: cannot attach to abort: {e}");
                         return;
                     }
                 }

@@ -257,8 +257,8 @@ impl Vsmmuv3 {
                     Ok(q) => self.host_events = Some(q),
                     Err(e) => {
                         self.st.stats.host_event_errors += 1;
-                        eprintln!(
-                            "vdev: no SMMUv3 vEVENTQ, device faults will not reach the guest: {e}"
+                        log::warn!(
+                            "no SMMUv3 vEVENTQ, device faults will not reach the guest: {e}"
                         );
                     }
                 }

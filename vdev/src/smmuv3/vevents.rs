@@ -69,7 +69,7 @@ impl HostEvents {
 impl Drop for HostEvents {
     fn drop(&mut self) {
         if let Err(e) = self.b().destroy(self.id) {
-            eprintln!("vdev: destroying the SMMUv3 vEVENTQ {}: {e}", self.id);
+            log::error!("destroying the SMMUv3 vEVENTQ {}: {e}", self.id);
         }
     }
 }
