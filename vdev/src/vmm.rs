@@ -16,26 +16,79 @@ use vm_device::MutDeviceMmio;
 
 use crate::backend::{ObjId, Result};
 
+mod vm_mem;
+pub use vm_mem::AddressSpace;
+
 /// Guest memory: what the VMM hands the device models (queues, tables and
 /// event records live there) and, in tests, the simulated backend. An IOAS
 /// IOVA is a guest physical address of this memory (the VMM maps guest RAM at
 /// IOVA = GPA).
+///
+/// A VMM built on rust-vmm passes its `vm-memory` guest memory as it is:
+/// every `vm_memory::GuestMemory` (`GuestMemoryMmap`, any
+/// `GuestRegionContainer`) implements this trait, and [`AddressSpace`] wraps a
+/// `GuestAddressSpace` (`GuestMemoryAtomic`, for memory hot-plug). The
+/// simulator's [`crate::backend::sim::SimGuestRam`] is the other
+/// implementation.
+///
+/// Physical contiguity is optional knowledge: the device models never need
+/// it (the kernel checks it on a real host), only the simulator's model of
+/// the kernel's HW queue rule asks [`GuestMemory::physically_contiguous`],
+/// which uses [`GuestMemory::host_phys`] where the memory knows it and the
+/// backing page size ([`GuestMemory::backing_page_size`]) otherwise.
 pub trait GuestMemory: Send + Sync {
     /// Copies `buf.len()` bytes from `gpa`; `false` if any byte is not backed.
     fn read(&self, gpa: u64, buf: &mut [u8]) -> bool;
     /// Copies `data` to `gpa`; `false` (and nothing written) if any byte is not backed.
     fn write(&self, gpa: u64, data: &[u8]) -> bool;
-    /// The host physical address backing `gpa`, if backed and known. Two guest
-    /// pages are physically contiguous when their host addresses differ by the
-    /// page size (the simulator's HW queue rule uses it).
-    fn host_phys(&self, gpa: u64) -> Option<u64>;
-    /// Size of the host page backing `gpa` (the memory backend's page size:
-    /// 4 KiB, 2 MiB, 1 GiB...), if backed and known. Device models use it to
-    /// bound what must be physically contiguous (a VCMDQ); `None` makes them
-    /// assume the smallest page.
+    /// Whether every byte of `[gpa, gpa + len)` is guest RAM; `false` for an
+    /// empty or overflowing range.
+    fn is_backed(&self, gpa: u64, len: u64) -> bool;
+    /// The host physical address backing `gpa`, if the memory knows it (a
+    /// simulator; a VMM that reads `/proc/self/pagemap`). `None` by default.
+    fn host_phys(&self, gpa: u64) -> Option<u64> {
+        let _ = gpa;
+        None
+    }
+    /// The size `P` (a power of two) of the host page backing `gpa`, in the
+    /// guest's terms: the `P`-aligned block of guest addresses around `gpa`,
+    /// as far as this memory backs it, lies in one host page (4 KiB, 2 MiB,
+    /// 1 GiB...), so it is physically contiguous. `None` when unknown; the
+    /// device models then assume the smallest page.
     fn backing_page_size(&self, gpa: u64) -> Option<u64> {
         let _ = gpa;
         None
+    }
+    /// Whether `[gpa, gpa + len)` is backed by physically contiguous host
+    /// memory, as far as the memory can tell: with [`GuestMemory::host_phys`],
+    /// every backing page (at least 4 KiB) must follow the previous one, which
+    /// costs one look-up per page of `len`; without it the range must lie in
+    /// one backing page. `false` when it cannot tell: the kernel's rule fails
+    /// closed.
+    fn physically_contiguous(&self, gpa: u64, len: u64) -> bool {
+        let Some(end) = gpa.checked_add(len) else {
+            return false;
+        };
+        if !self.is_backed(gpa, len) {
+            return false;
+        }
+        let page = |at: u64| self.backing_page_size(at).filter(|p| p.is_power_of_two());
+        let Some(base) = self.host_phys(gpa) else {
+            return page(gpa).is_some_and(|p| gpa & !(p - 1) == (end - 1) & !(p - 1));
+        };
+        let mut at = gpa;
+        while at < end {
+            match (self.host_phys(at), base.checked_add(at - gpa)) {
+                (Some(pa), Some(want)) if pa == want => {}
+                _ => return false,
+            }
+            let step = page(at).unwrap_or(4096).max(4096);
+            at = match (at & !(step - 1)).checked_add(step) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        true
     }
 }
 

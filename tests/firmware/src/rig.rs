@@ -92,6 +92,10 @@ impl GuestMemory for Ram {
         true
     }
 
+    fn is_backed(&self, gpa: u64, len: u64) -> bool {
+        len > 0 && usize::try_from(len).is_ok_and(|l| self.offset(gpa, l).is_some())
+    }
+
     fn host_phys(&self, gpa: u64) -> Option<u64> {
         // One contiguous block: host physical = guest physical.
         self.offset(gpa, 1).map(|_| gpa)

@@ -32,7 +32,6 @@ use guest::Guest;
 // Guest physical layout.
 const RAM: u64 = 0x4000_0000;
 const RAM_LEN: u64 = 64 << 20;
-const BACKING: u64 = 2 << 20;
 const SMMU_BASE: u64 = 0x0900_0000;
 const CMDQV_BASE: u64 = 0x0910_0000;
 const VSIDS: [u32; 2] = [0x10, 0x11];
@@ -78,11 +77,16 @@ fn parse_args() -> Result<Args, String> {
 
 fn run(args: &Args) -> Result<(), String> {
     let host = if args.backend == "sim" {
-        host::sim_host()
+        host::sim_host()?
     } else {
         host::iommufd_host(&args.vfio)?
     };
     println!("== setup ({} backend)", args.backend);
+    println!(
+        "[vmm] guest RAM: vm-memory GuestMemoryMmap, {} MiB at {RAM:#x}, backing pages of {} KiB (so IDR1.CMDQS is capped to queues of one page)",
+        RAM_LEN >> 20,
+        host.backing >> 10
+    );
     let (vm, bus) = vmm::setup(&host)?;
     let vmm::Vm {
         ioas,

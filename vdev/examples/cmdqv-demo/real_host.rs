@@ -1,5 +1,6 @@
-//! The pieces a VMM on a real host provides: guest RAM in host memory, VFIO
-//! cdevs bound to the iommufd, and their attachment ioctls. Facts from
+//! The pieces a VMM on a real host provides besides guest RAM (the same
+//! `GuestMemoryMmap` as on the simulated host, [`crate::host::guest_ram`]):
+//! VFIO cdevs bound to the iommufd, and their attachment ioctls. Facts from
 //! `include/uapi/linux/vfio.h` (ioctl numbers, structure layouts).
 
 use std::collections::BTreeMap;
@@ -7,11 +8,12 @@ use std::fs::File;
 use std::os::unix::io::AsRawFd;
 use std::sync::Arc;
 
-use crate::host::Host;
-use crate::{BACKING, RAM, RAM_LEN};
+use crate::host::{guest_ram, Host};
+use crate::RAM;
 use vdev::backend::real::IommufdBackend;
 use vdev::backend::{Backend, Device, Error, ObjId, ObjectTypes, Op};
 use vdev::vmm::{DeviceAttach, GuestMemory};
+use vm_memory::{GuestAddress, GuestMemory as _};
 
 /// `VFIO_TYPE` and `VFIO_BASE`.
 const VFIO_TYPE: u64 = b';' as u64;
@@ -49,78 +51,6 @@ fn errno() -> i32 {
     std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EIO)
-}
-
-/// Guest RAM: anonymous host memory, huge pages when the host has them.
-pub struct HostRam {
-    ptr: *mut u8,
-    len: usize,
-    page: u64,
-}
-
-// SAFETY: plain anonymous memory; the demo's accesses are bounds-checked
-// copies, which any thread may perform.
-unsafe impl Send for HostRam {}
-// SAFETY: see above.
-unsafe impl Sync for HostRam {}
-
-impl HostRam {
-    fn new(len: usize) -> Result<Self, String> {
-        let prot = libc::PROT_READ | libc::PROT_WRITE;
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-        for (extra, page) in [(libc::MAP_HUGETLB, BACKING), (0, 4096)] {
-            // SAFETY: a fresh anonymous mapping; nothing else is touched.
-            let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags | extra, -1, 0) };
-            if p != libc::MAP_FAILED {
-                return Ok(HostRam {
-                    ptr: p as *mut u8,
-                    len,
-                    page,
-                });
-            }
-        }
-        Err(format!(
-            "cannot allocate {len} bytes of guest RAM (errno {})",
-            errno()
-        ))
-    }
-
-    fn range(&self, gpa: u64, n: usize) -> Option<usize> {
-        let off = gpa.checked_sub(RAM)? as usize;
-        (off.checked_add(n)? <= self.len).then_some(off)
-    }
-}
-
-impl Drop for HostRam {
-    fn drop(&mut self) {
-        // SAFETY: exactly the mapping `new` made, unmapped once.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
-    }
-}
-
-impl GuestMemory for HostRam {
-    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
-        let Some(off) = self.range(gpa, buf.len()) else {
-            return false;
-        };
-        // SAFETY: in bounds of the live mapping.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(off), buf.as_mut_ptr(), buf.len()) };
-        true
-    }
-    fn write(&self, gpa: u64, data: &[u8]) -> bool {
-        let Some(off) = self.range(gpa, data.len()) else {
-            return false;
-        };
-        // SAFETY: in bounds of the live, writable mapping.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(off), data.len()) };
-        true
-    }
-    fn host_phys(&self, _gpa: u64) -> Option<u64> {
-        None
-    }
-    fn backing_page_size(&self, gpa: u64) -> Option<u64> {
-        self.range(gpa, 1).map(|_| self.page)
-    }
 }
 
 /// VFIO cdevs bound to the iommufd, by iommufd device id.
@@ -198,7 +128,13 @@ pub fn open(paths: &[String]) -> Result<Host, String> {
         }
         devs.insert(bind.out_devid, f);
     }
-    let ram = Arc::new(HostRam::new(RAM_LEN as usize)?);
+    let ram = guest_ram()?;
+    // The IOAS maps guest RAM at IOVA = GPA from its host address.
+    let user_va = ram
+        .get_host_address(GuestAddress(RAM))
+        .map_err(|e| format!("guest RAM has no host address: {e}"))? as u64;
+    let page = GuestMemory::backing_page_size(ram.as_ref(), RAM)
+        .ok_or("guest RAM without a host address")?;
     let backend: Arc<dyn Backend> = Arc::new(IommufdBackend::from_file(
         iommu.try_clone().map_err(|e| e.to_string())?,
         ObjectTypes::TEGRA241,
@@ -207,8 +143,6 @@ pub fn open(paths: &[String]) -> Result<Host, String> {
         .keys()
         .map(|id| Device::external(&backend, *id))
         .collect();
-    let user_va = ram.ptr as u64;
-    let page = ram.page;
     Ok(Host {
         backend,
         sim: None,

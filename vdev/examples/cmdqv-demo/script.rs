@@ -332,7 +332,8 @@ pub fn vcmdq_init_error(g: &mut Guest, regions: &RecordingRegions) {
         errors(g) - before,
         regions.installed()
     );
-    // Queue 1's base is not aligned to its size: the kernel refuses it.
+    // Queue 1's base is not aligned to its size (and on 4 KiB pages spans
+    // two of them): the kernel refuses it.
     g.cmdqv_w64(base1, (VCMDQ_MEM[1] + 0x100) | u64::from(LOG2Q));
     print_transitions(&g.bus.device_mut().take_transitions());
     let gerror1 = g.cmdqv_r32(ge1);

@@ -83,28 +83,11 @@ impl State {
     }
 }
 
-/// Whether every byte of `[gpa, gpa + len)` is guest RAM. Bounded work: one
-/// look-up per backing page (at least 4 KiB), and a VCMDQ is at most 8 MiB.
+/// Whether every byte of `[gpa, gpa + len)` is guest RAM (one look-up of the
+/// memory's regions; whether it is physically contiguous is the kernel's
+/// check, on the HW queue allocation).
 fn is_guest_ram(mem: &dyn GuestMemory, gpa: u64, len: u64) -> bool {
-    let Some(end) = gpa.checked_add(len) else {
-        return false;
-    };
-    let mut at = gpa;
-    while at < end {
-        if mem.host_phys(at).is_none() {
-            return false;
-        }
-        let step = mem
-            .backing_page_size(at)
-            .filter(|s| s.is_power_of_two())
-            .unwrap_or(4096)
-            .max(4096);
-        at = match (at & !(step - 1)).checked_add(step) {
-            Some(next) => next,
-            None => return true,
-        };
-    }
-    true
+    mem.is_backed(gpa, len)
 }
 
 /// The error bits of global VCMDQ `q` the cache shows pending

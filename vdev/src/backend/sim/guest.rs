@@ -100,6 +100,10 @@ impl GuestMemory for SimGuestRam {
         }
     }
 
+    fn is_backed(&self, gpa: u64, len: u64) -> bool {
+        len > 0 && self.find(gpa, len).is_some()
+    }
+
     fn host_phys(&self, gpa: u64) -> Option<u64> {
         let (r, off) = self.find(gpa, 1)?;
         let off = off as u64;
