@@ -92,6 +92,7 @@ fn run(args: &Args) -> Result<(), String> {
         ioas,
         regions,
         irqs,
+        events,
     } = vm;
     let mut g = Guest::new(bus, host.mem.clone());
 
@@ -102,7 +103,7 @@ fn run(args: &Args) -> Result<(), String> {
     script::illegal_on_cmdq(&mut g, &irqs.gerror)?;
     script::illegal_on_vcmdq(&mut g, &irqs.cmdqv)?;
     if let Some(sim) = host.sim.as_ref() {
-        script::device_fault(&mut g, sim, &irqs.eventq)?;
+        script::device_fault(&mut g, sim, &irqs.eventq, &events)?;
     }
     script::vcmdq_init_error(&mut g, &regions);
     script::unplug_with_live_queues(&mut g, VSIDS[host.devices.len() - 1]);

@@ -15,6 +15,7 @@ use crate::guest::{
     STRTAB, TLBI_NH_ASID, TLBI_NH_VA, VCMDQ_MEM,
 };
 use crate::report::{print_transitions, Counters};
+use crate::vmm::EventLoop;
 use crate::{PSIDS, VSIDS};
 
 // SMMUv3 event record fields (architecture).
@@ -272,6 +273,7 @@ pub fn device_fault(
     g: &mut Guest,
     sim: &SimBackend,
     eventq_irq: &CountingIrq,
+    events: &EventLoop,
 ) -> Result<(), String> {
     println!("== a device fault through the host's SMMUv3 vEVENTQ");
     // The (simulated) SMMU reports a stage-1 translation fault of the
@@ -290,8 +292,15 @@ pub fn device_fault(
         PSIDS[0]
     );
     let irq_before = eventq_irq.edges();
-    let n = g.bus.device_mut().service_events();
-    println!("[vmm] service_events: {n} record(s) from the vEVENTQ");
+    let before = g.bus.device().stats().events;
+    // The VMM's event thread wakes up on the readable vEVENTQ (bounded
+    // wait: a lost wake-up is an error, not a hang).
+    let ready = events.turn(&mut g.bus, 1000)?;
+    let n = g.bus.device().stats().events - before;
+    println!("[vmm] epoll: {ready} vEVENTQ descriptor(s) readable -> kick(): {n} record(s) into the guest's event queue");
+    if events.fds > 0 && ready == 0 {
+        return Err("the SMMUv3 vEVENTQ never became readable".into());
+    }
     let prod = g.smmu_r32(sm::EVENTQ_PROD::OFFSET);
     let cons = g.smmu_r32(sm::EVENTQ_CONS::OFFSET);
     let slot = u64::from(cons & ((1 << EVENTQ_LOG2) - 1));

@@ -1,8 +1,9 @@
 //! The VMM's part: the IOAS over guest RAM, the nesting parent the devices
 //! translate through until the guest configures its SMMU, the CMDQV
 //! lifecycle and the vSMMUv3 with its interrupt lines, the devices plugged
-//! under their vSIDs, and the guest bus the windows and the installed VINTF
-//! page sit on.
+//! under their vSIDs, the guest bus the windows and the installed VINTF
+//! page sit on, and the event loop that waits on the device's vEVENTQ
+//! descriptors.
 
 use std::sync::Arc;
 
@@ -26,6 +27,71 @@ pub struct Vm {
     pub regions: Arc<RecordingRegions>,
     /// The device's interrupt lines.
     pub irqs: IrqLines,
+    /// What the VMM's event thread waits on.
+    pub events: EventLoop,
+}
+
+/// The VMM's event loop over the device's vEVENTQ descriptors
+/// (`Vsmmuv3::event_fds`, in an epoll set): a VMM waits on them instead of
+/// polling the device.
+pub struct EventLoop {
+    #[cfg(target_os = "linux")]
+    epoll: vmm_sys_util::epoll::Epoll,
+    /// How many descriptors are in the set.
+    pub fds: usize,
+}
+
+impl EventLoop {
+    /// An epoll set over the descriptors `dev` has now (after the first
+    /// plug: its vIOMMU's vEVENTQs).
+    #[cfg(target_os = "linux")]
+    fn new(dev: &Vsmmuv3) -> Result<Self, String> {
+        use std::os::fd::AsRawFd;
+        use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+        let epoll = Epoll::new().map_err(|e| format!("epoll_create1: {e}"))?;
+        let fds = dev.event_fds();
+        for (i, fd) in fds.iter().enumerate() {
+            epoll
+                .ctl(
+                    ControlOperation::Add,
+                    fd.as_raw_fd(),
+                    EpollEvent::new(EventSet::IN, i as u64),
+                )
+                .map_err(|e| format!("epoll_ctl: {e}"))?;
+        }
+        Ok(EventLoop {
+            epoll,
+            fds: fds.len(),
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new(_dev: &Vsmmuv3) -> Result<Self, String> {
+        Ok(EventLoop { fds: 0 })
+    }
+
+    /// One turn: waits at most `timeout_ms` for a readable vEVENTQ, and
+    /// kicks the device (which reads them) when one is. Returns how many
+    /// were readable.
+    #[cfg(target_os = "linux")]
+    pub fn turn(&self, bus: &mut GuestBus, timeout_ms: i32) -> Result<usize, String> {
+        let mut ready = [vmm_sys_util::epoll::EpollEvent::default(); 4];
+        let n = self
+            .epoll
+            .wait(timeout_ms, &mut ready)
+            .map_err(|e| format!("epoll_wait: {e}"))?;
+        if n > 0 {
+            bus.device_mut().kick();
+        }
+        Ok(n)
+    }
+
+    /// Without epoll the loop can only poll: it kicks the device.
+    #[cfg(not(target_os = "linux"))]
+    pub fn turn(&self, bus: &mut GuestBus, _timeout_ms: i32) -> Result<usize, String> {
+        bus.device_mut().kick();
+        Ok(0)
+    }
 }
 
 /// The device's interrupt lines, counting their edges.
@@ -87,6 +153,11 @@ pub fn setup(host: &Host) -> Result<(Vm, GuestBus), String> {
         println!("[vmm] plugged device {} as vSID {:#x}", d.id(), VSIDS[i]);
         print_transitions(&t);
     }
+    let events = EventLoop::new(&dev)?;
+    println!(
+        "[vmm] event loop: epoll over the device's {} vEVENTQ descriptor(s)",
+        events.fds
+    );
     let bus = GuestBus::new(dev, regions.clone(), SMMU_BASE, CMDQV_BASE);
     let vm = Vm {
         ioas,
@@ -96,6 +167,7 @@ pub fn setup(host: &Host) -> Result<(Vm, GuestBus), String> {
             eventq: eventq_irq,
             cmdqv: cmdqv_irq,
         },
+        events,
     };
     Ok((vm, bus))
 }

@@ -27,6 +27,8 @@ pub enum Op {
     HwQueueAlloc,
     /// `IOMMU_VEVENTQ_ALLOC`.
     VeventqAlloc,
+    /// Sharing a vEVENTQ's pollable descriptor ([`crate::backend::Backend::veventq_fd`]).
+    VeventqFd,
     /// `read()` on a vEVENTQ file descriptor.
     VeventqRead,
     /// `IOMMU_DESTROY`.
@@ -66,6 +68,7 @@ impl Op {
             Op::VdeviceAlloc => "IOMMU_VDEVICE_ALLOC",
             Op::HwQueueAlloc => "IOMMU_HW_QUEUE_ALLOC",
             Op::VeventqAlloc => "IOMMU_VEVENTQ_ALLOC",
+            Op::VeventqFd => "vEVENTQ descriptor",
             Op::VeventqRead => "read(vEVENTQ)",
             Op::Destroy => "IOMMU_DESTROY",
             Op::Mmap => "mmap(iommufd)",

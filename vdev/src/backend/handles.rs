@@ -307,13 +307,18 @@ impl Viommu {
         )
     }
 
-    /// `IOMMU_VEVENTQ_ALLOC` of the backend's vEVENTQ type.
+    /// `IOMMU_VEVENTQ_ALLOC` of the backend's vEVENTQ type, with its
+    /// pollable descriptor where the backend has one.
     pub fn alloc_veventq(self: &Arc<Self>, depth: u32) -> Result<VEventQ> {
         let t = self.b().types().veventq_type;
         let id = self.b().veventq_alloc(self.id(), t, depth)?;
+        #[cfg(unix)]
+        let fd = poll_fd(self.b(), id)?;
         Ok(VEventQ {
             viommu: self.clone(),
             id,
+            #[cfg(unix)]
+            fd,
         })
     }
 }
@@ -441,10 +446,28 @@ impl Drop for NestedHwpt {
     }
 }
 
-/// A vEVENTQ of a vIOMMU.
+/// A vEVENTQ of a vIOMMU, with its pollable descriptor ([`VEventQ::fd`]).
+/// Dropping it closes the descriptor, then destroys the vEVENTQ.
 pub struct VEventQ {
     viommu: Arc<Viommu>,
     id: ObjId,
+    #[cfg(unix)]
+    fd: Option<super::PollFd>,
+}
+
+/// The descriptor of vEVENTQ `id`: `None` from a backend without
+/// descriptors (`EOPNOTSUPP`); any other failure is the allocation's, and
+/// the vEVENTQ is destroyed again.
+#[cfg(unix)]
+pub(crate) fn poll_fd(b: &Arc<dyn Backend>, id: ObjId) -> Result<Option<super::PollFd>> {
+    match b.veventq_fd(id) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.errno == libc::EOPNOTSUPP => Ok(None),
+        Err(e) => {
+            release(b, id, "vEVENTQ");
+            Err(e)
+        }
+    }
 }
 
 impl VEventQ {
@@ -456,10 +479,20 @@ impl VEventQ {
     pub fn read(&self) -> Result<Vec<VEvent>> {
         self.viommu.b().veventq_read(self.id)
     }
+    /// The descriptor a VMM's poll loop waits on: readable while the
+    /// vEVENTQ holds records (`None` when the backend has no descriptors).
+    /// It is valid for as long as this handle.
+    #[cfg(unix)]
+    pub fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.fd.as_ref().map(|f| f.as_fd())
+    }
 }
 
 impl Drop for VEventQ {
     fn drop(&mut self) {
+        // The descriptor first: an open vEVENTQ file keeps the object busy.
+        #[cfg(unix)]
+        drop(self.fd.take());
         release(self.viommu.b(), self.id, "vEVENTQ");
     }
 }

@@ -46,6 +46,8 @@ pub use error::{errno_name, Error, Op, Result};
 pub use handles::{
     Device, HwQueue, Ioas, NestParent, NestedHwpt, VDevice, VEventQ, VintfPage, Viommu,
 };
+#[cfg(unix)]
+pub use types::PollFd;
 pub use types::{
     HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Smmuv3Info, Tegra241Info,
     VEvent, ViommuDataIn, ViommuDataOut, ViommuDataShape,
@@ -119,6 +121,19 @@ pub trait Backend: Send + Sync {
 
     /// Reads the pending vEVENTs of a vEVENTQ without blocking (empty: none).
     fn veventq_read(&self, veventq: ObjId) -> Result<Vec<VEvent>>;
+
+    /// The vEVENTQ's descriptor, readable while it holds records: what a VMM
+    /// waits on (epoll) before [`Backend::veventq_read`]. The kernel's
+    /// vEVENTQ file on a real host, an eventfd signalled with each queued
+    /// record on the simulator. Hold it no longer than the vEVENTQ: an open
+    /// vEVENTQ file keeps the kernel object busy (its `IOMMU_DESTROY` fails
+    /// with `EBUSY`), and the simulator enforces the same. `EOPNOTSUPP` by
+    /// default, for a backend without descriptors.
+    #[cfg(unix)]
+    fn veventq_fd(&self, veventq: ObjId) -> Result<PollFd> {
+        let _ = veventq;
+        Err(Error::new(Op::VeventqFd, libc::EOPNOTSUPP))
+    }
 
     /// `IOMMU_DESTROY`.
     fn destroy(&self, id: ObjId) -> Result<()>;

@@ -77,6 +77,14 @@ impl ObjectTypes {
     };
 }
 
+/// A vEVENTQ's pollable descriptor ([`super::Backend::veventq_fd`]):
+/// readable (`POLLIN`/`EPOLLIN`) while the vEVENTQ holds records. Shared, not
+/// duplicated: the backend keeps the descriptor open for as long as the
+/// vEVENTQ lives and closes it when it is destroyed, so a VMM registers it
+/// with its poll loop and never owns it.
+#[cfg(unix)]
+pub type PollFd = std::sync::Arc<dyn std::os::fd::AsFd + Send + Sync>;
+
 /// Which info `IOMMU_GET_HW_INFO` should return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HwInfoQuery {

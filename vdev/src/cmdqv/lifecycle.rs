@@ -185,6 +185,12 @@ impl Lifecycle {
         self.bound.as_ref().map(|b| &b.viommu)
     }
 
+    /// The vIOMMU's vEVENTQ (the LVCMDQ error maps the host reports), once
+    /// a device was attached.
+    pub fn veventq(&self) -> Option<&VEventQ> {
+        self.bound.as_ref().and_then(|b| b.veventq.as_ref())
+    }
+
     /// The mapped VINTF page 0, once a device was attached (CMDQV hosts only).
     pub fn page(&self) -> Option<&VintfPage> {
         self.bound.as_ref().and_then(|b| b.page.as_ref())

@@ -212,6 +212,20 @@ impl Vsmmuv3 {
         &self.core
     }
 
+    /// The descriptors a VMM's poll loop waits on for this device: the
+    /// vEVENTQs of its vIOMMU (the host's SMMUv3 events for its devices, and
+    /// on a CMDQV host the LVCMDQ error maps), each readable while it holds
+    /// records; call [`Vsmmuv3::kick`] when one is. They exist from the
+    /// first plug until teardown (ask again after a plug; a closed
+    /// descriptor leaves an epoll set by itself) and stay valid while the
+    /// device is borrowed. Empty on a backend without descriptors.
+    #[cfg(unix)]
+    pub fn event_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        let cmdqv = self.core.lc.veventq().and_then(|q| q.fd());
+        let smmu = self.host_events.as_ref().and_then(|q| q.fd());
+        cmdqv.into_iter().chain(smmu).collect()
+    }
+
     /// Counters of the SMMU window.
     pub fn stats(&self) -> DeviceStats {
         self.st.stats

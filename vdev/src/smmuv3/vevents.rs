@@ -15,6 +15,8 @@ pub const DEPTH: u32 = 64;
 pub struct HostEvents {
     viommu: Arc<Viommu>,
     id: ObjId,
+    #[cfg(unix)]
+    fd: Option<crate::backend::PollFd>,
 }
 
 /// What one read of the vEVENTQ returned.
@@ -39,12 +41,21 @@ impl HostEvents {
         Ok(HostEvents {
             viommu: viommu.clone(),
             id,
+            #[cfg(unix)]
+            fd: crate::backend::handles::poll_fd(b, id)?,
         })
     }
 
     /// The object id.
     pub fn id(&self) -> ObjId {
         self.id
+    }
+
+    /// The descriptor readable while the vEVENTQ holds records (`None` when
+    /// the backend has no descriptors).
+    #[cfg(unix)]
+    pub fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.fd.as_ref().map(|f| f.as_fd())
     }
 
     /// Reads what is pending, without blocking.
@@ -68,6 +79,9 @@ impl HostEvents {
 
 impl Drop for HostEvents {
     fn drop(&mut self) {
+        // The descriptor first: an open vEVENTQ file keeps the object busy.
+        #[cfg(unix)]
+        drop(self.fd.take());
         if let Err(e) = self.b().destroy(self.id) {
             log::error!("destroying the SMMUv3 vEVENTQ {}: {e}", self.id);
         }

@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::io::AsRawFd;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use iommufd_bindings::iommufd as b;
 use iommufd_ioctls::{IommuFd, IommufdError};
 
 use super::uapi::{self, selftest};
 use super::{
-    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Op, Result,
-    Selftest, VEvent, ViommuDataIn, ViommuDataOut,
+    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Op, PollFd,
+    Result, Selftest, VEvent, ViommuDataIn, ViommuDataOut,
 };
 
 pub mod requests;
@@ -82,7 +82,7 @@ pub struct IommufdBackend {
     fd: IommuFd,
     types: ObjectTypes,
     /// Open vEVENTQ files and their record lengths, by object id.
-    veventqs: Mutex<HashMap<ObjId, (File, usize)>>,
+    veventqs: Mutex<HashMap<ObjId, (Arc<File>, usize)>>,
 }
 
 impl IommufdBackend {
@@ -331,15 +331,16 @@ impl Backend for IommufdBackend {
         self.veventqs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (file, record_len));
+            .insert(id, (Arc::new(file), record_len));
         Ok(id)
     }
 
     fn veventq_read(&self, veventq: ObjId) -> Result<Vec<VEvent>> {
-        let mut map = self.veventqs.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.veventqs.lock().unwrap_or_else(|p| p.into_inner());
         let (file, record_len) = map
-            .get_mut(&veventq)
+            .get(&veventq)
             .ok_or(Error::new(Op::VeventqRead, libc::ENOENT))?;
+        let mut file: &File = file;
         let mut out = Vec::new();
         let mut buf = vec![0u8; 4096];
         loop {
@@ -362,8 +363,18 @@ impl Backend for IommufdBackend {
         Ok(out)
     }
 
+    fn veventq_fd(&self, veventq: ObjId) -> Result<PollFd> {
+        let map = self.veventqs.lock().unwrap_or_else(|p| p.into_inner());
+        let (file, _) = map
+            .get(&veventq)
+            .ok_or(Error::new(Op::VeventqFd, libc::ENOENT))?;
+        Ok(file.clone())
+    }
+
     fn destroy(&self, id: ObjId) -> Result<()> {
-        // A vEVENTQ's file goes first, as its owner would close it.
+        // A vEVENTQ's file goes first, as its owner would close it (the
+        // descriptor stays open while a holder of `veventq_fd` keeps it,
+        // and the kernel then refuses the destroy with EBUSY).
         let file = self
             .veventqs
             .lock()
@@ -518,6 +529,8 @@ mod tests {
             libc::EOPNOTSUPP
         );
         assert_eq!(b.veventq_read(7).unwrap_err().errno, libc::ENOENT);
+        let f = b.veventq_fd(7).err().expect("no such vEVENTQ");
+        assert_eq!((f.op, f.errno), (Op::VeventqFd, libc::ENOENT));
         let i = b.invalidate(1, 1, 16, &[0u8; 32]).unwrap_err();
         assert_eq!((i.op, i.errno), (Op::HwptInvalidate, libc::ENOTTY));
         assert!(i.handled.is_some());

@@ -214,6 +214,11 @@ impl Backend for SimBackend {
         veventq::read(self, veventq)
     }
 
+    #[cfg(unix)]
+    fn veventq_fd(&self, veventq: ObjId) -> Result<super::PollFd> {
+        veventq::fd(self, veventq)
+    }
+
     fn destroy(&self, id: ObjId) -> Result<()> {
         let op = Op::Destroy;
         self.begin(op)?.destroy(id).map_err(|x| e(op, x))

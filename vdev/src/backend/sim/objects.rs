@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::faults::FaultRule;
 use super::iommufd::invalidate::KernelInvalidation;
+use super::iommufd::veventq::Readable;
 use super::tegra241::hw::{HwInvalidation, PageMem};
 use super::tegra241::{self, Vintf};
 use crate::backend::{ObjId, VEvent};
@@ -89,6 +90,8 @@ pub(super) enum Obj {
         /// The lost-events marker queued after `events`, with its own
         /// sequence number (that of the latest lost event).
         lost: Option<u32>,
+        /// The queue's descriptor: readable while something is queued.
+        readable: Readable,
     },
 }
 
@@ -202,6 +205,10 @@ impl State {
             return Err(libc::EBUSY);
         }
         if self.users(id) {
+            return Err(libc::EBUSY);
+        }
+        if matches!(self.objs.get(&id), Some(Obj::Veventq { readable, .. }) if readable.shared()) {
+            // An open vEVENTQ file holds a reference on its object.
             return Err(libc::EBUSY);
         }
         match self.objs.get(&id) {

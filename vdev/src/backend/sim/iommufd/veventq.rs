@@ -1,12 +1,87 @@
 //! vEVENTQs: one per vIOMMU and type, a bounded depth, every report taking
 //! a sequence number, a full queue losing the event behind a lost-events
-//! marker, and reads that drain the queue.
+//! marker, reads that drain the queue, and a descriptor readable while
+//! something is queued (an eventfd, where the kernel has its vEVENTQ file),
+//! which keeps the object busy while someone holds it, as the file does.
 
 use std::collections::VecDeque;
 
 use super::super::objects::{Obj, State};
 use super::super::{e, SimBackend};
 use crate::backend::{uapi, ObjId, Op, Result, VEvent};
+
+/// A simulated vEVENTQ's descriptor: an eventfd signalled with each queued
+/// record (or lost-events marker) and cleared by the read that drains the
+/// queue, both under the simulator's lock, so it is readable exactly while
+/// a read would return something. Without eventfds (not Linux) there is no
+/// descriptor and [`crate::backend::Backend::veventq_fd`] says `EOPNOTSUPP`.
+pub(crate) struct Readable {
+    #[cfg(target_os = "linux")]
+    fd: std::sync::Arc<SimEventFd>,
+}
+
+/// An eventfd as an [`std::os::fd::AsFd`].
+#[cfg(target_os = "linux")]
+pub(crate) struct SimEventFd(vmm_sys_util::eventfd::EventFd);
+
+#[cfg(target_os = "linux")]
+impl std::os::fd::AsFd for SimEventFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the EventFd owns its descriptor and closes it only when it
+        // is dropped, which the borrow of `self` rules out meanwhile.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0.as_raw_fd()) }
+    }
+}
+
+impl Readable {
+    /// A new, unreadable descriptor (`EMFILE` and friends as `open` has them).
+    fn new() -> std::result::Result<Self, i32> {
+        #[cfg(target_os = "linux")]
+        {
+            let fd = vmm_sys_util::eventfd::EventFd::new(libc::EFD_NONBLOCK | libc::EFD_CLOEXEC)
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOMEM))?;
+            Ok(Readable {
+                fd: std::sync::Arc::new(SimEventFd(fd)),
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        Ok(Readable {})
+    }
+
+    /// Something was queued.
+    fn signal(&self) {
+        #[cfg(target_os = "linux")]
+        if let Err(e) = self.fd.0.write(1) {
+            // Only a counter at its maximum refuses, and a read resets it.
+            log::error!("simulated vEVENTQ eventfd: {e}");
+        }
+    }
+
+    /// The queue was drained.
+    fn clear(&self) {
+        #[cfg(target_os = "linux")]
+        // EAGAIN when nothing was signalled: already clear.
+        let _ = self.fd.0.read();
+    }
+
+    /// Whether someone besides the object holds the descriptor.
+    pub(crate) fn shared(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return std::sync::Arc::strong_count(&self.fd) > 1;
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
+    /// The descriptor, shared.
+    #[cfg(unix)]
+    fn share(&self) -> Option<crate::backend::PollFd> {
+        #[cfg(target_os = "linux")]
+        return Some(self.fd.clone());
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+}
 
 /// `IOMMU_VEVENTQ_ALLOC` of `veventq_type` on `viommu`.
 pub(crate) fn alloc(
@@ -32,6 +107,7 @@ pub(crate) fn alloc(
     if dup {
         return Err(e(op, libc::EEXIST));
     }
+    let readable = Readable::new().map_err(|x| e(op, x))?;
     let id = st.alloc_id();
     st.objs.insert(
         id,
@@ -42,9 +118,21 @@ pub(crate) fn alloc(
             events: VecDeque::new(),
             seq: 0,
             lost: None,
+            readable,
         },
     );
     Ok(id)
+}
+
+/// The vEVENTQ's descriptor, shared with the caller.
+#[cfg(unix)]
+pub(crate) fn fd(sim: &SimBackend, veventq: ObjId) -> Result<crate::backend::PollFd> {
+    let op = Op::VeventqFd;
+    let st = sim.begin(op)?;
+    let Some(Obj::Veventq { readable, .. }) = st.objs.get(&veventq) else {
+        return Err(e(op, libc::ENOENT));
+    };
+    readable.share().ok_or(e(op, libc::EOPNOTSUPP))
 }
 
 /// A read of the vEVENTQ's file: every pending vEVENT, then the lost-events
@@ -52,9 +140,16 @@ pub(crate) fn alloc(
 pub(crate) fn read(sim: &SimBackend, veventq: ObjId) -> Result<Vec<VEvent>> {
     let op = Op::VeventqRead;
     let mut st = sim.begin(op)?;
-    let Some(Obj::Veventq { events, lost, .. }) = st.objs.get_mut(&veventq) else {
+    let Some(Obj::Veventq {
+        events,
+        lost,
+        readable,
+        ..
+    }) = st.objs.get_mut(&veventq)
+    else {
         return Err(e(op, libc::ENOENT));
     };
+    readable.clear();
     let mut out: Vec<VEvent> = events.drain(..).collect();
     if let Some(sequence) = lost.take() {
         out.push(VEvent {
@@ -83,10 +178,12 @@ impl State {
                 events,
                 seq,
                 lost,
-            } if *v == viommu && *t == vtype => Some((depth, events, seq, lost)),
+                readable,
+            } if *v == viommu && *t == vtype => Some((depth, events, seq, lost, readable)),
             _ => None,
         });
-        let (depth, events, seq, lost) = q.ok_or(libc::EOPNOTSUPP)?;
+        let (depth, events, seq, lost, readable) = q.ok_or(libc::EOPNOTSUPP)?;
+        readable.signal();
         // Every report takes a sequence number, a lost one included: a full
         // queue moves the lost-events marker to the tail under that number.
         if events.len() as u32 >= *depth {
@@ -111,22 +208,31 @@ impl State {
 #[cfg(test)]
 mod tests {
     use crate::backend::sim::testing::{errno, rig_with, selftest_viommu};
+    use crate::backend::sim::SimBackend;
     use crate::backend::sim::SimConfig;
     use crate::backend::uapi::selftest;
     use crate::backend::{uapi, Backend, Device, NestParent, Selftest, VEvent, Viommu};
+    use crate::backend::{MockDomain, ObjId};
     use libc::{EBUSY, EEXIST, EINVAL, ENOENT, EOPNOTSUPP};
 
-    #[test]
-    fn lost_events_marker_takes_its_own_sequence() {
+    /// The selftest vIOMMU with a vEVENTQ of `depth` and a mock device
+    /// whose `trigger_vevent` reaches it (vDEVICE 0x99, a nested HWPT).
+    fn reporting_queue(depth: u32) -> (SimBackend, MockDomain, ObjId) {
         let (b, dev, v) = selftest_viommu();
         let q = b
-            .veventq_alloc(v, selftest::VEVENTQ_TYPE_SELFTEST, 2)
+            .veventq_alloc(v, selftest::VEVENTQ_TYPE_SELFTEST, depth)
             .unwrap();
         b.vdevice_alloc(v, dev.idev_id, 0x99).unwrap();
         let nested = b
             .hwpt_alloc_nested(dev.idev_id, v, selftest::HWPT_DATA_SELFTEST, &[0; 8])
             .unwrap();
         b.mock_domain_replace(dev.stdev_id, nested).unwrap();
+        (b, dev, q)
+    }
+
+    #[test]
+    fn lost_events_marker_takes_its_own_sequence() {
+        let (b, dev, q) = reporting_queue(2);
         let seqs = |ev: Vec<VEvent>| -> Vec<(u32, bool)> {
             ev.iter()
                 .map(|e| (e.sequence, e.flags & uapi::VEVENTQ_FLAG_LOST_EVENTS != 0))
@@ -152,6 +258,50 @@ mod tests {
         assert!(b.veventq_read(q).unwrap().is_empty());
         b.trigger_vevent(dev.idev_id).unwrap();
         assert_eq!(seqs(b.veventq_read(q).unwrap()), vec![(8, false)]);
+    }
+
+    /// Whether `fd` is readable now (`poll` with no timeout).
+    #[cfg(target_os = "linux")]
+    fn readable(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd for the call.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
+        n == 1 && p.revents & libc::POLLIN != 0
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_descriptor_is_readable_while_records_are_queued_and_holds_the_object() {
+        use std::os::fd::AsFd;
+        let (b, dev, q) = reporting_queue(1);
+        let fd = b.veventq_fd(q).unwrap();
+        assert_eq!(errno(b.veventq_fd(999)), ENOENT);
+        assert!(!readable(fd.as_fd()), "empty");
+        b.trigger_vevent(dev.idev_id).unwrap();
+        assert!(readable(fd.as_fd()), "one record");
+        assert_eq!(b.veventq_read(q).unwrap().len(), 1);
+        assert!(!readable(fd.as_fd()), "drained by the read");
+        // A full queue of depth 1: the second report is lost, the marker
+        // alone makes the descriptor readable again after a read.
+        b.trigger_vevent(dev.idev_id).unwrap();
+        b.trigger_vevent(dev.idev_id).unwrap();
+        assert!(readable(fd.as_fd()));
+        assert_eq!(b.veventq_read(q).unwrap().len(), 2, "record and marker");
+        b.trigger_vevent(dev.idev_id).unwrap();
+        b.trigger_vevent(dev.idev_id).unwrap();
+        let ev = b.veventq_read(q).unwrap();
+        assert!(ev.iter().any(|e| e.is_lost_marker()));
+        assert!(!readable(fd.as_fd()));
+        // Like the kernel's vEVENTQ file, a held descriptor keeps the object.
+        assert_eq!(errno(b.destroy(q)), EBUSY);
+        drop(fd);
+        b.destroy(q).unwrap();
     }
 
     #[test]
