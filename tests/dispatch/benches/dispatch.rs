@@ -6,15 +6,19 @@
 //!
 //! (a) the generated dispatchers (`RegFile::read`/`write`);
 //! (b) a hand-written `match` with the same semantics for the same registers;
-//! (c) a `BTreeMap` range lookup to a per-register handler, as rust-vmm buses
-//!     route MMIO (one entry per register element, handlers behind function
-//!     pointers), with the same semantics.
+//! (c) rust-vmm `vm-device`'s MMIO bus (`vm_device::bus::MmioBus`, the bus an
+//!     `IoManager` holds) with one range per register element, found by its
+//!     `check_access` — the lookup `IoManager::mmio_read`/`mmio_write` make
+//!     on every exit — to a per-register handler behind a function pointer,
+//!     with the same semantics;
+//! (d) the same handlers in a plain `BTreeMap` keyed by offset, the bare
+//!     range lookup without vm-device's range type.
 //!
-//! The three are first checked to agree on every access of the mix (the
+//! The four are first checked to agree on every access of the mix (the
 //! value, or the kind of error: the mix must produce none), on the final
 //! value of every register of it, and on the kind of error of a few faulty
 //! accesses (unmapped and misaligned offsets). Ends with one line:
-//! `dispatch: generated=<ns> handwritten=<ns> btreemap=<ns>`.
+//! `dispatch: generated=<ns> handwritten=<ns> vm_device=<ns> btreemap=<ns>`.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -23,6 +27,7 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput};
 use dispatch_tests::cmdqv::regfile as cmdqv;
 use dispatch_tests::smmuv3::regfile as smmu;
+use vm_device::bus::{MmioAddress, MmioBus, MmioRange};
 
 /// Which device an access goes to (a VMM routes by base address first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +45,7 @@ struct Acc {
     value: u64,
 }
 
-/// Why an access failed, for all three implementations (the generated
+/// Why an access failed, for all four implementations (the generated
 /// `AccessError`s are converted by variant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Err {
@@ -406,27 +411,22 @@ macro_rules! handler {
     };
 }
 
-/// Base of the CMDQV window on the (c) bus.
+/// Base of the CMDQV window on the (c) and (d) buses.
 const CMDQV_WINDOW: u64 = 0x100_0000;
 
-/// (c) the BTreeMap bus.
-struct Bus {
-    map: BTreeMap<u64, Entry>,
-    hand: Hand,
-}
-
-impl Bus {
-    fn new() -> Self {
-        let mut map = BTreeMap::new();
+/// The bus entries of (c) and (d): one per register element, by bus address.
+fn entries() -> Vec<(u64, Entry)> {
+    let mut map = Vec::new();
+    {
         let mut add = |off: u64, elem: usize, handler: Handler| {
-            map.insert(
+            map.push((
                 off,
                 Entry {
                     len: 4,
                     elem,
                     handler,
                 },
-            );
+            ));
         };
         add(IDR0, 0, handler!(|h, e| h.smmu.idr0, rw = 0, ro = IDR0_RO));
         add(IDR1, 0, handler!(|h, e| h.smmu.idr1, rw = 0, ro = u32::MAX));
@@ -520,8 +520,54 @@ impl Bus {
                 handler!(|h, e| h.cmdqv.gerrorn[e], rw = VCMDQ_ERR_BITS, ro = 0),
             );
         }
+    }
+    map
+}
+
+/// (c) vm-device's MMIO bus.
+struct VmDeviceBus {
+    bus: MmioBus<Entry>,
+    hand: Hand,
+}
+
+impl VmDeviceBus {
+    fn new() -> Self {
+        let mut bus = MmioBus::new();
+        for (off, e) in entries() {
+            let range = MmioRange::new(MmioAddress(off), e.len).expect("a register's range");
+            bus.register(range, e).expect("registers do not overlap");
+        }
+        VmDeviceBus {
+            bus,
+            hand: Hand::new(),
+        }
+    }
+
+    #[inline]
+    fn access(&mut self, addr: u64, size: usize, read: bool, value: u64) -> Result<u64, Err> {
+        check(addr, size)?;
+        match self.bus.check_access(MmioAddress(addr), size) {
+            Ok((_, e)) => {
+                let e = *e;
+                Ok((e.handler)(&mut self.hand, e.elem, read, value))
+            }
+            // A register is there but the access runs past it, or nothing is.
+            Err(_) if self.bus.device(MmioAddress(addr)).is_some() => Err(Err::Straddle),
+            Err(_) => Err(Err::Unmapped),
+        }
+    }
+}
+
+/// (d) the BTreeMap bus.
+struct Bus {
+    map: BTreeMap<u64, Entry>,
+    hand: Hand,
+}
+
+impl Bus {
+    fn new() -> Self {
         Bus {
-            map,
+            map: entries().into_iter().collect(),
             hand: Hand::new(),
         }
     }
@@ -648,14 +694,41 @@ fn run_handwritten(h: &mut Hand, mix: &[Acc]) -> u64 {
     acc
 }
 
+/// The bus address of an access: both windows on one bus.
+#[inline]
+fn bus_addr(a: &Acc) -> u64 {
+    match a.dev {
+        Dev::Smmu => a.off,
+        Dev::Cmdqv => CMDQV_WINDOW + a.off,
+    }
+}
+
+/// A bus of per-register handlers, (c) or (d).
+trait HandlerBus {
+    /// One access at bus address `addr`.
+    fn access(&mut self, addr: u64, size: usize, read: bool, value: u64) -> Result<u64, Err>;
+}
+
+impl HandlerBus for VmDeviceBus {
+    #[inline]
+    fn access(&mut self, addr: u64, size: usize, read: bool, value: u64) -> Result<u64, Err> {
+        VmDeviceBus::access(self, addr, size, read, value)
+    }
+}
+
+impl HandlerBus for Bus {
+    #[inline]
+    fn access(&mut self, addr: u64, size: usize, read: bool, value: u64) -> Result<u64, Err> {
+        Bus::access(self, addr, size, read, value)
+    }
+}
+
+/// The mix through a handler bus (one instance per bus type).
 #[inline(never)]
-fn run_btreemap(b: &mut Bus, mix: &[Acc]) -> u64 {
+fn run_bus<B: HandlerBus>(b: &mut B, mix: &[Acc]) -> u64 {
     let mut acc = 0u64;
     for a in mix {
-        let addr = black_box(match a.dev {
-            Dev::Smmu => a.off,
-            Dev::Cmdqv => CMDQV_WINDOW + a.off,
-        });
+        let addr = black_box(bus_addr(a));
         acc = acc.wrapping_add(
             b.access(addr, 4, !a.write, a.value)
                 .unwrap_or_else(Err::code),
@@ -664,7 +737,15 @@ fn run_btreemap(b: &mut Bus, mix: &[Acc]) -> u64 {
     acc
 }
 
-/// Faulty 4-byte accesses and the error each must give in all three:
+fn run_vm_device(b: &mut VmDeviceBus, mix: &[Acc]) -> u64 {
+    run_bus(b, mix)
+}
+
+fn run_btreemap(b: &mut Bus, mix: &[Acc]) -> u64 {
+    run_bus(b, mix)
+}
+
+/// Faulty 4-byte accesses and the error each must give in all four:
 /// offsets no register of either map covers, and misaligned ones. (The
 /// timed loops are the only path into the implementations, with the size
 /// fixed to 4 as the mix needs, so bad sizes and straddling 8-byte accesses
@@ -691,24 +772,26 @@ fn faults() -> Vec<(Acc, Err)> {
     ]
 }
 
-/// The three implementations must agree on every access of the mix (value
+/// The four implementations must agree on every access of the mix (value
 /// or error kind), the mix must fault nowhere, they must agree on the final
 /// value of every register the mix touches (same semantics), and each
-/// faulty access must give its kind of error in all three; otherwise the
+/// faulty access must give its kind of error in all four; otherwise the
 /// comparison would be meaningless. Every access goes through the timed
 /// loops (one access at a time), so what is checked is what is timed.
 /// Panics (in the bench, not on guest input) on a disagreement.
 fn cross_check(mix: &[Acc]) {
     let mut g = Generated::new();
     let mut h = Hand::new();
+    let mut v = VmDeviceBus::new();
     let mut b = Bus::new();
     let mut agree = |what: &str, a: &Acc, i: usize| -> Result<u64, Err> {
         let x = Err::decode(run_generated(&mut g, std::slice::from_ref(a)));
         let y = Err::decode(run_handwritten(&mut h, std::slice::from_ref(a)));
+        let w = Err::decode(run_vm_device(&mut v, std::slice::from_ref(a)));
         let z = Err::decode(run_btreemap(&mut b, std::slice::from_ref(a)));
         assert!(
-            x == y && y == z,
-            "{what} {i} {a:?}: generated {x:x?} handwritten {y:x?} btreemap {z:x?}"
+            x == y && y == w && w == z,
+            "{what} {i} {a:?}: generated {x:x?} handwritten {y:x?} vm-device {w:x?} btreemap {z:x?}"
         );
         x
     };
@@ -743,7 +826,7 @@ fn cross_check(mix: &[Acc]) {
 }
 
 /// ns per access of each implementation: timed batches interleaved (a, b,
-/// c, a, b, c, ...) so that load from other processes hits all three alike;
+/// c, d, a, b, ...) so that load from other processes hits all four alike;
 /// the median batch of each.
 fn ns_per_access(fs: &mut [&mut dyn FnMut() -> u64], accesses: usize) -> Vec<f64> {
     const ROUNDS: usize = 100;
@@ -783,6 +866,8 @@ fn main() {
         group.bench_function("generated", |b| b.iter(|| run_generated(&mut g, &mix)));
         let mut h = Hand::new();
         group.bench_function("handwritten", |b| b.iter(|| run_handwritten(&mut h, &mix)));
+        let mut vm = VmDeviceBus::new();
+        group.bench_function("vm_device", |b| b.iter(|| run_vm_device(&mut vm, &mix)));
         let mut bus = Bus::new();
         group.bench_function("btreemap", |b| b.iter(|| run_btreemap(&mut bus, &mix)));
         group.finish();
@@ -791,15 +876,17 @@ fn main() {
 
     let mut g = Generated::new();
     let mut h = Hand::new();
+    let mut vm = VmDeviceBus::new();
     let mut bus = Bus::new();
     let ns = ns_per_access(
         &mut [
             &mut || run_generated(&mut g, &mix),
             &mut || run_handwritten(&mut h, &mix),
+            &mut || run_vm_device(&mut vm, &mix),
             &mut || run_btreemap(&mut bus, &mix),
         ],
         mix.len(),
     );
-    let (a, b, cc) = (ns[0], ns[1], ns[2]);
-    println!("dispatch: generated={a:.2} handwritten={b:.2} btreemap={cc:.2}");
+    let (a, b, c, d) = (ns[0], ns[1], ns[2], ns[3]);
+    println!("dispatch: generated={a:.2} handwritten={b:.2} vm_device={c:.2} btreemap={d:.2}");
 }
