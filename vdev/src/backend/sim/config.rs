@@ -1,17 +1,22 @@
-//! What the simulator models: a Grace host (SMMUv3 with the Tegra241 CMDQV)
-//! with its ID registers and CMDQV sizes, or the iommufd selftest mock; the
-//! object types it reports and its page size.
+//! What the simulator models: a Grace host (one or several SMMUv3 instances,
+//! each with its Tegra241 CMDQV) with their ID registers and CMDQV sizes, or
+//! the iommufd selftest mock; the object types it reports and its page size.
 
 use crate::backend::ObjectTypes;
 
-/// The host a Tegra241 simulation reports and enforces.
+/// One physical SMMUv3 with its Tegra241 CMDQV, as a Tegra241 simulation
+/// reports and enforces it: each SMMU of a host has its own VINTFs, SID
+/// slots and VCMDQs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tegra241Host {
     /// CMDQV version (PARAM bits 3:0); Linux's uAPI reports 1 on Grace.
     pub version: u8,
-    /// VINTFs of the CMDQV; VINTF 0 stays with the host kernel.
+    /// VINTFs of the CMDQV; VINTF 0 stays with the host kernel, so a guest
+    /// can have `num_vintfs - 1` of them (one per vIOMMU).
     pub num_vintfs: u16,
-    /// Logical VCMDQs per VINTF (a power of two).
+    /// Logical VCMDQs per VINTF (a power of two): what `IOMMU_GET_HW_INFO`
+    /// reports as `log2vcmdqs` (Linux: the CMDQV's VCMDQs divided by its
+    /// VINTFs) and the bound of a HW queue's index.
     pub lvcmdqs_per_vintf: u16,
     /// SID_MATCH/SID_REPLACE slots per VINTF (a power of two).
     pub sids_per_vintf: u16,
@@ -52,10 +57,28 @@ impl Tegra241Host {
 /// What the simulator models behind the iommufd core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SimModel {
-    /// ARM SMMUv3 with the Tegra241 CMDQV (a Grace host).
+    /// ARM SMMUv3 with the Tegra241 CMDQV (a Grace host with one SMMU, the
+    /// SMMU 0 of every device).
     Tegra241(Tegra241Host),
+    /// A Grace host with several SMMUv3 instances, SMMU `i` with the CMDQV
+    /// `hosts[i]` (at least one). A device sits behind one of them
+    /// ([`crate::backend::sim::SimBackend::add_device_on`]); the kernel
+    /// objects built through a device belong to its SMMU.
+    Tegra241Smmus(Vec<Tegra241Host>),
     /// The iommufd selftest mock driver (`CONFIG_IOMMUFD_TEST`).
     Selftest,
+}
+
+impl SimModel {
+    /// The physical SMMUs with their CMDQV, SMMU `i` at index `i` (none for
+    /// the selftest mock).
+    pub fn smmus(&self) -> &[Tegra241Host] {
+        match self {
+            SimModel::Tegra241(h) => std::slice::from_ref(h),
+            SimModel::Tegra241Smmus(hs) => hs,
+            SimModel::Selftest => &[],
+        }
+    }
 }
 
 /// Simulator configuration.
@@ -76,6 +99,14 @@ impl SimConfig {
             types: ObjectTypes::TEGRA241,
             model: SimModel::Tegra241(Tegra241Host::default()),
             page_size: 4096,
+        }
+    }
+
+    /// A Grace host with one SMMU (and its CMDQV) per entry of `smmus`.
+    pub fn tegra241_smmus(smmus: Vec<Tegra241Host>) -> Self {
+        SimConfig {
+            model: SimModel::Tegra241Smmus(smmus),
+            ..Self::tegra241()
         }
     }
 

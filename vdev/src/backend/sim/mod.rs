@@ -16,15 +16,23 @@
 //! | `objects.rs` | the object table: ids (lowest free, tombstones, access objects), who keeps whom alive, `IOMMU_DESTROY` and its order |
 //! | `iommufd/` | the iommufd core: IOAS map/unmap and pinning, devices and attachment, HWPTs, vIOMMU/vDEVICE/HW queue, vEVENTQs, mmap, invalidation, hardware info |
 //! | `tegra241/` | the Tegra241 CMDQV driver (VINTFs, SID slots, HW queue rules, vSTE, invalidation forwarding), its hardware (`hw.rs`: the VCMDQs, run on the kick) and what it reports (`events.rs`: queue errors, SMMU events) |
+//! | `config.rs` | what is modelled ([`SimConfig`]): one SMMU or several ([`SimModel::Tegra241Smmus`]), each with its CMDQV's VINTFs, LVCMDQs per VINTF and SID slots |
 //! | `selftest.rs` | the iommufd selftest mock as a driver |
 //! | `faults.rs` | fault injection |
 //! | `guest.rs` | [`SimGuestRam`], guest memory with scattered backing pages |
-//! | `config.rs` | what is modelled ([`SimConfig`]) |
 //!
 //! This file binds them to the backend traits: every call of [`Backend`],
 //! [`Selftest`] and [`Kick`] consults the injected faults, then runs its
 //! rule. The rule modules are private; their `pub(crate)` items are the
 //! simulator's own.
+//!
+//! **Several SMMUs**: a device sits behind one physical SMMU
+//! ([`SimBackend::add_device_on`]); what is built through it belongs to that
+//! SMMU, as in Linux: a nesting parent is a page table of the device's SMMU
+//! (with that SMMU's VMIDs), a vIOMMU needs a nesting parent of its device's
+//! SMMU and takes a VINTF of that SMMU's CMDQV, and a device of another SMMU
+//! gets `EINVAL` at `IOMMU_VDEVICE_ALLOC`, at a nested HWPT allocation on
+//! the vIOMMU and at an attach to its HWPTs.
 //!
 //! What the simulator adds for tests: guest memory supplied by the caller
 //! (a [`GuestMemory`], [`SimGuestRam`]), fault injection ([`Fault`]), a count of
@@ -86,18 +94,29 @@ fn e(op: Op, errno: i32) -> Error {
 
 impl SimBackend {
     /// A simulated kernel over `mem`.
+    ///
+    /// Panics on a [`SimModel::Tegra241Smmus`] without an SMMU: test set-up,
+    /// not guest input.
     pub fn new(cfg: SimConfig, mem: Arc<dyn GuestMemory>) -> Self {
-        let vintfs = match &cfg.model {
-            SimModel::Tegra241(h) => h.num_vintfs as usize,
-            SimModel::Selftest => 0,
-        };
-        let mut vintf_used = vec![false; vintfs];
-        if let Some(v0) = vintf_used.first_mut() {
-            *v0 = true; // VINTF 0 belongs to the host kernel
-        }
+        let smmus = cfg.model.smmus();
+        assert!(
+            !matches!(cfg.model, SimModel::Tegra241Smmus(_)) || !smmus.is_empty(),
+            "a Tegra241 host needs at least one SMMU"
+        );
+        let vintf_used = smmus
+            .iter()
+            .map(|h| {
+                let mut used = vec![false; h.num_vintfs as usize];
+                if let Some(v0) = used.first_mut() {
+                    *v0 = true; // VINTF 0 belongs to the host kernel
+                }
+                used
+            })
+            .collect();
         let st = State {
             vintf_used,
-            next_vmid: 1,
+            // Each SMMU allocates its own VMIDs (the selftest mock: one).
+            next_vmid: vec![1; smmus.len().max(1)],
             next_psid: 0x100,
             ..Default::default()
         };
@@ -126,12 +145,15 @@ impl SimBackend {
         Ok(st)
     }
 
-    /// The modelled Grace host, `None` for the selftest mock.
-    fn host(&self) -> Option<&Tegra241Host> {
-        match &self.sh.cfg.model {
-            SimModel::Tegra241(h) => Some(h),
-            SimModel::Selftest => None,
-        }
+    /// Whether a Grace host (SMMUv3 with the Tegra241 CMDQV) is modelled,
+    /// not the selftest mock.
+    fn tegra(&self) -> bool {
+        !matches!(self.sh.cfg.model, SimModel::Selftest)
+    }
+
+    /// SMMU `smmu` of the modelled Grace host, `None` for the selftest mock.
+    fn host(&self, smmu: usize) -> Option<&Tegra241Host> {
+        self.sh.cfg.model.smmus().get(smmu)
     }
 
     /// Number of live kernel objects (IOAS, HWPTs, devices, vIOMMUs, vDEVICEs,

@@ -28,6 +28,9 @@ pub(super) struct Area {
 /// A vIOMMU and what its driver keeps.
 pub(super) struct ViommuObj {
     pub(super) hwpt: ObjId,
+    /// The physical SMMU it virtualizes (that of the device it was
+    /// allocated through).
+    pub(super) smmu: usize,
     pub(super) vtype: u32,
     pub(super) mmap_offset: Option<u64>,
     /// The Tegra241 CMDQV VINTF behind it.
@@ -42,6 +45,8 @@ pub(super) enum Obj {
         areas: Vec<Area>,
     },
     Device {
+        /// The physical SMMU the device sits behind.
+        smmu: usize,
         psid: u32,
         vdev: Option<ObjId>,
         attached: Option<ObjId>,
@@ -51,6 +56,9 @@ pub(super) enum Obj {
     },
     HwptPaging {
         ioas: ObjId,
+        /// The SMMU whose page table it is: the allocating device's (a
+        /// nesting parent) or the first attached device's (automatic).
+        smmu: usize,
         nest_parent: bool,
         vmid: u16,
         /// Created by attaching a device to an IOAS; dies with its last device.
@@ -122,8 +130,10 @@ pub(super) struct State {
     /// Next HWPT creation order number.
     pub(super) next_hwpt_order: u64,
     pub(super) mmaps: BTreeMap<u64, MmapEntry>,
-    pub(super) vintf_used: Vec<bool>,
-    pub(super) next_vmid: u16,
+    /// Per SMMU: which VINTFs of its CMDQV are taken.
+    pub(super) vintf_used: Vec<Vec<bool>>,
+    /// Per SMMU: the VMID its next nesting parent takes.
+    pub(super) next_vmid: Vec<u16>,
     pub(super) next_psid: u32,
     pub(super) faults: Vec<FaultRule>,
     pub(super) hw_log: Vec<HwInvalidation>,
@@ -165,8 +175,12 @@ impl State {
         }
     }
 
-    pub(super) fn is_device(&self, id: ObjId) -> bool {
-        matches!(self.objs.get(&id), Some(Obj::Device { .. }))
+    /// The physical SMMU of device `id`, if it is one.
+    pub(super) fn device_smmu(&self, id: ObjId) -> Option<usize> {
+        match self.objs.get(&id) {
+            Some(Obj::Device { smmu, .. }) => Some(*smmu),
+            _ => None,
+        }
     }
 
     /// Whether anything keeps `id` alive: an object built on it, a device
@@ -244,7 +258,8 @@ impl State {
                         self.mmaps.remove(&off);
                     }
                     if let Some(vi) = v.vintf {
-                        if let Some(u) = self.vintf_used.get_mut(vi.idx as usize) {
+                        let used = self.vintf_used.get_mut(v.smmu);
+                        if let Some(u) = used.and_then(|u| u.get_mut(vi.idx as usize)) {
                             *u = false;
                         }
                     }

@@ -35,6 +35,8 @@ pub(crate) fn mock_domain(sim: &SimBackend, ioas: ObjId) -> Result<MockDomain> {
     st.objs.insert(
         idev_id,
         Obj::Device {
+            // The mock is one IOMMU.
+            smmu: 0,
             psid,
             vdev: None,
             attached: None,

@@ -1,7 +1,8 @@
 //! Devices and their attachment: a passthrough device bound to iommufd (what
-//! `VFIO_DEVICE_BIND_IOMMUFD` gives a VMM), attached to a paging HWPT, a
-//! nested HWPT (only with its vDEVICE on that vIOMMU) or an IOAS through the
-//! IOAS's first automatic domain, which dies with its last device.
+//! `VFIO_DEVICE_BIND_IOMMUFD` gives a VMM) behind one physical SMMU, attached
+//! to a paging HWPT of that SMMU, a nested HWPT (only on a vIOMMU of that
+//! SMMU, with its vDEVICE there) or an IOAS through the IOAS's first
+//! automatic domain of that SMMU, which dies with its last device.
 
 use super::super::objects::{Obj, Reserved, State};
 use super::super::{e, SimBackend};
@@ -27,17 +28,28 @@ impl State {
     /// HWPT whose vIOMMU has a vDEVICE for the device, or an IOAS (through an
     /// auto domain). Returns the HWPT the device is now attached to.
     pub(crate) fn attach(&mut self, idev: ObjId, pt: ObjId) -> std::result::Result<ObjId, i32> {
-        let (vdev, old) = match self.objs.get(&idev) {
-            Some(Obj::Device { vdev, attached, .. }) => (*vdev, *attached),
+        let (vdev, old, smmu) = match self.objs.get(&idev) {
+            Some(Obj::Device {
+                vdev,
+                attached,
+                smmu,
+                ..
+            }) => (*vdev, *attached, *smmu),
             _ => return Err(libc::ENOENT),
         };
         let target = match self.objs.get(&pt) {
+            // A page table of another SMMU: the SMMU driver refuses the
+            // domain (EINVAL).
+            Some(Obj::HwptPaging { smmu: s, .. }) if *s != smmu => return Err(libc::EINVAL),
             Some(Obj::HwptPaging { .. }) => pt,
             Some(Obj::HwptNested { viommu: None, .. }) => pt,
             Some(Obj::HwptNested {
                 viommu: Some(viommu),
                 ..
             }) => {
+                if self.viommu(*viommu).is_some_and(|v| v.smmu != smmu) {
+                    return Err(libc::EINVAL);
+                }
                 let bound = vdev.is_some_and(|v| {
                     matches!(self.objs.get(&v), Some(Obj::Vdevice { viommu: x, .. }) if x == viommu)
                 });
@@ -47,7 +59,7 @@ impl State {
                 }
                 pt
             }
-            Some(Obj::Ioas { .. }) => self.auto_domain(pt),
+            Some(Obj::Ioas { .. }) => self.auto_domain(pt, smmu),
             // The internal access object of a HW queue: not a page table.
             None if self.reserved.get(&pt) == Some(&Reserved::Access) => return Err(libc::EINVAL),
             Some(_) => return Err(libc::EINVAL),
@@ -85,21 +97,24 @@ impl State {
         }
     }
 
-    /// The automatic domain of `ioas` a device attaching to the IOAS joins.
-    fn auto_domain(&mut self, ioas: ObjId) -> ObjId {
-        // The first automatic domain of the IOAS, in creation order, takes
-        // the device (one simulated IOMMU: every automatic domain is
-        // compatible); only without one is a new domain made.
+    /// The automatic domain of `ioas` a device behind `smmu` attaching to the
+    /// IOAS joins.
+    fn auto_domain(&mut self, ioas: ObjId, smmu: usize) -> ObjId {
+        // The first automatic domain of the IOAS, in creation order, that
+        // takes the device: the core tries each and skips those whose
+        // attach fails with EINVAL, here the domains of other SMMUs. Only
+        // without one is a new domain made.
         let existing = self
             .objs
             .iter()
             .filter_map(|(id, o)| match o {
                 Obj::HwptPaging {
                     ioas: i,
+                    smmu: s,
                     auto: true,
                     order,
                     ..
-                } if *i == ioas => Some((*order, *id)),
+                } if *i == ioas && *s == smmu => Some((*order, *id)),
                 _ => None,
             })
             .min()
@@ -113,6 +128,7 @@ impl State {
             id,
             Obj::HwptPaging {
                 ioas,
+                smmu,
                 nest_parent: false,
                 vmid: 0,
                 auto: true,
@@ -124,20 +140,30 @@ impl State {
 }
 
 impl SimBackend {
-    /// Binds a passthrough device with physical StreamID `psid` (what binding a
-    /// VFIO cdev to iommufd gives a VMM); returns its `dev_id`.
+    /// Binds a passthrough device with physical StreamID `psid` behind SMMU
+    /// 0 (what binding a VFIO cdev to iommufd gives a VMM); returns its
+    /// `dev_id`.
     pub fn add_device(&self, psid: u32) -> ObjId {
         let mut st = self.lock();
-        let id = st.alloc_id();
-        st.objs.insert(
-            id,
-            Obj::Device {
-                psid,
-                vdev: None,
-                attached: None,
-            },
-        );
-        id
+        bind_device(&mut st, 0, psid)
+    }
+
+    /// Binds a passthrough device with physical StreamID `psid` behind SMMU
+    /// `smmu` of a host with several ([`super::super::SimModel::Tegra241Smmus`]);
+    /// returns its `dev_id`. No such SMMU: `ENODEV` (the VFIO bind of a
+    /// device no IOMMU serves).
+    pub fn add_device_on(&self, smmu: usize, psid: u32) -> Result<ObjId> {
+        if self.host(smmu).is_none() {
+            return Err(e(Op::VfioBind, libc::ENODEV));
+        }
+        let mut st = self.lock();
+        Ok(bind_device(&mut st, smmu, psid))
+    }
+
+    /// The physical SMMU device `dev_id` sits behind (what a VMM learns from
+    /// the device's IOMMU in sysfs), `None` for an unknown device.
+    pub fn device_smmu(&self, dev_id: ObjId) -> Option<usize> {
+        self.lock().device_smmu(dev_id)
     }
 
     /// Attaches a device to a HWPT (what `VFIO_DEVICE_ATTACH_IOMMUFD_PT` does
@@ -163,6 +189,21 @@ impl SimBackend {
         }
         Ok(())
     }
+}
+
+/// A new bound device behind `smmu`.
+fn bind_device(st: &mut State, smmu: usize, psid: u32) -> ObjId {
+    let id = st.alloc_id();
+    st.objs.insert(
+        id,
+        Obj::Device {
+            smmu,
+            psid,
+            vdev: None,
+            attached: None,
+        },
+    );
+    id
 }
 
 #[cfg(test)]

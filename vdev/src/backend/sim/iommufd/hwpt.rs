@@ -1,6 +1,7 @@
-//! HWPT allocation: a nesting parent (stage 2) on an IOAS, which takes the
-//! next VMID; a nested HWPT on a vIOMMU or a nesting parent, whose driver
-//! data the driver checks ([`tegra241::check_nested_data`],
+//! HWPT allocation: a nesting parent (stage 2) on an IOAS, a page table of
+//! the device's SMMU, which takes that SMMU's next VMID; a nested HWPT on a
+//! vIOMMU of the device's SMMU or on a nesting parent, whose driver data the
+//! driver checks ([`tegra241::check_nested_data`],
 //! [`selftest::check_nested_data`]).
 
 use super::super::objects::Obj;
@@ -11,9 +12,9 @@ use crate::backend::{ObjId, Op, Result};
 pub(crate) fn alloc_nest_parent(sim: &SimBackend, dev_id: ObjId, ioas: ObjId) -> Result<ObjId> {
     let op = Op::HwptAlloc;
     let mut st = sim.begin(op)?;
-    if !st.is_device(dev_id) {
+    let Some(smmu) = st.device_smmu(dev_id) else {
         return Err(e(op, libc::ENOENT));
-    }
+    };
     match st.objs.get(&ioas) {
         Some(Obj::Ioas { .. }) => {}
         // A HWPT as pt_id asks for a nested one, which needs data: EINVAL;
@@ -21,14 +22,17 @@ pub(crate) fn alloc_nest_parent(sim: &SimBackend, dev_id: ObjId, ioas: ObjId) ->
         // answers EINVAL for an id naming no object too.
         Some(_) | None => return Err(e(op, libc::EINVAL)),
     }
-    let vmid = st.next_vmid;
-    st.next_vmid = st.next_vmid.wrapping_add(1).max(1);
+    // The SMMU driver's VMID allocator is per SMMU instance.
+    let next = st.next_vmid.get_mut(smmu).ok_or(e(op, libc::ENODEV))?;
+    let vmid = *next;
+    *next = next.wrapping_add(1).max(1);
     let id = st.alloc_id();
     let order = st.hwpt_order();
     st.objs.insert(
         id,
         Obj::HwptPaging {
             ioas,
+            smmu,
             nest_parent: true,
             vmid,
             auto: false,
@@ -48,13 +52,15 @@ pub(crate) fn alloc_nested(
 ) -> Result<ObjId> {
     let op = Op::HwptAlloc;
     let mut st = sim.begin(op)?;
-    if !st.is_device(dev_id) {
+    let Some(smmu) = st.device_smmu(dev_id) else {
         return Err(e(op, libc::ENOENT));
-    }
+    };
     // The core dispatches on what pt_id names.
     let (viommu, parent) = match st.objs.get(&pt) {
         // The core answers EINVAL for an id naming no object.
         None => return Err(e(op, libc::EINVAL)),
+        // A vIOMMU only takes devices behind its own SMMU.
+        Some(Obj::Viommu(v)) if v.smmu != smmu => return Err(e(op, libc::EINVAL)),
         Some(Obj::Viommu(v)) => (Some(pt), v.hwpt),
         Some(Obj::HwptPaging {
             nest_parent: true, ..
@@ -66,9 +72,10 @@ pub(crate) fn alloc_nested(
     if data_type == 0 {
         return Err(e(op, libc::EINVAL));
     }
-    match sim.host() {
-        None => selftest::check_nested_data(data_type, data),
-        Some(_) => tegra241::check_nested_data(viommu.is_some(), data_type, data),
+    if sim.tegra() {
+        tegra241::check_nested_data(viommu.is_some(), data_type, data)
+    } else {
+        selftest::check_nested_data(data_type, data)
     }
     .map_err(|x| e(op, x))?;
     let id = st.alloc_id();

@@ -22,21 +22,23 @@ pub(crate) mod viommu;
 use super::{e, selftest, tegra241, SimBackend};
 use crate::backend::{HwInfo, HwInfoQuery, ObjId, Op, Result};
 
-/// `IOMMU_GET_HW_INFO` on device `dev_id`: the driver's info of the asked
-/// type (its default type without one).
+/// `IOMMU_GET_HW_INFO` on device `dev_id`: the info of the asked type (its
+/// default type without one) from the driver of the device's SMMU.
 pub(crate) fn get_hw_info(sim: &SimBackend, dev_id: ObjId, query: HwInfoQuery) -> Result<HwInfo> {
     let op = Op::GetHwInfo;
     let st = sim.begin(op)?;
-    if !st.is_device(dev_id) {
+    let Some(smmu) = st.device_smmu(dev_id) else {
         return Err(e(op, libc::ENOENT));
-    }
+    };
     let t = match query {
         HwInfoQuery::Default => 0,
         HwInfoQuery::Type(t) => t,
     };
-    let (data_type, data) = match sim.host() {
-        Some(h) => tegra241::hw_info(h, t),
-        None => selftest::hw_info(t),
+    // The device's own SMMU (and its CMDQV) answers.
+    let (data_type, data) = match (sim.tegra(), sim.host(smmu)) {
+        (true, Some(h)) => tegra241::hw_info(h, t),
+        (true, None) => None,
+        (false, _) => selftest::hw_info(t),
     }
     .ok_or(e(op, libc::EOPNOTSUPP))?;
     Ok(HwInfo {

@@ -1,8 +1,9 @@
 //! The vIOMMU and what hangs on it, core rules first, then the driver's:
-//! `IOMMU_VIOMMU_ALLOC` on a nesting parent (the driver initializes it:
-//! a Tegra241 VINTF, or the mock's queues and page), `IOMMU_VDEVICE_ALLOC`
-//! (one per device, virtual ids unique per vIOMMU; a VINTF also takes a SID
-//! slot) and `IOMMU_HW_QUEUE_ALLOC` (type, overflow, the pin of its memory,
+//! `IOMMU_VIOMMU_ALLOC` on a nesting parent of the device's SMMU (the driver
+//! initializes it: a Tegra241 VINTF of that SMMU's CMDQV, or the mock's
+//! queues and page), `IOMMU_VDEVICE_ALLOC` (a device behind the vIOMMU's
+//! SMMU, one per device, virtual ids unique per vIOMMU; a VINTF also takes a
+//! SID slot) and `IOMMU_HW_QUEUE_ALLOC` (type, overflow, the pin of its memory,
 //! then the driver's index and size rules; the queue and its access object
 //! take two ids).
 
@@ -25,30 +26,38 @@ pub(crate) fn alloc(
     if viommu_type == 0 {
         return Err(e(op, libc::EOPNOTSUPP));
     }
-    if !st.is_device(dev_id) {
+    let Some(smmu) = st.device_smmu(dev_id) else {
         return Err(e(op, libc::ENOENT));
-    }
-    let supported = match sim.host() {
-        Some(_) => matches!(
+    };
+    let supported = if sim.tegra() {
+        matches!(
             viommu_type,
             uapi::VIOMMU_TYPE_ARM_SMMUV3 | uapi::VIOMMU_TYPE_TEGRA241_CMDQV
-        ),
-        None => viommu_type == st_uapi::VIOMMU_TYPE_SELFTEST,
+        )
+    } else {
+        viommu_type == st_uapi::VIOMMU_TYPE_SELFTEST
     };
     if !supported {
         return Err(e(op, libc::EOPNOTSUPP));
     }
-    let vmid = match st.objs.get(&hwpt) {
+    let (vmid, parent_smmu) = match st.objs.get(&hwpt) {
         Some(Obj::HwptPaging {
             nest_parent: true,
             vmid,
+            smmu,
             ..
-        }) => *vmid,
+        }) => (*vmid, *smmu),
         Some(Obj::HwptPaging { .. }) => return Err(e(op, libc::EINVAL)),
         _ => return Err(e(op, libc::ENOENT)),
     };
+    // The SMMU driver's vIOMMU init: the stage 2 must be a page table of the
+    // device's own SMMU (`arm_vsmmu_init`), before its implementation takes
+    // a VINTF.
+    if parent_smmu != smmu {
+        return Err(e(op, libc::EINVAL));
+    }
     let id = st.alloc_id();
-    let (mut obj, out) = match driver_init(sim, &mut st, id, viommu_type, vmid, data) {
+    let (mut obj, out) = match driver_init(sim, &mut st, id, viommu_type, smmu, vmid, data) {
         Ok(x) => x,
         // The id was never published: it is free again (nothing was
         // inserted under it).
@@ -65,11 +74,13 @@ fn driver_init(
     st: &mut State,
     id: ObjId,
     viommu_type: u32,
+    smmu: usize,
     vmid: u16,
     data: ViommuDataIn,
 ) -> std::result::Result<(ViommuObj, ViommuDataOut), i32> {
     let mut obj = ViommuObj {
         hwpt: 0,
+        smmu,
         vtype: viommu_type,
         mmap_offset: None,
         vintf: None,
@@ -79,7 +90,7 @@ fn driver_init(
         viommu_id: id,
         ..Default::default()
     };
-    match (viommu_type, sim.host()) {
+    match (viommu_type, sim.host(smmu)) {
         (uapi::VIOMMU_TYPE_TEGRA241_CMDQV, Some(h)) => {
             tegra241::init_viommu(sim, st, h, vmid, data, &mut obj, &mut out)?
         }
@@ -101,13 +112,19 @@ pub(crate) fn alloc_vdevice(
 ) -> Result<ObjId> {
     let op = Op::VdeviceAlloc;
     let mut st = sim.begin(op)?;
-    if st.viommu(viommu).is_none() {
+    let Some(viommu_smmu) = st.viommu(viommu).map(|v| v.smmu) else {
         return Err(e(op, libc::ENOENT));
-    }
-    let (psid, has_vdev) = match st.objs.get(&dev_id) {
-        Some(Obj::Device { psid, vdev, .. }) => (*psid, vdev.is_some()),
+    };
+    let (psid, has_vdev, smmu) = match st.objs.get(&dev_id) {
+        Some(Obj::Device {
+            psid, vdev, smmu, ..
+        }) => (*psid, vdev.is_some(), *smmu),
         _ => return Err(e(op, libc::ENOENT)),
     };
+    // The core's check: the vIOMMU stands for the device's own SMMU.
+    if smmu != viommu_smmu {
+        return Err(e(op, libc::EINVAL));
+    }
     if has_vdev {
         return Err(e(op, libc::EEXIST));
     }
@@ -229,7 +246,7 @@ fn queue_rules(
     length: u64,
 ) -> std::result::Result<(Option<ObjId>, Option<u32>), i32> {
     let v = st.viommu(viommu).ok_or(libc::ENOENT)?;
-    match (&v.vintf, sim.host()) {
+    match (&v.vintf, sim.host(v.smmu)) {
         (Some(vi), Some(h)) => tegra241::queue_rules(vi, h, index, base_pa, length),
         _ => selftest::queue_rules(&v.mock_queues, index),
     }

@@ -44,12 +44,22 @@ impl SimBackend {
     /// record, a device without that attachment, or a vIOMMU without an SMMUv3
     /// vEVENTQ (and always on the selftest model, which has no SMMU);
     /// `EINVAL` for an unknown StreamID.
+    ///
+    /// The event queue is SMMU 0's; [`SimBackend::report_smmu_event_on`]
+    /// names the SMMU on a host with several.
     pub fn report_smmu_event(&self, record: [u64; 4]) -> Result<()> {
+        self.report_smmu_event_on(0, record)
+    }
+
+    /// [`SimBackend::report_smmu_event`] from the event queue of SMMU
+    /// `smmu`: the StreamID names a device behind that SMMU (StreamIDs are
+    /// per SMMU, so two SMMUs may each have a device with the same one).
+    pub fn report_smmu_event_on(&self, smmu: usize, record: [u64; 4]) -> Result<()> {
         use smmuv3_regs::enums::EventId;
         use smmuv3_regs::structs::{EvtTranslationFault as Evt, Words};
         let op = Op::SmmuEvent;
         let mut st = self.begin(op)?;
-        if self.host().is_none() {
+        if !self.tegra() {
             return Err(e(op, libc::EOPNOTSUPP));
         }
         let evt = Evt(record);
@@ -70,10 +80,11 @@ impl SimBackend {
         let psid = evt.get(Evt::SID) as u32;
         let dev = st.objs.values().find_map(|o| match o {
             Obj::Device {
+                smmu: s,
                 psid: p,
                 vdev,
                 attached,
-            } if *p == psid => Some((*vdev, *attached)),
+            } if *p == psid && *s == smmu => Some((*vdev, *attached)),
             _ => None,
         });
         let (vdev, attached) = dev.ok_or(e(op, libc::EINVAL))?;

@@ -44,7 +44,9 @@ pub(crate) struct Vintf {
 /// A snapshot of a simulated VINTF.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VintfSnapshot {
-    /// Global VINTF index (never 0).
+    /// The physical SMMU whose CMDQV the VINTF belongs to.
+    pub smmu: usize,
+    /// VINTF index in that CMDQV (never 0).
     pub index: u16,
     /// VINTF_CONFIG (EN, VMID, HYP_OWN).
     pub config: u32,
@@ -86,8 +88,9 @@ pub(crate) fn hw_info(h: &Tegra241Host, t: u32) -> Option<(u32, Vec<u8>)> {
     }
 }
 
-/// The driver half of a Tegra241 vIOMMU's allocation: a free VINTF and its
-/// page 0 published for mmap.
+/// The driver half of a Tegra241 vIOMMU's allocation: a free VINTF of the
+/// CMDQV of the vIOMMU's SMMU (`obj.smmu`, whose CMDQV `h` is) and its page
+/// 0 published for mmap.
 pub(crate) fn init_viommu(
     sim: &SimBackend,
     st: &mut State,
@@ -100,9 +103,12 @@ pub(crate) fn init_viommu(
     if data != ViommuDataIn::Tegra241 {
         return Err(libc::EINVAL);
     }
-    let idx = st.vintf_used.iter().position(|u| !u).ok_or(libc::ENOSPC)?;
+    // A free VINTF of the CMDQV of the vIOMMU's SMMU (Linux: its VINTF
+    // id allocator, ENOSPC when all are taken).
+    let used = st.vintf_used.get(obj.smmu).ok_or(libc::ENODEV)?;
+    let idx = used.iter().position(|u| !u).ok_or(libc::ENOSPC)?;
     let (off, page) = mmap::publish(sim, st, out.viommu_id, regs::VINTF_PAGE0_SIZE);
-    st.vintf_used[idx] = true;
+    st.vintf_used[obj.smmu][idx] = true;
     obj.vintf = Some(Vintf {
         idx: idx as u16,
         vmid,
@@ -270,8 +276,10 @@ impl SimBackend {
     /// The VINTF behind a Tegra241 vIOMMU.
     pub fn vintf(&self, viommu: ObjId) -> Option<VintfSnapshot> {
         let st = self.lock();
-        let v = st.viommu(viommu)?.vintf.as_ref()?;
+        let vo = st.viommu(viommu)?;
+        let v = vo.vintf.as_ref()?;
         Some(VintfSnapshot {
+            smmu: vo.smmu,
             index: v.idx,
             config: v.config,
             vmid: v.vmid,

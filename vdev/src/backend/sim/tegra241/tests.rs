@@ -406,3 +406,235 @@ fn tegra_nested_attach_follows_the_vdevice() {
     drop((parent, ioas, dev));
     assert_eq!(sim.live_objects(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// A host with several SMMUs, each with its own CMDQV.
+// ---------------------------------------------------------------------------
+
+/// Two SMMUs: SMMU 0 the default CMDQV, SMMU 1 one with 8 LVCMDQs per VINTF
+/// and only 2 VINTFs (one for guests); an IOAS over RAM and a device behind
+/// each, both with StreamID 0x100 (StreamIDs are per SMMU).
+struct Two {
+    b: crate::backend::sim::SimBackend,
+    ioas: u32,
+    devs: [u32; 2],
+}
+
+fn two_smmus() -> Two {
+    let wide = Tegra241Host {
+        num_vintfs: 2,
+        lvcmdqs_per_vintf: 8,
+        ..Default::default()
+    };
+    let b = sim(SimConfig::tegra241_smmus(vec![
+        Tegra241Host::default(),
+        wide,
+    ]));
+    let ioas = b.ioas_alloc().unwrap();
+    b.ioas_map(ioas, RAM, 2 << 20, 0).unwrap();
+    let devs = [
+        b.add_device_on(0, 0x100).unwrap(),
+        b.add_device_on(1, 0x100).unwrap(),
+    ];
+    Two { b, ioas, devs }
+}
+
+impl Two {
+    fn parent(&self, i: usize) -> u32 {
+        self.b
+            .hwpt_alloc_nest_parent(self.devs[i], self.ioas)
+            .unwrap()
+    }
+    fn viommu(&self, dev: u32, parent: u32) -> crate::backend::Result<u32> {
+        self.b
+            .viommu_alloc(
+                dev,
+                parent,
+                uapi::VIOMMU_TYPE_TEGRA241_CMDQV,
+                ViommuDataIn::Tegra241,
+            )
+            .map(|o| o.viommu_id)
+    }
+}
+
+#[test]
+fn devices_sit_behind_one_smmu_each() {
+    let t = two_smmus();
+    assert_eq!(t.b.device_smmu(t.devs[0]), Some(0));
+    assert_eq!(t.b.device_smmu(t.devs[1]), Some(1));
+    assert_eq!(t.b.device_smmu(999), None);
+    let e = t.b.add_device_on(2, 0x300).unwrap_err();
+    assert_eq!(
+        (e.op, e.errno),
+        (crate::backend::Op::VfioBind, libc::ENODEV)
+    );
+    // add_device is SMMU 0's.
+    let d = t.b.add_device(0x400);
+    assert_eq!(t.b.device_smmu(d), Some(0));
+    // Each device's SMMU answers IOMMU_GET_HW_INFO for it.
+    let q = HwInfoQuery::Type(uapi::HW_INFO_TYPE_TEGRA241_CMDQV);
+    let log2 = |dev| {
+        t.b.get_hw_info(dev, q)
+            .unwrap()
+            .tegra241()
+            .unwrap()
+            .log2vcmdqs
+    };
+    assert_eq!((log2(t.devs[0]), log2(t.devs[1])), (1, 3));
+}
+
+#[test]
+fn a_viommu_takes_a_vintf_of_its_own_smmus_cmdqv() {
+    let t = two_smmus();
+    let (p0, p1) = (t.parent(0), t.parent(1));
+    let before = t.b.live_objects();
+    // The stage 2 of one SMMU cannot back a vIOMMU of another (arm_vsmmu_init).
+    assert_eq!(errno(t.viommu(t.devs[1], p0)), EINVAL);
+    assert_eq!(errno(t.viommu(t.devs[0], p1)), EINVAL);
+    assert_eq!(t.b.live_objects(), before, "nothing allocated");
+    // SMMU 1's CMDQV has one VINTF for guests; SMMU 0's three are separate.
+    let v1 = t.viommu(t.devs[1], p1).unwrap();
+    assert_eq!(
+        errno(t.viommu(t.devs[1], p1)),
+        ENOSPC,
+        "SMMU 1 is out of VINTFs"
+    );
+    let v0: Vec<u32> = (0..3).map(|_| t.viommu(t.devs[0], p0).unwrap()).collect();
+    assert_eq!(errno(t.viommu(t.devs[0], p0)), ENOSPC);
+    let s1 = t.b.vintf(v1).unwrap();
+    assert_eq!((s1.smmu, s1.index), (1, 1));
+    let idx: Vec<(usize, u16)> = v0
+        .iter()
+        .map(|v| {
+            let s = t.b.vintf(*v).unwrap();
+            (s.smmu, s.index)
+        })
+        .collect();
+    assert_eq!(idx, vec![(0, 1), (0, 2), (0, 3)]);
+    // Each SMMU allocates its own VMIDs: both first nesting parents got 1.
+    assert_eq!((s1.vmid, t.b.vintf(v0[0]).unwrap().vmid), (1, 1));
+    // A destroyed vIOMMU gives its VINTF back to its own CMDQV.
+    t.b.destroy(v1).unwrap();
+    let again = t.viommu(t.devs[1], p1).unwrap();
+    assert_eq!(t.b.vintf(again).unwrap().index, 1);
+}
+
+#[test]
+fn a_device_of_another_smmu_gets_einval_on_a_viommu() {
+    let t = two_smmus();
+    let v0 = t.viommu(t.devs[0], t.parent(0)).unwrap();
+    // vDEVICE: the core's check comes before the driver takes a SID slot.
+    assert_eq!(errno(t.b.vdevice_alloc(v0, t.devs[1], 0x10)), EINVAL);
+    assert!(t.b.vintf(v0).unwrap().sid_match.iter().all(|m| *m == 0));
+    // Nested HWPT on that vIOMMU for the other SMMU's device.
+    let ste: Vec<u8> = [1u64 | (0b100 << 1), 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    assert_eq!(
+        errno(t.b.hwpt_alloc_nested(t.devs[1], v0, uapi::HWPT_DATA_ARM_SMMUV3, &ste)),
+        EINVAL
+    );
+    // Its own device is fine, and the other device's own vIOMMU too.
+    t.b.vdevice_alloc(v0, t.devs[0], 0x10).unwrap();
+    let n0 =
+        t.b.hwpt_alloc_nested(t.devs[0], v0, uapi::HWPT_DATA_ARM_SMMUV3, &ste)
+            .unwrap();
+    let v1 = t.viommu(t.devs[1], t.parent(1)).unwrap();
+    t.b.vdevice_alloc(v1, t.devs[1], 0x10).unwrap();
+    // Attaching across SMMUs: EINVAL for the nested HWPT and the page table.
+    assert_eq!(errno(t.b.attach_device(t.devs[1], n0)), EINVAL);
+    let p0 = t.parent(0);
+    assert_eq!(errno(t.b.attach_device(t.devs[1], p0)), EINVAL);
+    t.b.attach_device(t.devs[0], n0).unwrap();
+}
+
+#[test]
+fn automatic_domains_are_per_smmu() {
+    let t = two_smmus();
+    let d0b = t.b.add_device_on(0, 0x200).unwrap();
+    t.b.attach_device(t.devs[0], t.ioas).unwrap();
+    t.b.attach_device(t.devs[1], t.ioas).unwrap();
+    t.b.attach_device(d0b, t.ioas).unwrap();
+    let a = |d| crate::backend::sim::testing::attached(&t.b, d).unwrap();
+    assert_ne!(a(t.devs[0]), a(t.devs[1]), "SMMU 1 got a domain of its own");
+    assert_eq!(a(t.devs[0]), a(d0b), "SMMU 0's domain is shared");
+}
+
+#[test]
+fn hw_queue_rules_follow_the_viommus_smmu() {
+    let t = two_smmus();
+    let q = uapi::HW_QUEUE_TYPE_TEGRA241_CMDQV;
+    let v0 = t.viommu(t.devs[0], t.parent(0)).unwrap();
+    let v1 = t.viommu(t.devs[1], t.parent(1)).unwrap();
+    let mut ids = Vec::new();
+    // SMMU 1: eight per VINTF, ascending.
+    for i in 0..8u32 {
+        let at = RAM + 0x1000 * u64::from(i);
+        ids.push(t.b.hw_queue_alloc(v1, q, i, at, 4096).unwrap());
+    }
+    assert_eq!(
+        errno(t.b.hw_queue_alloc(v1, q, 8, RAM + 0x8000, 4096)),
+        EINVAL
+    );
+    // SMMU 0: two.
+    t.b.hw_queue_alloc(v0, q, 0, RAM + 0x10000, 4096).unwrap();
+    t.b.hw_queue_alloc(v0, q, 1, RAM + 0x11000, 4096).unwrap();
+    assert_eq!(
+        errno(t.b.hw_queue_alloc(v0, q, 2, RAM + 0x12000, 4096)),
+        EINVAL
+    );
+    // Descending free on SMMU 1 whatever its count.
+    for id in ids.iter().take(7) {
+        assert_eq!(errno(t.b.destroy(*id)), EBUSY);
+    }
+    for id in ids.iter().rev() {
+        t.b.destroy(*id).unwrap();
+    }
+    assert!(t.b.vintf(v1).unwrap().queues.iter().all(|q| q.is_none()));
+}
+
+#[test]
+fn smmu_events_come_from_the_named_smmu() {
+    let t = two_smmus();
+    let ste: Vec<u8> = [1u64 | (0b100 << 1), 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    let mut queues = Vec::new();
+    for (i, vsid) in [(0usize, 0x10u64), (1, 0x20)] {
+        let p = t.parent(i);
+        let v =
+            t.b.viommu_alloc(
+                t.devs[i],
+                p,
+                uapi::VIOMMU_TYPE_ARM_SMMUV3,
+                ViommuDataIn::None,
+            )
+            .unwrap()
+            .viommu_id;
+        let evq =
+            t.b.veventq_alloc(v, uapi::VEVENTQ_TYPE_ARM_SMMUV3, 4)
+                .unwrap();
+        t.b.vdevice_alloc(v, t.devs[i], vsid).unwrap();
+        let n =
+            t.b.hwpt_alloc_nested(t.devs[i], v, uapi::HWPT_DATA_ARM_SMMUV3, &ste)
+                .unwrap();
+        t.b.attach_device(t.devs[i], n).unwrap();
+        queues.push(evq);
+    }
+    // Both devices have StreamID 0x100: the SMMU decides whose fault it is.
+    let fault = [(0x100u64 << 32) | 0x10, 0, 0, 0];
+    t.b.report_smmu_event_on(1, fault).unwrap();
+    assert!(t.b.veventq_read(queues[0]).unwrap().is_empty());
+    let ev = t.b.veventq_read(queues[1]).unwrap();
+    assert_eq!(
+        ev[0].data[4..8],
+        0x20u32.to_le_bytes(),
+        "vSID of SMMU 1's device"
+    );
+    t.b.report_smmu_event(fault).unwrap();
+    let ev = t.b.veventq_read(queues[0]).unwrap();
+    assert_eq!(ev[0].data[4..8], 0x10u32.to_le_bytes());
+    assert_eq!(errno(t.b.report_smmu_event_on(2, fault)), libc::EINVAL);
+}
