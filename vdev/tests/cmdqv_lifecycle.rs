@@ -645,3 +645,171 @@ fn unknown_cmdqv_version_is_refused_cleanly() {
     // The lifecycle held the last handle of the nesting parent.
     assert_eq!(sim.live_objects(), base - 1);
 }
+
+/// A rig whose lifecycle exposes `n` logical VCMDQs (the host has as many
+/// per VINTF), a device plugged, CMDQV and VINTF enabled.
+fn rig_n(n: usize) -> Rig {
+    let common::Host {
+        sim,
+        ram,
+        regions,
+        devs,
+        lc,
+        baseline,
+    } = common::host_with_lvcmdqs(VINTF_GPA, n);
+    let mut r = Rig {
+        sim,
+        ram,
+        regions,
+        devs,
+        lc,
+        baseline,
+    };
+    let dev = r.devs[0].clone();
+    r.lc.plug(&dev, 0x10).unwrap();
+    r.lc.set_cmdqv_enable(true, &mut NoCache);
+    r.lc.set_vintf_enable(true, &mut NoCache);
+    r
+}
+
+/// Queue `l`'s memory in the many-queue tests: 4 KiB apart.
+fn qmem(l: usize) -> u64 {
+    RAM + 0x40_0000 + 0x1000 * l as u64
+}
+
+fn allocated_lidxs(t: &[Transition]) -> Vec<usize> {
+    t.iter()
+        .filter_map(|t| match t {
+            Transition::QueueAllocated { lidx, .. } => Some(*lidx),
+            _ => None,
+        })
+        .collect()
+}
+
+fn freed_lidxs(t: &[Transition]) -> Vec<usize> {
+    t.iter()
+        .filter_map(|t| match t {
+            Transition::QueueFreed { lidx } => Some(*lidx),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn any_lvcmdq_count_allocates_ascending_and_frees_descending() {
+    for n in [1usize, 2, 4, 8, 128] {
+        let mut r = rig_n(n);
+        assert_eq!(r.lc.num_lvcmdqs(), n);
+        let viommu = r.lc.viommu().unwrap().id();
+        // The guest readies the queues from the top down: each waits for the
+        // one below, until queue 0 comes and all of them follow in order.
+        for l in (1..n).rev() {
+            r.lc.write_base(l, at(qmem(l)), &mut NoCache).unwrap();
+            let t = r.lc.set_alloc(l, true, &mut NoCache).unwrap();
+            assert!(allocated_lidxs(&t).is_empty(), "n={n}: queue {l} waits");
+        }
+        r.lc.write_base(0, at(qmem(0)), &mut NoCache).unwrap();
+        let t = r.lc.set_alloc(0, true, &mut NoCache).unwrap();
+        assert_eq!(allocated_lidxs(&t), (0..n).collect::<Vec<_>>(), "n={n}");
+        let snap = r.sim.vintf(viommu).unwrap();
+        assert!(snap.queues[..n].iter().all(|q| q.is_some()), "n={n}");
+        // Per-queue limits: nothing beyond the count.
+        assert_eq!(
+            r.lc.write_base(n, at(qmem(0)), &mut NoCache),
+            Err(LifecycleError::BadIndex(n))
+        );
+        assert_eq!(
+            r.lc.set_alloc(n, true, &mut NoCache),
+            Err(LifecycleError::BadIndex(n))
+        );
+        assert!(!r.lc.queue_allocated(n) && !r.lc.queue_failed(n));
+        // Unmapping a queue in the middle frees it and those above it, the
+        // highest first; they come back with it.
+        let mid = n / 2;
+        let t = r.lc.set_alloc(mid, false, &mut NoCache).unwrap();
+        assert_eq!(freed_lidxs(&t), (mid..n).rev().collect::<Vec<_>>(), "n={n}");
+        assert!((0..mid).all(|l| r.lc.queue_allocated(l)));
+        let t = r.lc.set_alloc(mid, true, &mut NoCache).unwrap();
+        assert_eq!(allocated_lidxs(&t), (mid..n).collect::<Vec<_>>(), "n={n}");
+        // The VINTF disabled: everything freed, descending.
+        let t = r.lc.set_vintf_enable(false, &mut NoCache);
+        assert_eq!(freed_lidxs(&t), (0..n).rev().collect::<Vec<_>>(), "n={n}");
+        assert!(!r.lc.region_installed());
+        r.assert_clean();
+    }
+}
+
+#[test]
+fn a_kernel_refusal_on_a_high_queue_is_its_own_init_error() {
+    let n = 8;
+    let mut r = rig_n(n);
+    r.lc.set_vintf_enable(false, &mut NoCache);
+    for l in 0..n {
+        r.lc.write_base(l, at(qmem(l)), &mut NoCache).unwrap();
+        r.lc.set_alloc(l, true, &mut NoCache).unwrap();
+    }
+    // The VINTF comes up last; the sixth allocation (queue 5) fails:
+    // queues 0..5 are up, 5 has its init error, 6 and 7 wait for it.
+    r.sim.inject(Fault {
+        op: Some(Op::HwQueueAlloc),
+        when: FaultWhen::Nth(6),
+        errno: libc::ENOMEM,
+    });
+    let t = r.lc.set_vintf_enable(true, &mut NoCache);
+    assert_eq!(allocated_lidxs(&t), vec![0, 1, 2, 3, 4]);
+    assert!(t
+        .iter()
+        .any(|t| matches!(t, Transition::QueueInitError { lidx: 5, error } if error.errno == libc::ENOMEM)));
+    assert!(r.lc.queue_failed(5) && !r.lc.queue_allocated(6));
+    // Any precondition write retries (here queue 7's ALLOC again): 5, 6 and
+    // 7 come up, in order.
+    let t = r.lc.set_alloc(7, true, &mut NoCache).unwrap();
+    assert_eq!(allocated_lidxs(&t), vec![5, 6, 7]);
+    assert!(!r.lc.queue_failed(5));
+    r.assert_clean();
+}
+
+#[test]
+fn the_lvcmdq_count_is_a_power_of_two_the_host_offers() {
+    let h = common::host(VINTF_GPA);
+    let e = h.lc.with_lvcmdqs(3).err().expect("not a power of two");
+    assert_eq!(e, LifecycleError::LvcmdqCount(3));
+    assert!(e.to_string().contains("from 1 to 128"), "{e}");
+    for bad in [0, 129, 256] {
+        let h = common::host(VINTF_GPA);
+        assert_eq!(
+            h.lc.with_lvcmdqs(bad).err(),
+            Some(LifecycleError::LvcmdqCount(bad))
+        );
+    }
+    // The default host offers two per VINTF: four is refused at the probe
+    // and at the first plug, and nothing is left behind.
+    let common::Host {
+        sim,
+        devs,
+        lc,
+        baseline,
+        ..
+    } = common::host(VINTF_GPA);
+    let mut lc = lc.with_lvcmdqs(4).unwrap();
+    let e = lc.probe_host().unwrap_err();
+    assert!(
+        matches!(&e, LifecycleError::Unsupported(s) if s.contains("need version 1, 4")),
+        "{e}"
+    );
+    assert!(matches!(
+        lc.plug(&devs[0], 0x10),
+        Err(LifecycleError::Unsupported(_))
+    ));
+    assert_eq!(sim.live_objects(), baseline);
+    // One is fewer than the host has: fine.
+    let mut r = rig_n(1);
+    r.lc.write_base(0, at(qmem(0)), &mut NoCache).unwrap();
+    let t = r.lc.set_alloc(0, true, &mut NoCache).unwrap();
+    assert_eq!(allocated_lidxs(&t), vec![0]);
+    assert_eq!(
+        r.lc.set_alloc(1, true, &mut NoCache),
+        Err(LifecycleError::BadIndex(1))
+    );
+    r.assert_clean();
+}

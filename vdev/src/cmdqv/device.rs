@@ -6,7 +6,11 @@
 //! The window is the first [`CMDQV_WINDOW`] bytes of the CMDQV layout: the
 //! global page (CONFIG, PARAM, error maps, CMDQ_ALLOC_MAP, VINTF 0), the direct
 //! VCMDQ pages 0 and 1, and VINTF 0's logical pages 0 and 1. The model exposes
-//! one VINTF and [`NUM_LVCMDQS`] VCMDQs; registers of other VINTFs or VCMDQs
+//! one VINTF and as many VCMDQs as the lifecycle has logical VCMDQs
+//! ([`super::lifecycle::NUM_LVCMDQS`] unless
+//! [`Lifecycle::with_lvcmdqs`] says otherwise, up to 128): PARAM says how
+//! many, CMDQ_ALLOC_MAP, the VCMDQ pages, VINTF 0's logical pages and the
+//! error maps have that many entries; registers of other VINTFs or VCMDQs
 //! read as zero and ignore writes.
 //!
 //! What the guest sees:
@@ -41,8 +45,8 @@ use cmdqv_regs::fieldsets::VcmdqErrors;
 use cmdqv_regs::regfile::RegFile;
 use cmdqv_regs::{CMDQ_ALLOC_MAP, VCMDQ, VCMDQ_PAGE1, VINTF};
 
-use super::hooks::{lidx_of, page_off, pending, BaseStore, Cache, Hk, State};
-use super::lifecycle::{Lifecycle, Transition, NUM_LVCMDQS};
+use super::hooks::{lidx_of, owners, page_off, pending, BaseStore, Cache, Hk, State};
+use super::lifecycle::{Lifecycle, Transition};
 use crate::vmm::{GuestMemory, IrqLine};
 
 /// Bytes of the guest-visible CMDQV window (one VINTF: five 64 KiB pages).
@@ -120,19 +124,28 @@ enum Route {
 }
 
 impl Cmdqv {
-    /// A CMDQV window raising `irq` for queue errors, offering VCMDQs of at
-    /// most `2^max_log2size` entries (the vSMMUv3's IDR1.CMDQS, so a queue
-    /// fits in one backing page of guest RAM), in guest RAM `mem`.
-    pub fn new(irq: Arc<dyn IrqLine>, max_log2size: u32, mem: Arc<dyn GuestMemory>) -> Self {
+    /// A CMDQV window raising `irq` for queue errors, offering `lvcmdqs`
+    /// VCMDQs (the lifecycle's [`Lifecycle::num_lvcmdqs`]; a power of two,
+    /// at most 128: larger counts are clamped) of at most `2^max_log2size`
+    /// entries (the vSMMUv3's IDR1.CMDQS, so a queue fits in one backing
+    /// page of guest RAM), in guest RAM `mem`.
+    pub fn new(
+        irq: Arc<dyn IrqLine>,
+        max_log2size: u32,
+        lvcmdqs: usize,
+        mem: Arc<dyn GuestMemory>,
+    ) -> Self {
+        let n = lvcmdqs.clamp(1, super::lifecycle::MAX_LVCMDQS);
         let mut regs = RegFile::new();
-        regs.set_param(guest_param());
+        regs.set_param(guest_param(n));
         Cmdqv {
             regs,
             st: State {
+                n,
                 max_log2: max_log2size.min(super::lifecycle::MAX_LOG2_ENTRIES),
                 mem,
-                halves: vec![0; NUM_LVCMDQS],
-                latched: vec![0; NUM_LVCMDQS],
+                halves: vec![0; n],
+                latched: vec![0; n],
                 base_store: BaseStore::Whole,
                 trace: Vec::new(),
                 raise: false,
@@ -168,7 +181,8 @@ impl Cmdqv {
             (rel < 0x1_0000).then_some((q, rel % VCMDQ_STRIDE))
         };
         // Registers of VINTFs, VCMDQs or logical VCMDQs the model lacks.
-        let maps = alloc_map + 4 * NUM_LVCMDQS as u64..alloc_map + 4 * CMDQ_ALLOC_MAP::COUNT as u64;
+        let n = self.st.n;
+        let maps = alloc_map + 4 * n as u64..alloc_map + 4 * CMDQ_ALLOC_MAP::COUNT as u64;
         let beyond = maps.contains(&offset) || (VINTF0 + VINTF_STRIDE..VINTF_END).contains(&offset);
         if beyond {
             return Route::Ignore;
@@ -176,11 +190,11 @@ impl Cmdqv {
         let page1 = VCMDQ_PAGE1::BASE::OFFSET as u64;
         for base in [VCMDQ_PAGE0, page1, VINTF0_PAGE0, VINTF0_PAGE0 + 0x1_0000] {
             if let Some((q, reg)) = queue(base) {
-                if q >= NUM_LVCMDQS {
+                if q >= n {
                     return Route::Ignore;
                 }
                 let lidx = if base == VCMDQ_PAGE0 {
-                    lidx_of(&self.regs, q)
+                    lidx_of(&self.regs, n, q)
                 } else if base == VINTF0_PAGE0 {
                     Some(q)
                 } else {
@@ -340,10 +354,9 @@ impl Cmdqv {
     /// Recomputes the error maps from the queues' GERROR/GERRORN, read where
     /// each queue's registers live.
     fn refresh_errors(&mut self, lc: &Lifecycle) {
-        let mut lmap = 0u64;
-        let mut qmap = 0u32;
-        for q in 0..NUM_LVCMDQS {
-            let lidx = lidx_of(&self.regs, q);
+        let mut lmap = 0u128;
+        let mut qmap = 0u128;
+        for (q, lidx) in owners(&self.regs, self.st.n) {
             let errs = match (lidx.filter(|l| in_page(lc, *l)), lc.page()) {
                 (Some(l), Some(p)) => {
                     let rd = |reg| p.read32(page_off(l, reg)).unwrap_or(0);
@@ -358,8 +371,16 @@ impl Cmdqv {
                 }
             }
         }
-        let _ = self.regs.set_cmdq_err_map(0, qmap);
-        let _ = self.regs.set_vintf_lvcmdq_err_map(0, 0, lmap);
+        // CMDQ_ERR_MAP: 32 global VCMDQs a word; LVCMDQ_ERR_MAP: 64
+        // logical VCMDQs a doubleword.
+        for m in 0..cmdqv_regs::CMDQ_ERR_MAP::COUNT as u32 {
+            let _ = self.regs.set_cmdq_err_map(m, (qmap >> (32 * m)) as u32);
+        }
+        for m in 0..VINTF::LVCMDQ_ERR_MAP::COUNT as u32 {
+            let _ = self
+                .regs
+                .set_vintf_lvcmdq_err_map(0, m, (lmap >> (64 * m)) as u64);
+        }
         let _ = self.regs.set_vintf_err_map(0, u32::from(lmap != 0));
         let status = if lmap != 0 {
             VINTF_STATUS_VCMDQ_ERROR
@@ -382,7 +403,7 @@ impl Cmdqv {
         });
         self.st.trace.extend(t);
         self.regs.reset();
-        self.regs.set_param(guest_param());
+        self.regs.set_param(guest_param(self.st.n));
         self.st.halves.fill(0);
         self.st.latched.fill(0);
         self.st.raise = false;
@@ -395,14 +416,13 @@ fn in_page(lc: &Lifecycle, lidx: usize) -> bool {
     lc.queue_allocated(lidx) || lc.region_installed()
 }
 
-/// PARAM of the guest-visible instance: version 1, [`NUM_LVCMDQS`] VCMDQs,
-/// one VINTF, [`super::lifecycle::NUM_SIDS`] SID slots.
-fn guest_param() -> u32 {
+/// PARAM of the guest-visible instance: version 1, `n` VCMDQs (a power of
+/// two), one VINTF, [`super::lifecycle::NUM_SIDS`] SID slots. A guest
+/// divides the VCMDQs by the VINTFs: `n` logical VCMDQs in VINTF 0.
+fn guest_param(n: usize) -> u32 {
     use cmdqv_regs::PARAM;
     PARAM::VER.val(1).value
-        | PARAM::NUM_VCMDQ_LOG2
-            .val(NUM_LVCMDQS.trailing_zeros())
-            .value
+        | PARAM::NUM_VCMDQ_LOG2.val(n.trailing_zeros()).value
         | PARAM::NUM_VINTF_LOG2.val(0).value
         | PARAM::NUM_SID_PER_VM_LOG2
             .val(super::lifecycle::NUM_SIDS.trailing_zeros())
@@ -421,7 +441,12 @@ mod tests {
             VINTF0_PAGE0,
             cmdqv_regs::VINTF_PAGE0::LVCMDQ::CONS::OFFSET as u64
         );
-        assert_eq!(guest_param(), cmdqv_regs::PARAM::RESET);
+        assert_eq!(
+            guest_param(super::super::lifecycle::NUM_LVCMDQS),
+            cmdqv_regs::PARAM::RESET
+        );
+        let log2 = |n| cmdqv_regs::PARAM::NUM_VCMDQ_LOG2.read(guest_param(n));
+        assert_eq!([1, 2, 8, 128].map(log2), [0, 1, 3, 7]);
         assert_eq!(
             INIT_ERR,
             VcmdqErrors::CMDQ_INIT_ERR.mask << VcmdqErrors::CMDQ_INIT_ERR.shift

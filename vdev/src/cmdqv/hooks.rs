@@ -15,7 +15,7 @@ use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG, STATUS, VCMDQ, VCMDQ_PAGE1, VINTF};
 use super::device::{
     CmdqvStats, CONS, CONS_ERR, ERR_BITS, GERROR, GERRORN, INIT_ERR, PROD, QCONFIG, VCMDQ_STRIDE,
 };
-use super::lifecycle::{Lifecycle, QueueBase, QueueRegCache, Transition, NUM_LVCMDQS};
+use super::lifecycle::{Lifecycle, QueueBase, QueueRegCache, Transition};
 use crate::backend::VintfPage;
 use crate::vmm::GuestMemory;
 
@@ -43,6 +43,9 @@ impl BaseStore {
 
 /// State the hooks need besides the register file.
 pub(super) struct State {
+    /// The logical VCMDQs of VINTF 0, and the global VCMDQs the model has:
+    /// the lifecycle's count.
+    pub(super) n: usize,
     pub(super) max_log2: u32,
     /// Guest RAM: a BASE is programmed only if its queue lies wholly in it.
     pub(super) mem: Arc<dyn GuestMemory>,
@@ -97,14 +100,38 @@ pub(super) fn pending(regs: &RegFile, q: usize) -> u32 {
     (regs.vcmdq_gerror(q).unwrap_or(0) ^ regs.vcmdq_gerrorn(q).unwrap_or(0)) & ERR_BITS
 }
 
+/// The global VCMDQs (of the `n` the model has) allocated to a logical
+/// VCMDQ of VINTF 0, ascending, with that logical VCMDQ: one pass over
+/// CMDQ_ALLOC_MAP. Two global queues mapped to one logical queue: the lower
+/// one owns it.
+pub(super) fn mapped(regs: &RegFile, n: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    owners(regs, n).filter_map(|(q, l)| l.map(|l| (q, l)))
+}
+
+/// Each of the `n` global VCMDQs with the logical VCMDQ of VINTF 0 it owns,
+/// if any (see [`mapped`]): one pass over CMDQ_ALLOC_MAP.
+pub(super) fn owners(
+    regs: &RegFile,
+    n: usize,
+) -> impl Iterator<Item = (usize, Option<usize>)> + '_ {
+    // n <= MAX_LVCMDQS = 128: one bit per logical queue.
+    let mut owned = 0u128;
+    (0..n.min(u128::BITS as usize)).map(move |q| {
+        let l = lidx_of_raw(regs, q).filter(|l| *l < n && owned & (1 << l) == 0);
+        if let Some(l) = l {
+            owned |= 1 << l;
+        }
+        (q, l)
+    })
+}
+
 /// The logical VCMDQ of VINTF 0 that global VCMDQ `q` is allocated to.
-pub(super) fn lidx_of(regs: &RegFile, q: usize) -> Option<usize> {
-    if q >= NUM_LVCMDQS {
+pub(super) fn lidx_of(regs: &RegFile, n: usize, q: usize) -> Option<usize> {
+    if q >= n {
         return None;
     }
-    let l = lidx_of_raw(regs, q)?;
-    // Two global queues mapped to one logical queue: the lower one owns it.
-    (l < NUM_LVCMDQS && (0..q).all(|p| lidx_of_raw(regs, p) != Some(l))).then_some(l)
+    let l = lidx_of_raw(regs, q).filter(|l| *l < n)?;
+    (0..q).all(|p| lidx_of_raw(regs, p) != Some(l)).then_some(l)
 }
 
 /// The logical VCMDQ of VINTF 0 that `CMDQ_ALLOC_MAP[q]` names, unchecked.
@@ -114,9 +141,13 @@ fn lidx_of_raw(regs: &RegFile, q: usize) -> Option<usize> {
         .then_some(CMDQ_ALLOC_MAP::LVCMDQ.read(m) as usize)
 }
 
-/// The global VCMDQ allocated to logical VCMDQ `lidx` of VINTF 0.
-pub(super) fn q_of(regs: &RegFile, lidx: usize) -> Option<usize> {
-    (0..NUM_LVCMDQS).find(|&q| lidx_of(regs, q) == Some(lidx))
+/// The global VCMDQ allocated to logical VCMDQ `lidx` of VINTF 0: the
+/// lowest one CMDQ_ALLOC_MAP maps to it.
+pub(super) fn q_of(regs: &RegFile, n: usize, lidx: usize) -> Option<usize> {
+    if lidx >= n {
+        return None;
+    }
+    (0..n).find(|&q| lidx_of_raw(regs, q) == Some(lidx))
 }
 
 /// Offset of a logical VCMDQ's register in the VINTF page.
@@ -132,7 +163,7 @@ pub(super) struct Cache<'a> {
 
 impl QueueRegCache for Cache<'_> {
     fn to_page(&mut self, lidx: usize, page: &VintfPage) {
-        let Some(q) = q_of(self.regs, lidx) else {
+        let Some(q) = q_of(self.regs, self.st.n, lidx) else {
             return;
         };
         let r = &*self.regs;
@@ -148,7 +179,7 @@ impl QueueRegCache for Cache<'_> {
     }
 
     fn to_cache(&mut self, lidx: usize, page: &VintfPage) {
-        let Some(q) = q_of(self.regs, lidx) else {
+        let Some(q) = q_of(self.regs, self.st.n, lidx) else {
             return;
         };
         let rd = |reg| page.read32(page_off(lidx, reg)).unwrap_or(0);
@@ -166,7 +197,7 @@ impl QueueRegCache for Cache<'_> {
     }
 
     fn new_queue(&mut self, lidx: usize, page: &VintfPage, from_cache: bool) {
-        let Some(q) = q_of(self.regs, lidx) else {
+        let Some(q) = q_of(self.regs, self.st.n, lidx) else {
             return;
         };
         let qi = q as u32;
@@ -190,7 +221,7 @@ impl QueueRegCache for Cache<'_> {
     }
 
     fn init_error(&mut self, lidx: usize) {
-        if let Some(q) = q_of(self.regs, lidx) {
+        if let Some(q) = q_of(self.regs, self.st.n, lidx) {
             self.st.init_error(self.regs, q);
         }
     }
@@ -199,8 +230,7 @@ impl QueueRegCache for Cache<'_> {
         // A pending CMDQ_INIT_ERR is on a queue without a HW queue (a new
         // queue drops it): while the guest has not acknowledged it, it must
         // read it from the trapped registers.
-        (0..NUM_LVCMDQS)
-            .any(|q| lidx_of(self.regs, q).is_some() && pending(self.regs, q) & INIT_ERR != 0)
+        mapped(self.regs, self.st.n).any(|(q, _)| pending(self.regs, q) & INIT_ERR != 0)
     }
 }
 
@@ -226,7 +256,9 @@ impl Hk<'_> {
     /// Hands global VCMDQ `q`'s last complete BASE to the logical queue it
     /// is mapped to.
     fn push_base(&mut self, regs: &mut RegFile, q: usize) {
-        let Some(lidx) = lidx_of(regs, q) else { return };
+        let Some(lidx) = lidx_of(regs, self.st.n, q) else {
+            return;
+        };
         let base = self
             .st
             .latched
@@ -262,15 +294,16 @@ impl Hooks for Hk<'_> {
     fn alloc_map_write(&mut self, regs: &mut RegFile, w: Write<'_, CMDQ_ALLOC_MAP::Value>) {
         let Some(&q) = w.idx.first() else { return };
         let q = q as usize;
-        if q >= NUM_LVCMDQS {
+        let n = self.st.n;
+        if q >= n {
             return;
         }
         let now = regs.cmdq_alloc_map(q as u32).unwrap_or(0);
-        let after = lidx_of(regs, q);
+        let after = lidx_of(regs, n, q);
         // Who owned the logical queue before the write: the old value is put
         // back while the lifecycle saves the queue it unmaps.
         let _ = regs.set_cmdq_alloc_map(q as u32, w.old.get());
-        let before = lidx_of(regs, q);
+        let before = lidx_of(regs, n, q);
         // Unmapped (or remapped): the logical queue loses its HW queue.
         let freed = before.filter(|l| Some(*l) != after).map(|l| {
             self.lc.set_alloc(
@@ -349,7 +382,7 @@ impl Hooks for Hk<'_> {
 
     fn lvcmdq_to_vcmdq(&mut self, regs: &RegFile, idx: &[u32]) -> Option<[u32; 1]> {
         match idx {
-            [0, l] => q_of(regs, *l as usize).map(|q| [q as u32]),
+            [0, l] => q_of(regs, self.st.n, *l as usize).map(|q| [q as u32]),
             _ => None,
         }
     }

@@ -6,8 +6,12 @@
 //!
 //! The rules it keeps (DESIGN.md, "The CMDQV lifecycle"):
 //!
-//! * probe: `IOMMU_GET_HW_INFO` (Tegra241 CMDQV: version 1, at least 2
-//!   VCMDQs, at least 16 SIDs), through the nesting parent's device
+//! * the logical VCMDQs of its VINTF: [`NUM_LVCMDQS`] (QEMU's two) unless
+//!   [`Lifecycle::with_lvcmdqs`] asks for another power of two up to
+//!   [`MAX_LVCMDQS`]; every rule below holds for any count.
+//! * probe: `IOMMU_GET_HW_INFO` (Tegra241 CMDQV: version 1, at least as
+//!   many VCMDQs per VINTF as the model exposes, at least 16 SIDs), through
+//!   the nesting parent's device
 //!   ([`Lifecycle::probe_host`], what a VMM asks before it exposes a CMDQV) or
 //!   the first attached device.
 //! * first device attach: `IOMMU_VIOMMU_ALLOC` on the nesting parent, mmap of
@@ -38,7 +42,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cmdqv_regs::CONFIG;
+use cmdqv_regs::{CMDQ_ALLOC_MAP, CONFIG};
 
 use crate::backend::{
     uapi, Backend, Device, HwInfoQuery, HwQueue, Kick, NestParent, ObjId, Tegra241Info, VDevice,
@@ -50,8 +54,13 @@ pub use super::transition::{
     ErrorEvents, LifecycleError, NoCache, QueueBase, QueueRegCache, Transition,
 };
 
-/// Logical VCMDQs the model exposes per VINTF.
+/// Logical VCMDQs the model exposes per VINTF unless
+/// [`Lifecycle::with_lvcmdqs`] says otherwise (QEMU's model: two).
 pub const NUM_LVCMDQS: usize = 2;
+/// The most logical VCMDQs a VINTF can have: one per global VCMDQ the
+/// CMDQV map has (`CMDQ_ALLOC_MAP`), which is also the width of
+/// `LVCMDQ_ERR_MAP` and of `CMDQ_ALLOC_MAP.LVCMDQ`.
+pub const MAX_LVCMDQS: usize = CMDQ_ALLOC_MAP::COUNT;
 /// SID_MATCH/SID_REPLACE slots the model exposes.
 pub const NUM_SIDS: usize = 16;
 /// log2 of the largest VCMDQ in 16-byte entries (8 MiB).
@@ -96,7 +105,7 @@ pub struct Lifecycle {
     parent: Arc<NestParent>,
     regions: Arc<dyn RegionInstaller>,
     vintf_gpa: u64,
-    /// Per logical VCMDQ, [`NUM_LVCMDQS`] of them.
+    /// Per logical VCMDQ: as many as the model exposes.
     queues: Vec<Queue>,
     cmdqv_en: bool,
     vintf_en: bool,
@@ -130,7 +139,7 @@ impl Lifecycle {
             parent,
             regions,
             vintf_gpa,
-            queues: fresh_queues(),
+            queues: fresh_queues(NUM_LVCMDQS),
             cmdqv_en: cmdqv_enabled_at_reset(),
             vintf_en: false,
             installed: false,
@@ -142,6 +151,23 @@ impl Lifecycle {
             host: None,
             kick: None,
         }
+    }
+
+    /// Exposes `n` logical VCMDQs (a power of two from 1 to [`MAX_LVCMDQS`])
+    /// instead of [`NUM_LVCMDQS`]; the host must offer at least as many per
+    /// VINTF ([`Lifecycle::probe_host`] checks). A Linux guest uses them all:
+    /// it reads the count from PARAM and picks LVCMDQ `cpu % n`.
+    pub fn with_lvcmdqs(mut self, n: usize) -> Result<Self, LifecycleError> {
+        if !n.is_power_of_two() || n > MAX_LVCMDQS {
+            return Err(LifecycleError::LvcmdqCount(n));
+        }
+        self.queues = fresh_queues(n);
+        Ok(self)
+    }
+
+    /// The logical VCMDQs the model exposes per VINTF.
+    pub fn num_lvcmdqs(&self) -> usize {
+        self.queues.len()
     }
 
     /// Hands the lifecycle the hardware kick of a simulated host, which
@@ -174,7 +200,7 @@ impl Lifecycle {
             Err(e) => return Err(e.into()),
         };
         if let Some(i) = info {
-            check_host(i)?;
+            check_host(i, self.queues.len())?;
         }
         self.host = Some(info);
         Ok(info)
@@ -259,7 +285,8 @@ impl Lifecycle {
                 &self.parent,
                 uapi::VIOMMU_TYPE_ARM_SMMUV3,
                 ViommuDataIn::None,
-            )?;
+            )
+            .map_err(viommu_error)?;
             out.push(Transition::Bound {
                 viommu: viommu.id(),
             });
@@ -277,7 +304,8 @@ impl Lifecycle {
             &self.parent,
             types.viommu_type,
             ViommuDataIn::for_shape(types.viommu_data, 0),
-        )?;
+        )
+        .map_err(viommu_error)?;
         // Dropping `viommu` on any error below destroys it (after the page).
         let page = viommu.map_page()?;
         let veventq = viommu.alloc_veventq(VEVENTQ_DEPTH)?;
@@ -322,7 +350,14 @@ impl Lifecycle {
             .viommu()
             .cloned()
             .ok_or_else(|| LifecycleError::Unsupported("no vIOMMU after binding".into()))?;
-        let vdevice = viommu.alloc_vdevice(dev, u64::from(vsid))?;
+        let vdevice = viommu
+            .alloc_vdevice(dev, u64::from(vsid))
+            .map_err(|e| match e.errno {
+                // The core's check that the device is behind the vIOMMU's
+                // SMMU (a 32-bit vSID is never too wide).
+                libc::EINVAL => LifecycleError::OtherSmmu(e),
+                _ => e.into(),
+            })?;
         out.push(Transition::VdeviceAllocated { vsid });
         self.unnamed.retain(|d| !Arc::ptr_eq(d, dev));
         self.devices.insert(
@@ -598,7 +633,7 @@ impl Lifecycle {
         let mut out = Vec::new();
         self.free_from(0, cache, &mut out);
         self.sync_region(cache, &mut out);
-        self.queues = fresh_queues();
+        self.queues = fresh_queues(self.queues.len());
         self.cmdqv_en = cmdqv_enabled_at_reset();
         self.vintf_en = false;
         self.refused = false;
@@ -627,19 +662,32 @@ impl Lifecycle {
     }
 }
 
-/// One [`Queue`] per logical VCMDQ the model exposes.
-fn fresh_queues() -> Vec<Queue> {
-    (0..NUM_LVCMDQS).map(|_| Queue::default()).collect()
+/// What a failed `IOMMU_VIOMMU_ALLOC` of [`Lifecycle::bind`] means: with the
+/// lifecycle's own nesting parent and driver data, `EINVAL` is the SMMU
+/// driver refusing a nesting parent of another SMMU than the device's, and
+/// `ENOSPC` the CMDQV out of VINTFs.
+fn viommu_error(e: crate::backend::Error) -> LifecycleError {
+    match e.errno {
+        libc::EINVAL => LifecycleError::OtherSmmu(e),
+        libc::ENOSPC => LifecycleError::NoVintf(e),
+        _ => e.into(),
+    }
 }
 
-/// Whether the host CMDQV offers what the model exposes.
-fn check_host(info: Tegra241Info) -> Result<(), LifecycleError> {
+/// One [`Queue`] for each of `n` logical VCMDQs.
+fn fresh_queues(n: usize) -> Vec<Queue> {
+    (0..n).map(|_| Queue::default()).collect()
+}
+
+/// Whether the host CMDQV offers what the model exposes: `lvcmdqs`
+/// logical VCMDQs per VINTF.
+fn check_host(info: Tegra241Info, lvcmdqs: usize) -> Result<(), LifecycleError> {
     if info.version != 1
-        || (1usize << info.log2vcmdqs.min(63)) < NUM_LVCMDQS
+        || (1usize << info.log2vcmdqs.min(63)) < lvcmdqs
         || (1usize << info.log2vsids.min(63)) < NUM_SIDS
     {
         return Err(LifecycleError::Unsupported(format!(
-            "version {}, {} VCMDQs, {} SIDs per VINTF (need version 1, {NUM_LVCMDQS}, {NUM_SIDS})",
+            "version {}, {} VCMDQs, {} SIDs per VINTF (need version 1, {lvcmdqs}, {NUM_SIDS})",
             info.version,
             1u64 << info.log2vcmdqs.min(63),
             1u64 << info.log2vsids.min(63)

@@ -21,6 +21,18 @@ pub enum LifecycleError {
     DuplicateVsid(u32),
     /// An index out of the model's range.
     BadIndex(usize),
+    /// A count of logical VCMDQs the model cannot expose (not a power of
+    /// two from 1 to [`super::lifecycle::MAX_LVCMDQS`]).
+    LvcmdqCount(usize),
+    /// The host refused the vIOMMU or vDEVICE of a device behind another
+    /// physical SMMU than the vSMMU's: `EINVAL` from `IOMMU_VIOMMU_ALLOC`
+    /// (the nesting parent is another SMMU's) or `IOMMU_VDEVICE_ALLOC` (the
+    /// vIOMMU is). Plug the device into the vSMMU of its own SMMU.
+    OtherSmmu(Error),
+    /// The host's CMDQV has no free VINTF for this vSMMU's vIOMMU (`ENOSPC`
+    /// from `IOMMU_VIOMMU_ALLOC`): every VINTF but the host's own is taken
+    /// by other vIOMMUs.
+    NoVintf(Error),
 }
 
 impl fmt::Display for LifecycleError {
@@ -30,6 +42,18 @@ impl fmt::Display for LifecycleError {
             LifecycleError::Unsupported(s) => write!(f, "host CMDQV unsupported: {s}"),
             LifecycleError::DuplicateVsid(v) => write!(f, "vSID {v:#x} already plugged"),
             LifecycleError::BadIndex(i) => write!(f, "index {i} out of range"),
+            LifecycleError::LvcmdqCount(n) => write!(
+                f,
+                "{n} logical VCMDQs per VINTF: not a power of two from 1 to {}",
+                super::lifecycle::MAX_LVCMDQS
+            ),
+            LifecycleError::OtherSmmu(e) => write!(
+                f,
+                "the device is behind another physical SMMU than this vSMMU ({e})"
+            ),
+            LifecycleError::NoVintf(e) => {
+                write!(f, "the host CMDQV has no free VINTF for this vSMMU ({e})")
+            }
         }
     }
 }

@@ -79,8 +79,6 @@ const NOT_MIGRATABLE: &str = "the Tegra241 CMDQV VINTF and HW queues are host ha
 
 /// Why [`Vsmmuv3::new`] refuses a CMDQV window on this host.
 const NO_CMDQV: &str = "the host SMMU has no Tegra241 CMDQV (IOMMU_GET_HW_INFO)";
-const CMDQV_UNSUPPORTED: &str =
-    "the host's Tegra241 CMDQV is not version 1 with 2 VCMDQs and 16 SID slots per VINTF";
 const CMDQV_UNKNOWN: &str = "IOMMU_GET_HW_INFO for the Tegra241 CMDQV failed";
 
 /// Why the device state cannot be saved.
@@ -155,11 +153,16 @@ impl Vsmmuv3 {
                 Ok(Some(_)) => Some(Cmdqv::new(
                     cfg.irqs.cmdqv.clone(),
                     idrs.cmdqs(),
+                    core.lc.num_lvcmdqs(),
                     core.mem().clone(),
                 )),
-                Ok(None) => return Err(Incompatible(NO_CMDQV)),
-                Err(LifecycleError::Backend(_)) => return Err(Incompatible(CMDQV_UNKNOWN)),
-                Err(_) => return Err(Incompatible(CMDQV_UNSUPPORTED)),
+                Ok(None) => return Err(Incompatible(NO_CMDQV.into())),
+                Err(LifecycleError::Backend(_)) => return Err(Incompatible(CMDQV_UNKNOWN.into())),
+                Err(e) => {
+                    return Err(Incompatible(
+                        format!("the host's Tegra241 CMDQV cannot back the model's: {e}").into(),
+                    ))
+                }
             }
         } else {
             None

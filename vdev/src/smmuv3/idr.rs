@@ -65,7 +65,7 @@ impl GuestIdrs {
 
 /// Why the host cannot back the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Incompatible(pub &'static str);
+pub struct Incompatible(pub std::borrow::Cow<'static, str>);
 
 impl std::fmt::Display for Incompatible {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,10 +80,10 @@ impl std::error::Error for Incompatible {}
 pub fn guest_idrs(host: &Smmuv3Info, backing_page: u64) -> Result<GuestIdrs, Incompatible> {
     let h0 = host.idr[0];
     if h0 & f::S1P == 0 {
-        return Err(Incompatible("no stage-1 translation"));
+        return Err(Incompatible("no stage-1 translation".into()));
     }
     if h0 & f::TTF_AARCH64 == 0 {
-        return Err(Incompatible("no AArch64 translation tables"));
+        return Err(Incompatible("no AArch64 translation tables".into()));
     }
     // Stage 1 only (S2P = 0), AArch64 tables, terminate model, 2-level stream
     // tables (walked by the model); the rest only where the host has it.
@@ -94,7 +94,7 @@ pub fn guest_idrs(host: &Smmuv3Info, backing_page: u64) -> Result<GuestIdrs, Inc
     let endian = (h0 >> f::TTENDIAN_SHIFT) & 3;
     let le = match endian {
         0 | f::TTENDIAN_LE => f::TTENDIAN_LE,
-        f::TTENDIAN_BE => return Err(Incompatible("big-endian table walks only")),
+        f::TTENDIAN_BE => return Err(Incompatible("big-endian table walks only".into())),
         _ => f::TTENDIAN_LE,
     };
     i0 |= le << f::TTENDIAN_SHIFT;

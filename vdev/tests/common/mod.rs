@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use vdev::backend::sim::{SimBackend, SimConfig, SimGuestRam};
+use vdev::backend::sim::{SimBackend, SimConfig, SimGuestRam, SimModel};
 use vdev::backend::{Backend, Device, Ioas, NestParent};
-use vdev::cmdqv::lifecycle::Lifecycle;
+use vdev::cmdqv::lifecycle::{Lifecycle, NUM_LVCMDQS};
 use vdev::vmm::RecordingRegions;
 
 /// Guest RAM: base and size (2 MiB backing pages).
@@ -31,8 +31,14 @@ pub struct Host {
 
 /// A simulated host whose lifecycle installs the VINTF page at `vintf_gpa`.
 pub fn host(vintf_gpa: u64) -> Host {
+    host_with_lvcmdqs(vintf_gpa, NUM_LVCMDQS)
+}
+
+/// [`host`] with a lifecycle of `n` logical VCMDQs, on a host CMDQV with
+/// `n` per VINTF (at least its default two).
+pub fn host_with_lvcmdqs(vintf_gpa: u64, n: usize) -> Host {
     let ram = Arc::new(SimGuestRam::new().with_region(RAM, RAM_LEN, 2 << 20));
-    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
+    let sim = SimBackend::new(sim_config(n), ram.clone());
     let b: Arc<dyn Backend> = Arc::new(sim.clone());
     let ioas = Ioas::new(&b).unwrap();
     ioas.map(RAM, RAM_LEN, 0).unwrap();
@@ -43,7 +49,10 @@ pub fn host(vintf_gpa: u64) -> Host {
     let parent = NestParent::new(&devs[0], &ioas).unwrap();
     let baseline = sim.live_objects();
     let regions = Arc::new(RecordingRegions::new());
-    let lc = Lifecycle::new(b, parent, regions.clone(), vintf_gpa).with_kick(Arc::new(sim.clone()));
+    let lc = Lifecycle::new(b, parent, regions.clone(), vintf_gpa)
+        .with_kick(Arc::new(sim.clone()))
+        .with_lvcmdqs(n)
+        .expect("a power of two up to 128");
     Host {
         sim,
         ram,
@@ -52,6 +61,16 @@ pub fn host(vintf_gpa: u64) -> Host {
         lc,
         baseline,
     }
+}
+
+/// A Grace host (one SMMU) whose CMDQV has `n` logical VCMDQs per VINTF,
+/// or its default two when `n` is smaller.
+pub fn sim_config(n: usize) -> SimConfig {
+    let mut cfg = SimConfig::tegra241();
+    if let SimModel::Tegra241(h) = &mut cfg.model {
+        h.lvcmdqs_per_vintf = h.lvcmdqs_per_vintf.max(n as u16);
+    }
+    cfg
 }
 
 /// The four preconditions of a VCMDQ's HW queue: BASE written,

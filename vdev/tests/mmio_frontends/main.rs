@@ -23,6 +23,7 @@ mod cmdqv_window;
 #[path = "../common/mod.rs"]
 mod common;
 mod device_faults;
+mod lvcmdqs;
 mod smmu_window;
 mod vmm_bus;
 
@@ -51,6 +52,11 @@ struct Rig {
 }
 
 fn rig() -> Rig {
+    rig_n(vdev::cmdqv::lifecycle::NUM_LVCMDQS)
+}
+
+/// [`rig`] with `n` logical VCMDQs (the host has as many per VINTF).
+fn rig_n(n: usize) -> Rig {
     let common::Host {
         sim,
         ram,
@@ -58,7 +64,7 @@ fn rig() -> Rig {
         devs,
         lc,
         baseline,
-    } = common::host(VINTF_GPA);
+    } = common::host_with_lvcmdqs(VINTF_GPA, n);
     let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
     let info = host_smmuv3_info(&devs[0]).unwrap();
     let cmdqv_irq = Arc::new(CountingIrq::new());
