@@ -5,15 +5,17 @@
 //!   regions; wrap it in [`crate::vmm::MmioAdapter`] for rust-vmm
 //!   `vm-device`) and [`CmdqvView`] (the CMDQV window of a borrowed device):
 //!   what a VMM registers.
-//! * [`GuestBus`]: what a VMM's bus does for the device's windows, for the
-//!   demo, tests and a guest driver running in the same process. A guest
-//!   access at a physical address goes, in order, to RAM the VMM installed
-//!   ([`RecordingRegions`]: the VINTF page while a HW queue exists; no
-//!   trap), to the SMMU window, to the CMDQV window; anything else reads as
-//!   zero. After a store to installed RAM the bus calls [`Vsmmuv3::kick`],
-//!   which on the simulated backend is the hardware noticing the store (on a
-//!   real host the hardware runs by itself and the call only reads the
-//!   vEVENTQ).
+//! * [`GuestBus`]: what a VMM's bus does for the devices' windows, for the
+//!   demo, tests and a guest driver running in the same process; one vSMMUv3
+//!   or several ([`GuestBus::add_device`]), each with its own two windows.
+//!   A guest access at a physical address goes, in order, to RAM the VMM
+//!   installed ([`RecordingRegions`]: the VINTF pages while HW queues exist;
+//!   no trap), to the device whose SMMU or CMDQV window holds it; anything
+//!   else reads as zero. After a store to installed RAM the bus calls
+//!   [`Vsmmuv3::kick`] on the device whose CMDQV window the store fell in
+//!   (its VINTF page), which on the simulated backend is the hardware
+//!   noticing the store (on a real host the hardware runs by itself and the
+//!   call only reads the vEVENTQ).
 
 use std::sync::{Arc, Mutex};
 
@@ -111,16 +113,54 @@ pub struct BusStats {
 
 /// See the module documentation.
 pub struct GuestBus {
-    dev: Vsmmuv3,
+    /// The devices in the order they were added; the first is
+    /// [`GuestBus::device`].
+    units: Vec<Unit>,
     regions: Arc<RecordingRegions>,
-    smmu_base: u64,
-    cmdqv_base: u64,
     stats: BusStats,
 }
 
+/// A device on the bus and where its windows are.
+struct Unit {
+    dev: Vsmmuv3,
+    smmu_base: u64,
+    cmdqv_base: u64,
+}
+
+impl Unit {
+    fn windows(&self) -> [(u64, u64); 2] {
+        [
+            (self.smmu_base, SMMU_WINDOW),
+            (self.cmdqv_base, CMDQV_WINDOW),
+        ]
+    }
+}
+
+/// Why [`GuestBus::add_device`] refused a device: one of its windows
+/// overlaps a window already on the bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowOverlap {
+    /// Guest physical base of the refused window.
+    pub base: u64,
+    /// Guest physical base of the window it overlaps.
+    pub other: u64,
+}
+
+impl std::fmt::Display for WindowOverlap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a window at {:#x} overlaps the window at {:#x} on the guest bus",
+            self.base, self.other
+        )
+    }
+}
+
+impl std::error::Error for WindowOverlap {}
+
 enum Target {
-    Smmu(u64),
-    Cmdqv(u64),
+    Smmu(usize, u64),
+    Cmdqv(usize, u64),
     None,
 }
 
@@ -135,27 +175,86 @@ impl GuestBus {
         cmdqv_base: u64,
     ) -> Self {
         GuestBus {
-            dev,
+            units: vec![Unit {
+                dev,
+                smmu_base,
+                cmdqv_base,
+            }],
             regions,
-            smmu_base,
-            cmdqv_base,
             stats: BusStats::default(),
         }
     }
 
-    /// The device.
+    /// Adds another vSMMUv3 (a VM with several, one per physical SMMU) with
+    /// its SMMU window at `smmu_base` and its CMDQV window at `cmdqv_base`;
+    /// its lifecycle installs its VINTF page through the bus's
+    /// [`RecordingRegions`] too. Returns its index for
+    /// [`GuestBus::device_at`]. Windows that overlap one on the bus are
+    /// refused, and the refused device is dropped (which tears it down).
+    pub fn add_device(
+        &mut self,
+        dev: Vsmmuv3,
+        smmu_base: u64,
+        cmdqv_base: u64,
+    ) -> Result<usize, WindowOverlap> {
+        let new = Unit {
+            dev,
+            smmu_base,
+            cmdqv_base,
+        };
+        let mut taken: Vec<(u64, u64)> = self.units.iter().flat_map(|u| u.windows()).collect();
+        for (base, len) in new.windows() {
+            let end = base.saturating_add(len);
+            if let Some((other, _)) = taken
+                .iter()
+                .find(|(b, l)| base < b.saturating_add(*l) && *b < end)
+            {
+                return Err(WindowOverlap {
+                    base,
+                    other: *other,
+                });
+            }
+            taken.push((base, len));
+        }
+        self.units.push(new);
+        Ok(self.units.len() - 1)
+    }
+
+    /// How many devices are on the bus.
+    pub fn devices(&self) -> usize {
+        self.units.len()
+    }
+
+    /// The (first) device.
     pub fn device(&self) -> &Vsmmuv3 {
-        &self.dev
+        &self.units[0].dev
     }
 
-    /// The device, mutably (plug, unplug, reset, teardown: the VMM's side).
+    /// The (first) device, mutably (plug, unplug, reset, teardown: the
+    /// VMM's side).
     pub fn device_mut(&mut self) -> &mut Vsmmuv3 {
-        &mut self.dev
+        &mut self.units[0].dev
     }
 
-    /// Takes the device back (e.g. to share it between bus windows).
+    /// Device `i` (in the order added; 0 is [`GuestBus::device`]).
+    pub fn device_at(&self, i: usize) -> Option<&Vsmmuv3> {
+        self.units.get(i).map(|u| &u.dev)
+    }
+
+    /// Device `i`, mutably.
+    pub fn device_at_mut(&mut self, i: usize) -> Option<&mut Vsmmuv3> {
+        self.units.get_mut(i).map(|u| &mut u.dev)
+    }
+
+    /// Takes the (first) device back (e.g. to share it between bus
+    /// windows); the others are dropped, which tears them down.
     pub fn into_device(self) -> Vsmmuv3 {
-        self.dev
+        self.into_devices().swap_remove(0)
+    }
+
+    /// Takes every device back, in the order added.
+    pub fn into_devices(self) -> Vec<Vsmmuv3> {
+        self.units.into_iter().map(|u| u.dev).collect()
     }
 
     /// Counters.
@@ -164,28 +263,27 @@ impl GuestBus {
     }
 
     fn target(&self, gpa: u64) -> Target {
-        if let Some(o) = gpa.checked_sub(self.smmu_base).filter(|o| *o < SMMU_WINDOW) {
-            Target::Smmu(o)
-        } else if let Some(o) = gpa
-            .checked_sub(self.cmdqv_base)
-            .filter(|o| *o < CMDQV_WINDOW)
-        {
-            Target::Cmdqv(o)
-        } else {
-            Target::None
+        for (i, u) in self.units.iter().enumerate() {
+            if let Some(o) = gpa.checked_sub(u.smmu_base).filter(|o| *o < SMMU_WINDOW) {
+                return Target::Smmu(i, o);
+            }
+            if let Some(o) = gpa.checked_sub(u.cmdqv_base).filter(|o| *o < CMDQV_WINDOW) {
+                return Target::Cmdqv(i, o);
+            }
         }
+        Target::None
     }
 
     /// A trapped load of `data.len()` bytes at `gpa`.
     fn trap_read(&mut self, gpa: u64, data: &mut [u8]) {
         match self.target(gpa) {
-            Target::Smmu(o) => {
+            Target::Smmu(i, o) => {
                 self.stats.smmu += 1;
-                self.dev.smmu_read(o, data);
+                self.units[i].dev.smmu_read(o, data);
             }
-            Target::Cmdqv(o) => {
+            Target::Cmdqv(i, o) => {
                 self.stats.cmdqv += 1;
-                self.dev.cmdqv_read(o, data);
+                self.units[i].dev.cmdqv_read(o, data);
             }
             Target::None => {
                 self.stats.unmapped += 1;
@@ -196,13 +294,13 @@ impl GuestBus {
 
     fn trap_write(&mut self, gpa: u64, data: &[u8]) {
         match self.target(gpa) {
-            Target::Smmu(o) => {
+            Target::Smmu(i, o) => {
                 self.stats.smmu += 1;
-                self.dev.smmu_write(o, data);
+                self.units[i].dev.smmu_write(o, data);
             }
-            Target::Cmdqv(o) => {
+            Target::Cmdqv(i, o) => {
                 self.stats.cmdqv += 1;
-                self.dev.cmdqv_write(o, data);
+                self.units[i].dev.cmdqv_write(o, data);
             }
             Target::None => self.stats.unmapped += 1,
         }
@@ -233,7 +331,12 @@ impl GuestBus {
             return false;
         }
         self.stats.direct += 1;
-        self.dev.kick();
+        // The VINTF page is installed inside its device's CMDQV window.
+        match self.target(gpa) {
+            Target::Cmdqv(i, _) => self.units[i].dev.kick(),
+            // RAM installed elsewhere: any device may have noticed.
+            _ => self.units.iter_mut().for_each(|u| u.dev.kick()),
+        }
         true
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use cmdqv_regs as cq;
 use smmuv3_regs as sm;
 use smmuv3_regs::structs::Words;
-use vdev::backend::sim::{Fault, FaultWhen, SimBackend, SimGuestRam};
+use vdev::backend::sim::{Fault, FaultWhen, HwCommand, SimBackend, SimGuestRam};
 use vdev::backend::{Backend, Device, Ioas, NestParent, Op};
 use vdev::bus::{GuestBus, Window};
 use vdev::cmdqv::device::VINTF0_PAGE0;
@@ -26,6 +26,7 @@ mod device_faults;
 mod lvcmdqs;
 mod smmu_window;
 mod vmm_bus;
+mod vsmmus;
 
 use common::{permutations, Pre, RAM, RAM_LEN};
 
