@@ -34,11 +34,20 @@
 //! STATUS.CMDQV_ENABLED, see cmdqv-regs/MAP-NOTES.md) and "a new BASE on a
 //! queue with a HW queue frees and re-allocates it".
 //!
+//! Each replay runs with 1, 2 (QEMU's), 4 and 8 LVCMDQs per VINTF: the VMM
+//! picks the count (`Lifecycle::with_lvcmdqs`), the guest reads it from
+//! PARAM (`num_lvcmdqs_per_vintf = num_vcmdqs / num_vintfs`), assigns
+//! global VCMDQ `l` to LVCMDQ `l` and issues from CPU `c` on LVCMDQ
+//! `c % num_lvcmdqs_per_vintf` (`tegra241_cmdqv_get_cmdq`). One VM has two
+//! vSMMUs on a host with two SMMUs, each driven by its own instance of the
+//! driver, as Linux probes one per SMMU.
+//!
 //! Every register offset, field and command layout comes from the generated
 //! `cmdqv-regs` / `smmuv3-regs` crates (typed accessors over a loopback
 //! [`Mmio`] onto the bus).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use cmdqv_regs as cq;
@@ -49,130 +58,301 @@ use smmuv3_regs::structs::{
     CmdAtcInv, CmdCfgiAll, CmdCfgiSte, CmdSync, CmdTlbiEl2All, CmdTlbiNhAsid, CmdTlbiNhVa,
     CmdTlbiNhVaa, CmdTlbiNsnhAll, L1Std, Ste, Words,
 };
-use vdev::backend::sim::{HwCommand, SimBackend, SimConfig, SimGuestRam};
+use vdev::backend::sim::{HwCommand, SimBackend, SimConfig, SimGuestRam, Tegra241Host};
 use vdev::backend::{Backend, Device, Ioas, NestParent};
 use vdev::bus::GuestBus;
 use vdev::cmdqv::device::VINTF0_PAGE0;
-use vdev::cmdqv::lifecycle::{Lifecycle, Transition};
+use vdev::cmdqv::lifecycle::{Lifecycle, Transition, NUM_LVCMDQS};
 use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config};
 use vdev::smmuv3::SmmuCore;
 use vdev::vmm::{CountingIrq, RecordingRegions};
 
 // ---------------------------------------------------------------------------
-// The VMM: guest RAM, the simulated Tegra241 host, the device and its bus.
+// The VMM: guest RAM, the simulated Tegra241 host, the devices and the bus.
 // ---------------------------------------------------------------------------
 
-/// Guest physical layout.
+/// Guest physical layout: vSMMU `k`'s windows are `k * UNIT_STRIDE` above
+/// the first one's.
 const SMMU: u64 = 0x0905_0000;
 const CMDQV: u64 = 0x0910_0000;
+const UNIT_STRIDE: u64 = 0x20_0000;
 const RAM: u64 = 0x4000_0000;
-const RAM_LEN: u64 = 64 << 20;
 /// Guest RAM on 8 MiB host pages: IDR1.CMDQS = 19, so a VCMDQ of the size
 /// Linux picks (2^19 entries, 8 MiB) is physically contiguous.
 const BACKING: u64 = 8 << 20;
 /// The passthrough devices: physical and virtual StreamIDs.
 const PSIDS: [u32; 2] = [0x100, 0x200];
 const VSIDS: [u32; 2] = [0x10, 0x11];
+/// The LVCMDQ counts the replay runs with: the VMM's choice, which Linux
+/// reads from PARAM (`num_vcmdqs / num_vintfs`). 2 is QEMU's.
+const LVCMDQ_COUNTS: [usize; 4] = [1, 2, 4, 8];
 
-struct Vm {
+/// What the vSMMUs of a VM share: the bus with their windows, guest RAM,
+/// the simulated host, the installed RAM regions.
+struct Machine {
     bus: RefCell<GuestBus>,
     sim: SimBackend,
     ram: Arc<SimGuestRam>,
     regions: Arc<RecordingRegions>,
-    cmdqv_irq: Arc<CountingIrq>,
-    gerror_irq: Arc<CountingIrq>,
-    eventq_irq: Arc<CountingIrq>,
-    /// Objects that are not the device's (IOAS, nesting parent, devices).
+    /// Objects that are not the devices' (IOAS, nesting parents, bound
+    /// devices).
     baseline: usize,
 }
 
-/// A VM with guest RAM backed by `backing`-byte pages and both devices
-/// cold-plugged, as a VMM sets it up before the guest runs.
-fn vm_with_backing(backing: u64) -> Vm {
-    let ram = Arc::new(SimGuestRam::new().with_region(RAM, RAM_LEN, backing));
-    let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
+/// One vSMMUv3 of a VM as its guest driver sees it: its windows, its
+/// devices, its interrupt lines, and the guest RAM its driver allocates
+/// from. Derefs to the [`Machine`] it shares with the VM's other vSMMUs.
+struct Vm {
+    m: Rc<Machine>,
+    /// Its index on the bus.
+    at: usize,
+    smmu: u64,
+    cmdqv: u64,
+    psids: Vec<u32>,
+    vsids: Vec<u32>,
+    /// The guest RAM its driver allocates DMA memory from: `[start, end)`.
+    dma: (u64, u64),
+    cmdqv_irq: Arc<CountingIrq>,
+    gerror_irq: Arc<CountingIrq>,
+    eventq_irq: Arc<CountingIrq>,
+}
+
+impl std::ops::Deref for Vm {
+    type Target = Machine;
+    fn deref(&self) -> &Machine {
+        &self.m
+    }
+}
+
+/// Guest RAM for `units` vSMMUs with `n` LVCMDQs each on `backing`-byte
+/// pages: per vSMMU the VCMDQs (at most 8 MiB each), the SMMU's queues (at
+/// most 8 + 16 MiB, naturally aligned), the stream table; at least QEMU's
+/// 64 MiB each.
+fn ram_len(units: u64, n: usize, backing: u64) -> u64 {
+    let per = ((48 + 8 * n as u64) << 20).max(64 << 20);
+    (units * per).div_ceil(backing) * backing
+}
+
+/// A vSMMU to build: its devices (the first one's SMMU is the vSMMU's) with
+/// their physical StreamIDs, and its LVCMDQ count.
+struct Unit {
+    devs: Vec<(Arc<Device>, u32)>,
+    lvcmdqs: usize,
+}
+
+/// The vSMMUs of `units` on `sim` (guest RAM `ram` of `len` bytes on
+/// `backing`-byte pages, one IOAS over it), each over a nesting parent of
+/// its first device's SMMU, its devices cold-plugged under [`VSIDS`], as a
+/// VMM sets them up before the guest runs; all on one bus.
+fn build(
+    sim: SimBackend,
+    ram: Arc<SimGuestRam>,
+    len: u64,
+    backing: u64,
+    units: impl FnOnce(&Arc<dyn Backend>) -> Vec<Unit>,
+) -> Vec<Vm> {
     let b: Arc<dyn Backend> = Arc::new(sim.clone());
     let ioas = Ioas::new(&b).unwrap();
-    ioas.map(RAM, RAM_LEN, 0).unwrap();
-    let devs: Vec<_> = PSIDS
+    ioas.map(RAM, len, 0).unwrap();
+    let units = units(&b);
+    let parents: Vec<_> = units
         .iter()
-        .map(|p| Device::external(&b, sim.add_device(*p)))
+        .map(|u| NestParent::new(&u.devs[0].0, &ioas).unwrap())
         .collect();
-    let parent = NestParent::new(&devs[0], &ioas).unwrap();
     let baseline = sim.live_objects();
     let regions = Arc::new(RecordingRegions::new());
-    let lc = Lifecycle::new(b, parent, regions.clone(), CMDQV + VINTF0_PAGE0)
-        .with_kick(Arc::new(sim.clone()));
-    let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
-    let info = host_smmuv3_info(&devs[0]).unwrap();
-    let (cmdqv_irq, gerror_irq, eventq_irq) = (
-        Arc::new(CountingIrq::new()),
-        Arc::new(CountingIrq::new()),
-        Arc::new(CountingIrq::new()),
-    );
-    let cfg = Vsmmuv3Config {
-        backing_page: backing,
-        cmdqv: true,
-        irqs: Irqs {
-            gerror: gerror_irq.clone(),
-            eventq: eventq_irq.clone(),
-            cmdqv: cmdqv_irq.clone(),
-        },
-    };
-    let mut dev = Vsmmuv3::new(core, &info, cfg).expect("a CMDQV host");
-    for (d, v) in devs.iter().zip(VSIDS) {
-        dev.plug(d, v).expect("plug");
+    let share = len / units.len() as u64;
+    let mut bus: Option<GuestBus> = None;
+    let mut vms = Vec::new();
+    for (k, (u, parent)) in units.into_iter().zip(parents).enumerate() {
+        let (smmu, cmdqv) = (
+            SMMU + UNIT_STRIDE * k as u64,
+            CMDQV + UNIT_STRIDE * k as u64,
+        );
+        let lc = Lifecycle::new(b.clone(), parent, regions.clone(), cmdqv + VINTF0_PAGE0)
+            .with_kick(Arc::new(sim.clone()))
+            .with_lvcmdqs(u.lvcmdqs)
+            .expect("a power of two");
+        let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
+        let info = host_smmuv3_info(&u.devs[0].0).unwrap();
+        let (cmdqv_irq, gerror_irq, eventq_irq) = (
+            Arc::new(CountingIrq::new()),
+            Arc::new(CountingIrq::new()),
+            Arc::new(CountingIrq::new()),
+        );
+        let cfg = Vsmmuv3Config {
+            backing_page: backing,
+            cmdqv: true,
+            irqs: Irqs {
+                gerror: gerror_irq.clone(),
+                eventq: eventq_irq.clone(),
+                cmdqv: cmdqv_irq.clone(),
+            },
+        };
+        let mut dev = Vsmmuv3::new(core, &info, cfg).expect("a CMDQV host");
+        let vsids = VSIDS[..u.devs.len()].to_vec();
+        for ((d, _), v) in u.devs.iter().zip(&vsids) {
+            dev.plug(d, *v).expect("plug");
+        }
+        match bus.as_mut() {
+            None => bus = Some(GuestBus::new(dev, regions.clone(), smmu, cmdqv)),
+            Some(bus) => assert_eq!(bus.add_device(dev, smmu, cmdqv), Ok(k)),
+        }
+        vms.push((
+            k,
+            smmu,
+            cmdqv,
+            u.devs.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+            vsids,
+            (RAM + share * k as u64, RAM + share * (k as u64 + 1)),
+            [cmdqv_irq, gerror_irq, eventq_irq],
+        ));
     }
-    Vm {
-        bus: RefCell::new(GuestBus::new(dev, regions.clone(), SMMU, CMDQV)),
+    let m = Rc::new(Machine {
+        bus: RefCell::new(bus.expect("at least one vSMMU")),
         sim,
         ram,
         regions,
-        cmdqv_irq,
-        gerror_irq,
-        eventq_irq,
         baseline,
-    }
+    });
+    vms.into_iter()
+        .map(
+            |(at, smmu, cmdqv, psids, vsids, dma, [cmdqv_irq, gerror_irq, eventq_irq])| Vm {
+                m: m.clone(),
+                at,
+                smmu,
+                cmdqv,
+                psids,
+                vsids,
+                dma,
+                cmdqv_irq,
+                gerror_irq,
+                eventq_irq,
+            },
+        )
+        .collect()
+}
+
+/// A Grace host with `smmus` SMMUs whose CMDQVs have `n` LVCMDQs per VINTF
+/// (at least their default two), over guest RAM of `len` bytes.
+fn grace(smmus: usize, n: usize, len: u64, backing: u64) -> (SimBackend, Arc<SimGuestRam>) {
+    let ram = Arc::new(SimGuestRam::new().with_region(RAM, len, backing));
+    let h = Tegra241Host {
+        lvcmdqs_per_vintf: (n as u16).max(2),
+        ..Default::default()
+    };
+    let cfg = SimConfig::tegra241_smmus(vec![h; smmus]);
+    (SimBackend::new(cfg, ram.clone()), ram)
+}
+
+/// A VM with one vSMMU of `n` LVCMDQs, guest RAM backed by `backing`-byte
+/// pages and both devices cold-plugged.
+fn vm_with(backing: u64, n: usize) -> Vm {
+    let len = ram_len(1, n, backing);
+    let (sim, ram) = grace(1, n, len, backing);
+    let s = sim.clone();
+    let mut vms = build(sim, ram, len, backing, |b| {
+        let devs = PSIDS
+            .iter()
+            .map(|p| (Device::external(b, s.add_device(*p)), *p))
+            .collect();
+        vec![Unit { devs, lvcmdqs: n }]
+    });
+    vms.pop().expect("one vSMMU")
+}
+
+fn vm_with_backing(backing: u64) -> Vm {
+    vm_with(backing, NUM_LVCMDQS)
 }
 
 fn vm() -> Vm {
     vm_with_backing(BACKING)
 }
 
+/// A VM with two vSMMUs of `n` LVCMDQs on a host with two SMMUs, vSMMU `k`
+/// for SMMU `k` with both of that SMMU's devices (the same StreamIDs on
+/// each: they are per SMMU), guest RAM on 2 MiB pages (VCMDQs of 2^17
+/// entries: the iommufd driver sizes them from IDR1.CMDQS).
+fn two_vms(n: usize) -> (Vm, Vm) {
+    let backing = 2 << 20;
+    let len = ram_len(2, n, backing);
+    let (sim, ram) = grace(2, n, len, backing);
+    let s = sim.clone();
+    let mut vms = build(sim, ram, len, backing, |b| {
+        (0..2)
+            .map(|smmu| {
+                let devs = PSIDS
+                    .iter()
+                    .map(|p| (Device::external(b, s.add_device_on(smmu, *p).unwrap()), *p))
+                    .collect();
+                Unit { devs, lvcmdqs: n }
+            })
+            .collect()
+    });
+    let second = vms.pop().unwrap();
+    (vms.pop().unwrap(), second)
+}
+
 impl Vm {
+    /// Runs `f` on this vSMMU's device.
+    fn dev<R>(&self, f: impl FnOnce(&Vsmmuv3) -> R) -> R {
+        f(self.bus.borrow().device_at(self.at).expect("on the bus"))
+    }
     fn allocated(&self, lidx: usize) -> bool {
-        self.bus.borrow().device().core().lc.queue_allocated(lidx)
+        self.dev(|d| d.core().lc.queue_allocated(lidx))
+    }
+    /// Whether each of the first `n` queues has its HW queue.
+    fn all_allocated(&self, n: usize) -> bool {
+        (0..n).all(|l| self.allocated(l))
+    }
+    fn none_allocated(&self, n: usize) -> bool {
+        (0..n).all(|l| !self.allocated(l))
     }
     fn installed(&self) -> bool {
-        self.regions.installed() == vec![(CMDQV + VINTF0_PAGE0, 0x1_0000)]
+        self.regions
+            .installed()
+            .contains(&(self.cmdqv + VINTF0_PAGE0, 0x1_0000))
+    }
+    fn viommu(&self) -> u32 {
+        self.dev(|d| d.core().lc.viommu().unwrap().id())
     }
     fn transitions(&self) -> Vec<Transition> {
-        self.bus.borrow_mut().device_mut().take_transitions()
+        let mut bus = self.bus.borrow_mut();
+        bus.device_at_mut(self.at).unwrap().take_transitions()
     }
     fn init_errors(&self) -> u64 {
-        let d = self.bus.borrow();
-        d.device().cmdqv_stats().map(|s| s.init_errors).unwrap_or(0)
+        self.dev(|d| d.cmdqv_stats().map(|s| s.init_errors).unwrap_or(0))
     }
-    /// What the simulated hardware executed on logical VCMDQ `lidx`.
+    /// What the simulated hardware executed on logical VCMDQ `lidx` of this
+    /// vSMMU's VINTF.
     fn executed(&self, lidx: usize) -> Vec<HwCommand> {
+        let viommu = self.viommu();
         self.sim
             .hw_invalidations()
             .into_iter()
-            .filter(|h| h.lidx as usize == lidx)
+            .filter(|h| h.viommu == viommu && h.lidx as usize == lidx)
             .map(|h| h.cmd)
             .collect()
     }
     /// The VMM's device reset (a guest reboot).
     fn reset(&self) {
-        self.bus.borrow_mut().device_mut().reset();
+        let mut bus = self.bus.borrow_mut();
+        bus.device_at_mut(self.at).unwrap().reset();
     }
-    /// The VMM tears the device down: nothing of it may remain.
+    /// The VMM tears the device down; once the last vSMMU of the machine is
+    /// gone, nothing of them may remain.
     fn teardown(self) {
-        let t = self.bus.borrow_mut().device_mut().teardown();
+        let t = {
+            let mut bus = self.bus.borrow_mut();
+            bus.device_at_mut(self.at).unwrap().teardown()
+        };
         assert_eq!(t.last(), Some(&Transition::TornDown));
-        assert_eq!(self.sim.live_objects(), self.baseline, "objects left");
-        assert_eq!(self.sim.live_mappings(), 0, "mapping left");
-        assert!(self.regions.installed().is_empty(), "region left");
+        assert!(!self.installed(), "region left");
+        if Rc::strong_count(&self.m) == 1 {
+            assert_eq!(self.sim.live_objects(), self.baseline, "objects left");
+            assert_eq!(self.sim.live_mappings(), 0, "mapping left");
+            assert!(self.regions.installed().is_empty(), "region left");
+        }
     }
 }
 
@@ -229,9 +409,6 @@ const STRTAB_SPLIT: u32 = 8;
 /// How many reads a `readl_poll_timeout` gets here before it gives up (the
 /// models answer at once; a real guest waits ARM_SMMU_POLL_TIMEOUT_US).
 const POLL_LIMIT: u32 = 64;
-/// CPUs issuing commands: `tegra241_cmdqv_get_cmdq` picks LVCMDQ
-/// `cpu % num_lvcmdqs_per_vintf`.
-const CPUS: usize = 2;
 
 /// An `arm_smmu_ll_queue` with its registers: indices with the wrap bit at
 /// `max_n_shift`, as the driver keeps them.
@@ -353,7 +530,7 @@ macro_rules! cmdqv {
     ($g:expr) => {
         cq::Cmdqv::new(Loopback {
             bus: &$g.vm.bus,
-            base: CMDQV,
+            base: $g.vm.cmdqv,
         })
     };
 }
@@ -361,7 +538,7 @@ macro_rules! smmu {
     ($g:expr) => {
         sm::Smmuv3::new(Loopback {
             bus: &$g.vm.bus,
-            base: SMMU,
+            base: $g.vm.smmu,
         })
     };
 }
@@ -374,9 +551,9 @@ impl Linux {
     /// then the two passthrough devices' `arm_smmu_probe_device`.
     fn boot(vm: Vm, drv: Driver) -> Result<Linux, String> {
         let mut g = Linux {
+            dma_next: vm.dma.0,
             vm,
             drv,
-            dma_next: RAM,
             msipoll: false,
             hyp: false,
             ats: false,
@@ -415,22 +592,29 @@ impl Linux {
         g.seen_cmdqv = g.vm.cmdqv_irq.edges();
         g.seen_gerror = g.vm.gerror_irq.edges();
         g.seen_evtq = g.vm.eventq_irq.edges();
-        g.log.completed = vec![0; 1 + 2];
         g.tegra241_cmdqv_probe()?;
+        g.log.completed = vec![0; 1 + g.num_lvcmdqs];
         g.arm_smmu_device_hw_probe()?;
         g.arm_smmu_init_structures()?;
         g.arm_smmu_device_reset()?;
-        for vsid in VSIDS {
+        for vsid in g.vm.vsids.clone() {
             g.arm_smmu_probe_device(vsid)?;
         }
         Ok(g)
+    }
+
+    /// CPUs issuing commands: `tegra241_cmdqv_get_cmdq` picks LVCMDQ
+    /// `cpu % num_lvcmdqs_per_vintf`, so with fewer than two queues two
+    /// CPUs share one.
+    fn cpus(&self) -> usize {
+        self.num_lvcmdqs.max(2)
     }
 
     /// `dmam_alloc_coherent`: zeroed, naturally aligned (buddy allocator).
     fn dma_alloc(&mut self, bytes: u64) -> u64 {
         let align = bytes.next_power_of_two().max(4096);
         let at = (self.dma_next + align - 1) & !(align - 1);
-        assert!(at + bytes <= RAM + RAM_LEN, "guest RAM exhausted");
+        assert!(at + bytes <= self.vm.dma.1, "guest RAM exhausted");
         self.dma_next = at + bytes;
         let zero = vec![0u8; bytes as usize];
         assert!(vdev::vmm::GuestMemory::write(
@@ -1255,17 +1439,18 @@ fn atc_inv(sid: u32, ssid: Option<u32>, iova: u64, size: u64, global: bool) -> [
 fn round(g: &mut Linux, cpu: usize, k: u64) -> Result<u64, String> {
     let asid = 1 + cpu as u16;
     let va = tlbi_va(asid, 0x1_0000_0000 + (k << 20), CMDQ_BATCH_ENTRIES + 6);
-    let atc: Vec<_> = VSIDS
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if i == 0 {
-                atc_inv(*s, None, 0x8000_0000 + (k << 16), 4, false)
-            } else {
-                atc_inv(*s, Some(3), 0, 52, true)
-            }
-        })
-        .collect();
+    let atc: Vec<_> =
+        g.vm.vsids
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if i == 0 {
+                    atc_inv(*s, None, 0x8000_0000 + (k << 16), 4, false)
+                } else {
+                    atc_inv(*s, Some(3), 0, 52, true)
+                }
+            })
+            .collect();
     g.batch(cpu, &va)?;
     g.batch(cpu, &[tlbi_asid(asid)])?;
     g.batch(cpu, &atc)?;
@@ -1276,7 +1461,7 @@ fn round(g: &mut Linux, cpu: usize, k: u64) -> Result<u64, String> {
 /// Sends at least `per_cpu` commands from each CPU; returns how many each
 /// logical VCMDQ received (syncs included).
 fn workload(g: &mut Linux, per_cpu: u64) -> Result<Vec<u64>, String> {
-    let mut sent = vec![0u64; CPUS];
+    let mut sent = vec![0u64; g.cpus()];
     let mut k = 0;
     while sent.iter().any(|s| *s < per_cpu) {
         for (cpu, s) in sent.iter_mut().enumerate() {
@@ -1284,13 +1469,22 @@ fn workload(g: &mut Linux, per_cpu: u64) -> Result<Vec<u64>, String> {
         }
         k += 1;
     }
-    Ok(sent)
+    // CPU c's commands went to LVCMDQ c % n.
+    let mut per_queue = vec![0u64; g.num_lvcmdqs];
+    for (cpu, s) in sent.iter().enumerate() {
+        per_queue[cpu % g.num_lvcmdqs] += s;
+    }
+    Ok(per_queue)
 }
 
-/// The checks of a clean boot: both queues up in the page, no CMDQ_INIT_ERR,
-/// no interrupt, nothing in the kernel log.
+/// The checks of a clean boot: every queue up in the page, no
+/// CMDQ_INIT_ERR, no interrupt, nothing in the kernel log.
 fn assert_clean_boot(g: &Linux, what: &str) {
-    assert!(g.vm.allocated(0) && g.vm.allocated(1), "{what}: queues up");
+    assert!(
+        g.vcmdqs.len() == g.num_lvcmdqs,
+        "{what}: a VCMDQ per LVCMDQ"
+    );
+    assert!(g.vm.all_allocated(g.num_lvcmdqs), "{what}: queues up");
     assert!(g.vm.installed(), "{what}: VINTF page installed");
     assert!(g.vintf_enabled, "{what}: VINTF enabled");
     assert!(!g.hyp_own, "{what}: HYP_OWN reads 0 in a guest");
@@ -1312,43 +1506,63 @@ fn assert_clean_boot(g: &Linux, what: &str) {
 // The tests.
 // ---------------------------------------------------------------------------
 
+/// The transitions that move queues and the page.
+fn moves(t: &[Transition]) -> Vec<&Transition> {
+    t.iter()
+        .filter(|t| {
+            matches!(
+                t,
+                Transition::QueueAllocated { .. }
+                    | Transition::QueueFreed { .. }
+                    | Transition::QueueInitError { .. }
+                    | Transition::RegionInstalled { .. }
+                    | Transition::RegionRemoved { .. }
+            )
+        })
+        .collect()
+}
+
 /// `__tegra241_cmdqv_probe`: CONFIG and PARAM as the guest reads them, and
-/// the reset state they imply, agreeing with STATUS and the lifecycle.
+/// the reset state they imply, agreeing with STATUS and the lifecycle; PARAM
+/// says as many VCMDQs as the VMM gave the vSMMU.
 #[test]
 fn tegra241_cmdqv_probe_reads_config_and_param() {
-    let vm = vm();
-    let c = cq::Cmdqv::new(Loopback {
-        bus: &vm.bus,
-        base: CMDQV,
-    });
-    let config = c.config().get();
-    assert_eq!(config, cq::CONFIG::RESET);
-    assert!(cq::CONFIG::CMDQV_EN.is_set(config), "CMDQV_EN resets to 1");
-    assert!(
-        c.status().is_set(cq::STATUS::CMDQV_ENABLED),
-        "STATUS agrees"
-    );
-    assert!(
-        vm.bus.borrow().device().core().lc.cmdqv_enabled(),
-        "lifecycle agrees"
-    );
-    let param = c.param().extract();
-    assert_eq!(1 << param.read(cq::PARAM::NUM_VINTF_LOG2), 1);
-    assert_eq!(1 << param.read(cq::PARAM::NUM_VCMDQ_LOG2), 2);
-    assert_eq!(1 << param.read(cq::PARAM::NUM_SID_PER_VM_LOG2), 16);
-    assert_eq!(param.read(cq::PARAM::VER), 1);
-    // Nothing was allocated by reading.
-    assert!(!vm.allocated(0) && !vm.installed());
-    // The same after the VMM's device reset.
-    vm.reset();
-    let c = cq::Cmdqv::new(Loopback {
-        bus: &vm.bus,
-        base: CMDQV,
-    });
-    assert_eq!(c.config().get(), cq::CONFIG::RESET);
-    assert!(c.status().is_set(cq::STATUS::CMDQV_ENABLED));
-    assert!(vm.bus.borrow().device().core().lc.cmdqv_enabled());
-    vm.teardown();
+    for n in LVCMDQ_COUNTS {
+        let vm = vm_with(BACKING, n);
+        let c = cq::Cmdqv::new(Loopback {
+            bus: &vm.bus,
+            base: vm.cmdqv,
+        });
+        let config = c.config().get();
+        assert_eq!(config, cq::CONFIG::RESET);
+        assert!(cq::CONFIG::CMDQV_EN.is_set(config), "CMDQV_EN resets to 1");
+        assert!(
+            c.status().is_set(cq::STATUS::CMDQV_ENABLED),
+            "STATUS agrees"
+        );
+        assert!(vm.dev(|d| d.core().lc.cmdqv_enabled()), "lifecycle agrees");
+        let param = c.param().extract();
+        assert_eq!(1 << param.read(cq::PARAM::NUM_VINTF_LOG2), 1);
+        assert_eq!(1 << param.read(cq::PARAM::NUM_VCMDQ_LOG2), n);
+        assert_eq!(1 << param.read(cq::PARAM::NUM_SID_PER_VM_LOG2), 16);
+        assert_eq!(param.read(cq::PARAM::VER), 1);
+        if n == NUM_LVCMDQS {
+            assert_eq!(param.get(), cq::PARAM::RESET, "QEMU's instance");
+        }
+        // Nothing was allocated by reading.
+        assert!(!vm.allocated(0) && !vm.installed());
+        // The same after the VMM's device reset.
+        vm.reset();
+        let c = cq::Cmdqv::new(Loopback {
+            bus: &vm.bus,
+            base: vm.cmdqv,
+        });
+        assert_eq!(c.config().get(), cq::CONFIG::RESET);
+        assert!(c.status().is_set(cq::STATUS::CMDQV_ENABLED));
+        assert_eq!(1 << c.param().read(cq::PARAM::NUM_VCMDQ_LOG2), n);
+        assert!(vm.dev(|d| d.core().lc.cmdqv_enabled()));
+        vm.teardown();
+    }
 }
 
 /// `arm_smmu_device_hw_probe` + `arm_smmu_device_reset` on the SMMU window:
@@ -1357,34 +1571,33 @@ fn tegra241_cmdqv_probe_reads_config_and_param() {
 /// interrupts, SMMUEN; then the CMDQV's reset.
 #[test]
 fn arm_smmu_device_reset_brings_the_smmu_window_up() {
-    for drv in DRIVERS {
-        let g = Linux::boot(vm(), drv).expect("boot");
-        let s = smmu!(g);
-        let cr0 = s.cr0ack().extract();
-        for f in [
-            sm::CR0::SMMUEN,
-            sm::CR0::CMDQEN,
-            sm::CR0::EVENTQEN,
-            sm::CR0::ATSCHK,
-        ] {
-            assert!(cr0.is_set(f), "{drv:?}: CR0ACK {:#x}", cr0.get());
+    for n in LVCMDQ_COUNTS {
+        for drv in DRIVERS {
+            let g = Linux::boot(vm_with(BACKING, n), drv).expect("boot");
+            let s = smmu!(g);
+            let cr0 = s.cr0ack().extract();
+            for f in [
+                sm::CR0::SMMUEN,
+                sm::CR0::CMDQEN,
+                sm::CR0::EVENTQEN,
+                sm::CR0::ATSCHK,
+            ] {
+                assert!(cr0.is_set(f), "{drv:?}: CR0ACK {:#x}", cr0.get());
+            }
+            assert_eq!(s.irq_ctrlack().get(), s.irq_ctrl().get());
+            assert_eq!(s.gerror().get(), s.gerrorn().get(), "no global error");
+            assert!(g.msipoll, "IDR0.MSI + COHACC: CMD_SYNC completion by MSI");
+            assert!(!g.hyp, "no TLBI_EL2_ALL for a guest (IDR0.HYP = 0)");
+            // CFGI_ALL + SYNC and TLBI_NSNH_ALL + SYNC, and (iommufd) a
+            // CMD_SYNC + SYNC pair from each LVCMDQ's hw_deinit, twice per
+            // queue (vintf_hw_deinit, then vcmdq_hw_init).
+            let flushes = if drv == Driver::Iommufd { 2 * 2 * n } else { 0 } as u64;
+            assert_eq!(g.log.completed[0], 4 + flushes, "{drv:?} n={n}");
+            assert_eq!(g.vm.dev(|d| d.core().stats.commands), 4 + flushes);
+            assert_eq!(g.vm.eventq_irq.edges(), 0);
+            assert_clean_boot(&g, &format!("{drv:?} n={n}"));
+            g.remove().0.teardown();
         }
-        assert_eq!(s.irq_ctrlack().get(), s.irq_ctrl().get());
-        assert_eq!(s.gerror().get(), s.gerrorn().get(), "no global error");
-        assert!(g.msipoll, "IDR0.MSI + COHACC: CMD_SYNC completion by MSI");
-        assert!(!g.hyp, "no TLBI_EL2_ALL for a guest (IDR0.HYP = 0)");
-        // CFGI_ALL + SYNC and TLBI_NSNH_ALL + SYNC, and (iommufd) two
-        // CMD_SYNC + SYNC pairs from each LVCMDQ's hw_deinit, twice per
-        // queue (vintf_hw_deinit, then vcmdq_hw_init).
-        let flushes = if drv == Driver::Iommufd { 2 * 2 * 2 } else { 0 };
-        assert_eq!(g.log.completed[0], 4 + flushes, "{drv:?}");
-        assert_eq!(
-            g.vm.bus.borrow().device().core().stats.commands,
-            4 + flushes
-        );
-        assert_eq!(g.vm.eventq_irq.edges(), 0);
-        assert_clean_boot(&g, &format!("{drv:?}"));
-        g.remove().0.teardown();
     }
 }
 
@@ -1392,193 +1605,216 @@ fn arm_smmu_device_reset_brings_the_smmu_window_up() {
 /// CMDQ_ALLOC_MAP for every queue, `tegra241_vintf_hw_init` with HYP_OWN
 /// written and read back as 0, each `tegra241_vcmdq_hw_init`:
 /// `tegra241_vcmdq_hw_deinit` then BASE and CONFIG.CMDQ_EN polling EN_OK):
-/// both LVCMDQs come up, the BASE=0 of each reset is no allocation attempt,
-/// the page is installed at the first allocation, and nothing is reported.
+/// every LVCMDQ comes up, the BASE=0 of each reset is no allocation
+/// attempt, the page is installed at the first allocation, and nothing is
+/// reported.
 #[test]
-fn tegra241_cmdqv_hw_reset_brings_both_lvcmdqs_up_without_an_error() {
-    for drv in DRIVERS {
-        let g = Linux::boot(vm(), drv).expect("boot");
-        assert_clean_boot(&g, &format!("{drv:?}"));
-        let t = g.vm.transitions();
-        let moves: Vec<_> = t
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t,
-                    Transition::QueueAllocated { .. }
-                        | Transition::QueueFreed { .. }
-                        | Transition::QueueInitError { .. }
-                        | Transition::RegionInstalled { .. }
-                        | Transition::RegionRemoved { .. }
-                )
-            })
+fn tegra241_cmdqv_hw_reset_brings_every_lvcmdq_up_without_an_error() {
+    for n in LVCMDQ_COUNTS {
+        for drv in DRIVERS {
+            let what = format!("{drv:?} n={n}");
+            let g = Linux::boot(vm_with(BACKING, n), drv).expect("boot");
+            assert_clean_boot(&g, &what);
+            let t = g.vm.transitions();
+            // Allocated exactly once each, ascending; installed after queue
+            // 0, never removed; no init error.
+            let mut want = vec![Transition::QueueAllocated {
+                lidx: 0,
+                hw_queue: 0,
+            }];
+            want.push(Transition::RegionInstalled {
+                gpa: g.vm.cmdqv + VINTF0_PAGE0,
+            });
+            want.extend((1..n).map(|lidx| Transition::QueueAllocated { lidx, hw_queue: 0 }));
+            let got: Vec<Transition> = moves(&t)
+                .into_iter()
+                .map(|t| match t {
+                    // HW queue ids are the kernel's business.
+                    Transition::QueueAllocated { lidx, .. } => Transition::QueueAllocated {
+                        lidx: *lidx,
+                        hw_queue: 0,
+                    },
+                    other => other.clone(),
+                })
+                .collect();
+            assert_eq!(got, want, "{what}");
+            assert_eq!(g.vm.regions.counts(), (1, 0));
+            // The queues Linux sized: 2^19 entries, at the BASE it wrote.
+            let snap = g.vm.sim.vintf(g.vm.viommu()).unwrap();
+            for (l, v) in g.vcmdqs.iter().enumerate() {
+                assert_eq!(v.q.max_n_shift, 19, "{what}");
+                let (_, pa, log2) = snap.queues[l].expect("HW queue");
+                assert_eq!(log2, 19);
+                assert_eq!(
+                    Some(pa),
+                    vdev::vmm::GuestMemory::host_phys(g.vm.ram.as_ref(), v.q.base)
+                );
+            }
+            // The VINTF's ALLOC_MAP as the driver left it.
+            let c = cmdqv!(g);
+            for q in 0..n {
+                let m = c.cmdq_alloc_map(q).unwrap().extract();
+                assert!(m.is_set(cq::CMDQ_ALLOC_MAP::ALLOC));
+                assert_eq!(m.read(cq::CMDQ_ALLOC_MAP::LVCMDQ), q as u32);
+            }
+            g.remove().0.teardown();
+        }
+    }
+}
+
+/// Checks what the hardware executed on each LVCMDQ after a [`workload`]
+/// that sent `sent[l]` commands there: the count, the VINTF's VMID on the
+/// TLBIs, the ASIDs of the CPUs that share the queue, each vSID replaced by
+/// the device's physical SID.
+fn assert_executed(g: &Linux, sent: &[u64], what: &str) {
+    let vintf_vmid = g.vm.sim.vintf(g.vm.viommu()).unwrap().vmid;
+    for (l, &sent_l) in sent.iter().enumerate() {
+        assert_eq!(g.log.completed[1 + l], sent_l, "{what}: LVCMDQ{l}");
+        let done = g.vm.executed(l);
+        assert_eq!(done.len() as u64, sent_l, "{what}: executed on LVCMDQ{l}");
+        // CPU c uses ASID 1 + c and LVCMDQ c % n.
+        let asids: Vec<u16> = (0..g.cpus())
+            .filter(|c| c % g.num_lvcmdqs == l)
+            .map(|c| 1 + c as u16)
             .collect();
-        // Allocated exactly once each, ascending; installed after queue 0,
-        // never removed; no init error.
-        assert!(
-            matches!(
-                &moves[..],
-                [
-                    Transition::QueueAllocated { lidx: 0, .. },
-                    Transition::RegionInstalled { .. },
-                    Transition::QueueAllocated { lidx: 1, .. }
-                ]
-            ),
-            "{drv:?}: {moves:?}"
-        );
-        assert_eq!(g.vm.regions.counts(), (1, 0));
-        // The queue Linux sized: 2^19 entries, at the BASE it wrote.
-        let viommu = g.vm.bus.borrow().device().core().lc.viommu().unwrap().id();
-        let snap = g.vm.sim.vintf(viommu).unwrap();
-        for (l, v) in g.vcmdqs.iter().enumerate() {
-            assert_eq!(v.q.max_n_shift, 19, "{drv:?}");
-            let (_, pa, log2) = snap.queues[l].expect("HW queue");
-            assert_eq!(log2, 19);
-            assert_eq!(
-                Some(pa),
-                vdev::vmm::GuestMemory::host_phys(g.vm.ram.as_ref(), v.q.base)
-            );
+        let mut atc = 0;
+        for c in &done {
+            match *c {
+                HwCommand::TlbiNhVa {
+                    vmid,
+                    asid: a,
+                    leaf,
+                    ..
+                } => assert!(vmid == vintf_vmid && asids.contains(&a) && leaf, "{c:?}"),
+                HwCommand::TlbiNhAsid { vmid, asid: a } => {
+                    assert!(vmid == vintf_vmid && asids.contains(&a), "{c:?}")
+                }
+                HwCommand::AtcInv {
+                    vsid,
+                    psid,
+                    ssid,
+                    size,
+                    global,
+                    ..
+                } => {
+                    let i =
+                        g.vm.vsids
+                            .iter()
+                            .position(|v| *v == vsid)
+                            .expect("a plugged vSID");
+                    assert_eq!(psid, g.vm.psids[i]);
+                    // What `round` sent: device 0 a 16-page span, device 1
+                    // everything of substream 3 with the Global bit.
+                    let want = if i == 0 {
+                        (None, 4, false)
+                    } else {
+                        (Some(3), 52, true)
+                    };
+                    assert_eq!((ssid, size, global), want, "{c:?}");
+                    atc += 1;
+                }
+                HwCommand::Sync { cs } => assert_eq!(cs, SyncCs::NONE.value() as u8),
+            }
         }
-        // The VINTF's ALLOC_MAP as the driver left it.
-        let c = cmdqv!(g);
-        for q in 0..2 {
-            let m = c.cmdq_alloc_map(q).unwrap().extract();
-            assert!(m.is_set(cq::CMDQ_ALLOC_MAP::ALLOC));
-            assert_eq!(m.read(cq::CMDQ_ALLOC_MAP::LVCMDQ), q as u32);
-        }
-        g.remove().0.teardown();
+        assert!(atc > 0, "{what}: LVCMDQ{l}");
+        // PROD and CONS as the driver and the hardware left them.
+        let (prod, cons) = lvcmdq0(g, l, |p| (p.prod().get(), p.cons().get()));
+        assert_eq!(prod, g.vcmdqs[l].q.prod);
+        assert_eq!(cons, prod, "{what}: LVCMDQ{l} drained");
     }
 }
 
 /// Command batches through each LVCMDQ with the driver's own command set
 /// (`tegra241_guest_vcmdq_supports_cmd`: TLBI_NH_ASID, TLBI_NH_VA, ATC_INV;
 /// CMD_SYNC) and its PROD/CONS handling (`arm_smmu_cmdq_issue_cmdlist`) on
-/// 2^19-entry queues; what the queue does not take (CFGI_STE) goes to the
-/// SMMU's own queue.
+/// 2^19-entry queues, from CPUs that pick LVCMDQ `cpu % n`; what the queue
+/// does not take (CFGI_STE) goes to the SMMU's own queue.
 #[test]
-fn arm_smmu_cmdq_issue_cmdlist_completes_every_command_on_both_lvcmdqs() {
-    for drv in DRIVERS {
-        let mut g = Linux::boot(vm(), drv).expect("boot");
-        let smmu_before = g.log.completed[0];
-        let sent = workload(&mut g, 2048).expect("commands");
-        assert!(sent.iter().all(|s| *s >= 2048));
-        // CFGI_STE is not a guest VCMDQ's: the SMMU's queue takes it.
-        let cfgi = CmdCfgiSte::new()
-            .with(CmdCfgiSte::SID, u64::from(VSIDS[0]))
-            .with(CmdCfgiSte::LEAF, 1);
-        assert_eq!(g.get_cmdq(0, cfgi.0[0] as u8), Cmdq::Smmu);
-        g.batch(0, &[cfgi.0]).unwrap();
-        assert_eq!(g.log.completed[0], smmu_before + 2);
-        let viommu = g.vm.bus.borrow().device().core().lc.viommu().unwrap().id();
-        let vintf_vmid = g.vm.sim.vintf(viommu).unwrap().vmid;
-        for (l, &sent_l) in sent.iter().enumerate() {
-            assert_eq!(g.log.completed[1 + l], sent_l, "{drv:?}: LVCMDQ{l}");
-            let done = g.vm.executed(l);
-            assert_eq!(done.len() as u64, sent_l, "{drv:?}: executed on LVCMDQ{l}");
-            // The hardware tags TLBIs with the VINTF's VMID and replaces
-            // each vSID with the device's physical SID.
-            let asid = 1 + l as u16;
-            let mut atc = 0;
-            for c in &done {
-                match *c {
-                    HwCommand::TlbiNhVa {
-                        vmid,
-                        asid: a,
-                        leaf,
-                        ..
-                    } => assert!(vmid == vintf_vmid && a == asid && leaf),
-                    HwCommand::TlbiNhAsid { vmid, asid: a } => {
-                        assert!(vmid == vintf_vmid && a == asid)
-                    }
-                    HwCommand::AtcInv {
-                        vsid,
-                        psid,
-                        ssid,
-                        size,
-                        global,
-                        ..
-                    } => {
-                        let i = VSIDS
-                            .iter()
-                            .position(|v| *v == vsid)
-                            .expect("a plugged vSID");
-                        assert_eq!(psid, PSIDS[i]);
-                        // What `round` sent: device 0 a 16-page span, device
-                        // 1 everything of substream 3 with the Global bit.
-                        let want = if i == 0 {
-                            (None, 4, false)
-                        } else {
-                            (Some(3), 52, true)
-                        };
-                        assert_eq!((ssid, size, global), want, "{c:?}");
-                        atc += 1;
-                    }
-                    HwCommand::Sync { cs } => assert_eq!(cs, SyncCs::NONE.value() as u8),
-                }
-            }
-            assert!(atc > 0);
-            // PROD and CONS as the driver and the hardware left them.
-            let (prod, cons) = lvcmdq0(&g, l, |p| (p.prod().get(), p.cons().get()));
-            assert_eq!(prod, g.vcmdqs[l].q.prod);
-            assert_eq!(cons, prod, "LVCMDQ{l} drained");
+fn arm_smmu_cmdq_issue_cmdlist_completes_every_command_on_every_lvcmdq() {
+    for n in LVCMDQ_COUNTS {
+        for drv in DRIVERS {
+            let what = format!("{drv:?} n={n}");
+            let mut g = Linux::boot(vm_with(BACKING, n), drv).expect("boot");
+            let smmu_before = g.log.completed[0];
+            let sent = workload(&mut g, 2048).expect("commands");
+            assert_eq!(sent.len(), n);
+            assert!(sent.iter().all(|s| *s >= 2048), "{what}: {sent:?}");
+            // CFGI_STE is not a guest VCMDQ's: the SMMU's queue takes it.
+            let cfgi = CmdCfgiSte::new()
+                .with(CmdCfgiSte::SID, u64::from(VSIDS[0]))
+                .with(CmdCfgiSte::LEAF, 1);
+            assert_eq!(g.get_cmdq(0, cfgi.0[0] as u8), Cmdq::Smmu);
+            g.batch(0, &[cfgi.0]).unwrap();
+            assert_eq!(g.log.completed[0], smmu_before + 2);
+            assert_executed(&g, &sent, &what);
+            assert_clean_boot(&g, &format!("{what} after the commands"));
+            g.remove().0.teardown();
         }
-        assert_clean_boot(&g, &format!("{drv:?} after the commands"));
-        g.remove().0.teardown();
     }
 }
 
-/// `tegra241_cmdqv_isr` after an illegal command (one Linux itself never
-/// puts on a guest VCMDQ, standing for a corrupted entry): VINTF_ERR_MAP,
-/// the VCMDQ error maps, LVCMDQ_ERR_MAP, GERROR, the command turned into a
-/// CMD_SYNC (`__arm_smmu_cmdq_skip_err`), GERRORN; the waiting CMD_SYNC
-/// then completes and the queue goes on.
+/// `tegra241_cmdqv_isr` after an illegal command on the highest LVCMDQ (one
+/// Linux itself never puts on a guest VCMDQ, standing for a corrupted
+/// entry): VINTF_ERR_MAP, the VCMDQ error maps, LVCMDQ_ERR_MAP, GERROR, the
+/// command turned into a CMD_SYNC (`__arm_smmu_cmdq_skip_err`), GERRORN;
+/// the waiting CMD_SYNC then completes and the queue goes on.
 #[test]
 fn tegra241_cmdqv_isr_recovers_a_vcmdq_from_an_illegal_command() {
-    for drv in DRIVERS {
-        let mut g = Linux::boot(vm(), drv).expect("boot");
-        let lidx = 1;
-        let bad = CmdTlbiNhVaa::new().with(CmdTlbiNhVaa::ADDR, 0x1234).0;
-        let cmds = [tlbi_asid(2), bad, tlbi_asid(2)];
-        g.issue_cmdlist(Cmdq::Lv(lidx), &cmds, true)
-            .expect("recovered");
-        assert_eq!(g.log.cmdqv_isr, 1, "{drv:?}");
-        assert_eq!(g.vm.cmdqv_irq.edges(), 1);
-        let lines = g.log.lines.join("\n");
-        assert!(lines.contains("unexpected error reported. vintf_map: 0000000000000001, vcmdq_map 00000000:00000000:00000000:00000002"), "{lines}");
-        assert!(
-            lines.contains(&format!(
-                "code {}",
-                cq::enums::VcmdqError::CERROR_ILL_OPCODE.value()
-            )),
-            "{lines}"
-        );
-        // The bad entry now holds the CMD_SYNC the hardware executed.
-        let done = g.vm.executed(lidx);
-        assert_eq!(done.len(), 4, "{done:?}");
-        assert!(matches!(done[1], HwCommand::Sync { .. }));
-        // Nothing pending any more, and the queue goes on.
-        let c = cmdqv!(g);
-        assert_eq!(c.vintf(0).unwrap().lvcmdq_err_map(0).unwrap().get(), 0);
-        assert_eq!(c.vintf_err_map(0).unwrap().get(), 0);
-        let (ge, gn) = lvcmdq0(&g, lidx, |p| (p.gerror().get(), p.gerrorn().get()));
-        assert_eq!(ge, gn);
-        g.batch(lidx, &[tlbi_asid(2)]).unwrap();
-        assert_eq!(g.vm.executed(lidx).len(), 6);
-        // An ATC_INV for a StreamID the VINTF has not matched (no device
-        // with it): CERROR_ILL_ACCESS, which the ISR skips like any other.
-        let stray = atc_inv(0x99, None, 0, 52, false);
-        g.issue_cmdlist(Cmdq::Lv(lidx), &[stray], true)
-            .expect("recovered");
-        assert_eq!(g.log.cmdqv_isr, 2);
-        let code = cq::enums::VcmdqError::CERROR_ILL_ACCESS.value();
-        assert!(g
-            .log
-            .lines
-            .iter()
-            .any(|l| l.ends_with(&format!("code {code}"))));
-        assert_eq!(g.vm.executed(lidx).len(), 8, "the stray one skipped");
-        assert_eq!(g.vm.init_errors(), 0);
-        g.remove().0.teardown();
+    for n in LVCMDQ_COUNTS {
+        for drv in DRIVERS {
+            let mut g = Linux::boot(vm_with(BACKING, n), drv).expect("boot");
+            let lidx = n - 1;
+            let bad = CmdTlbiNhVaa::new().with(CmdTlbiNhVaa::ADDR, 0x1234).0;
+            let cmds = [tlbi_asid(2), bad, tlbi_asid(2)];
+            g.issue_cmdlist(Cmdq::Lv(lidx), &cmds, true)
+                .expect("recovered");
+            assert_eq!(g.log.cmdqv_isr, 1, "{drv:?}");
+            assert_eq!(g.vm.cmdqv_irq.edges(), 1);
+            let lines = g.log.lines.join("\n");
+            // Global VCMDQ lidx (VINTF 0's) in CMDQ_ERR_MAP word lidx / 32,
+            // printed highest word first.
+            let mut words = [0u32; 4];
+            words[lidx / 32] = 1 << (lidx % 32);
+            let map = format!(
+                "vintf_map: 0000000000000001, vcmdq_map {:08x}:{:08x}:{:08x}:{:08x}",
+                words[3], words[2], words[1], words[0]
+            );
+            assert!(lines.contains(&map), "{lines}");
+            assert!(
+                lines.contains(&format!(
+                    "code {}",
+                    cq::enums::VcmdqError::CERROR_ILL_OPCODE.value()
+                )),
+                "{lines}"
+            );
+            // The bad entry now holds the CMD_SYNC the hardware executed.
+            let done = g.vm.executed(lidx);
+            assert_eq!(done.len(), 4, "{done:?}");
+            assert!(matches!(done[1], HwCommand::Sync { .. }));
+            // Nothing pending any more, and the queue goes on.
+            let c = cmdqv!(g);
+            assert_eq!(c.vintf(0).unwrap().lvcmdq_err_map(0).unwrap().get(), 0);
+            assert_eq!(c.vintf_err_map(0).unwrap().get(), 0);
+            let (ge, gn) = lvcmdq0(&g, lidx, |p| (p.gerror().get(), p.gerrorn().get()));
+            assert_eq!(ge, gn);
+            g.batch(lidx, &[tlbi_asid(2)]).unwrap();
+            assert_eq!(g.vm.executed(lidx).len(), 6);
+            // An ATC_INV for a StreamID the VINTF has not matched (no device
+            // with it): CERROR_ILL_ACCESS, which the ISR skips like any other.
+            let stray = atc_inv(0x99, None, 0, 52, false);
+            g.issue_cmdlist(Cmdq::Lv(lidx), &[stray], true)
+                .expect("recovered");
+            assert_eq!(g.log.cmdqv_isr, 2);
+            let code = cq::enums::VcmdqError::CERROR_ILL_ACCESS.value();
+            assert!(g
+                .log
+                .lines
+                .iter()
+                .any(|l| l.ends_with(&format!("code {code}"))));
+            assert_eq!(g.vm.executed(lidx).len(), 8, "the stray one skipped");
+            assert_eq!(g.vm.init_errors(), 0);
+            g.remove().0.teardown();
+        }
     }
 }
 
@@ -1587,81 +1823,129 @@ fn tegra241_cmdqv_isr_recovers_a_vcmdq_from_an_illegal_command() {
 /// CMDQV interrupt, every command completed.
 #[test]
 fn a_reboot_with_a_device_reset_boots_the_same_way() {
-    for drv in DRIVERS {
-        let mut vm = vm();
-        for boot in 0..2 {
-            let mut g = Linux::boot(vm, drv).expect("boot");
-            assert_clean_boot(&g, &format!("{drv:?} boot {boot}"));
-            let before: Vec<_> = (0..2).map(|l| g.vm.executed(l).len() as u64).collect();
-            let sent = workload(&mut g, 256).expect("commands");
-            for l in 0..2 {
-                assert_eq!(g.vm.executed(l).len() as u64 - before[l], sent[l]);
+    for n in LVCMDQ_COUNTS {
+        for drv in DRIVERS {
+            let mut vm = vm_with(BACKING, n);
+            for boot in 0..2 {
+                let what = format!("{drv:?} n={n} boot {boot}");
+                let mut g = Linux::boot(vm, drv).expect("boot");
+                assert_clean_boot(&g, &what);
+                let before: Vec<_> = (0..n).map(|l| g.vm.executed(l).len() as u64).collect();
+                let sent = workload(&mut g, 256).expect("commands");
+                for l in 0..n {
+                    assert_eq!(g.vm.executed(l).len() as u64 - before[l], sent[l]);
+                }
+                assert_clean_boot(&g, &format!("{what}, after commands"));
+                vm = g.shutdown();
+                vm.reset();
+                assert!(vm.none_allocated(n));
+                assert!(vm.regions.installed().is_empty());
             }
-            assert_clean_boot(&g, &format!("{drv:?} boot {boot}, after commands"));
-            vm = g.shutdown();
-            vm.reset();
-            assert!(!vm.allocated(0) && !vm.allocated(1));
-            assert!(vm.regions.installed().is_empty());
+            assert_eq!(vm.regions.counts(), (2, 2));
+            vm.teardown();
         }
-        assert_eq!(vm.regions.counts(), (2, 2));
-        vm.teardown();
     }
 }
 
 /// The remove path: `arm_smmu_device_remove` (CR0 cleared), then
 /// `tegra241_cmdqv_remove`. Every HW queue is freed by the queues' BASE=0,
-/// the page leaves guest MMIO, and after the VMM's teardown nothing is left.
+/// highest first, the page leaves guest MMIO, and after the VMM's teardown
+/// nothing is left.
 #[test]
 fn tegra241_cmdqv_remove_frees_every_queue_and_nothing_is_left() {
-    for drv in DRIVERS {
-        let mut g = Linux::boot(vm(), drv).expect("boot");
-        workload(&mut g, 256).expect("commands");
-        let _ = g.vm.transitions();
-        let (vm, log) = g.remove();
-        assert!(!vm.allocated(0) && !vm.allocated(1), "{drv:?}");
-        assert!(vm.regions.installed().is_empty());
-        assert_eq!(vm.init_errors(), 0);
-        assert_eq!(vm.cmdqv_irq.edges(), 0);
-        let t = vm.transitions();
-        let frees: Vec<_> = t
-            .iter()
-            .filter_map(|t| match t {
-                Transition::QueueFreed { lidx } => Some(*lidx),
-                _ => None,
-            })
-            .collect();
-        // Descending either way: the merged driver resets queue 0 first,
-        // which takes queue 1 down with it (the kernel's order rule).
-        assert_eq!(frees, vec![1, 0], "{drv:?}: {t:?}");
-        assert!(!t
-            .iter()
-            .any(|t| matches!(t, Transition::QueueAllocated { .. })));
-        match drv {
-            Driver::Merged => assert!(log.lines.is_empty(), "{:?}", log.lines),
-            // The iommufd driver's hw_deinit sends a CMD_SYNC to the SMMU's
-            // queue after arm_smmu_device_remove disabled it (CR0 = 0): the
-            // hardware leaves it unconsumed, so each one times out.
-            Driver::Iommufd => {
-                assert_eq!(log.lines.len(), 2, "{:?}", log.lines);
-                assert!(log.lines.iter().all(|l| l.contains("CMD_SYNC timeout")));
+    for n in LVCMDQ_COUNTS {
+        for drv in DRIVERS {
+            let mut g = Linux::boot(vm_with(BACKING, n), drv).expect("boot");
+            workload(&mut g, 256).expect("commands");
+            let _ = g.vm.transitions();
+            let (vm, log) = g.remove();
+            assert!(vm.none_allocated(n), "{drv:?}");
+            assert!(vm.regions.installed().is_empty());
+            assert_eq!(vm.init_errors(), 0);
+            assert_eq!(vm.cmdqv_irq.edges(), 0);
+            let t = vm.transitions();
+            let frees: Vec<_> = t
+                .iter()
+                .filter_map(|t| match t {
+                    Transition::QueueFreed { lidx } => Some(*lidx),
+                    _ => None,
+                })
+                .collect();
+            // Descending either way: the merged driver resets queue 0
+            // first, which takes the others down with it (the kernel's
+            // order rule).
+            assert_eq!(frees, (0..n).rev().collect::<Vec<_>>(), "{drv:?}: {t:?}");
+            assert!(!t
+                .iter()
+                .any(|t| matches!(t, Transition::QueueAllocated { .. })));
+            match drv {
+                Driver::Merged => assert!(log.lines.is_empty(), "{:?}", log.lines),
+                // The iommufd driver's hw_deinit sends a CMD_SYNC to the
+                // SMMU's queue after arm_smmu_device_remove disabled it (CR0
+                // = 0): the hardware leaves it unconsumed, so each one (one
+                // per LVCMDQ) times out.
+                Driver::Iommufd => {
+                    assert_eq!(log.lines.len(), n, "{:?}", log.lines);
+                    assert!(log.lines.iter().all(|l| l.contains("CMD_SYNC timeout")));
+                }
             }
+            vm.teardown();
         }
-        vm.teardown();
     }
 }
 
 /// `tegra241_vcmdq_alloc_smmu_cmdq` of the iommufd driver caps the queue at
 /// IDR1.CMDQS, which the model caps at the guest RAM backing page (2 MiB:
-/// 2^17 entries): the queue still comes up cleanly and runs.
+/// 2^17 entries): the queues still come up cleanly and run.
 #[test]
 fn the_iommufd_driver_sizes_its_vcmdqs_from_idr1_cmdqs() {
-    let mut g = Linux::boot(vm_with_backing(2 << 20), Driver::Iommufd).expect("boot");
-    assert_eq!(g.cmdqs, 17);
-    assert!(g.vcmdqs.iter().all(|v| v.q.max_n_shift == 17));
-    assert_clean_boot(&g, "2 MiB backing");
-    let sent = workload(&mut g, 256).expect("commands");
-    assert_eq!(g.vm.executed(0).len() as u64, sent[0]);
-    g.remove().0.teardown();
+    for n in LVCMDQ_COUNTS {
+        let mut g = Linux::boot(vm_with(2 << 20, n), Driver::Iommufd).expect("boot");
+        assert_eq!(g.cmdqs, 17);
+        assert!(g.vcmdqs.iter().all(|v| v.q.max_n_shift == 17));
+        assert_clean_boot(&g, &format!("2 MiB backing, n={n}"));
+        let sent = workload(&mut g, 256).expect("commands");
+        for (l, s) in sent.iter().enumerate() {
+            assert_eq!(g.vm.executed(l).len() as u64, *s);
+        }
+        g.remove().0.teardown();
+    }
+}
+
+/// Two vSMMUs in one VM on a host with two SMMUs: Linux probes each SMMU
+/// (with its CMDQV) as it would two ACPI nodes, every LVCMDQ of both comes
+/// up in its own VINTF, and the CPUs' commands run on every queue of both,
+/// each with its own VINTF's VMID and its own devices' physical StreamIDs
+/// (the same numbers on both SMMUs).
+#[test]
+fn two_vsmmus_on_two_smmus_run_commands_on_every_queue() {
+    for n in [2usize, 4] {
+        let (vm0, vm1) = two_vms(n);
+        let mut g0 = Linux::boot(vm0, Driver::Iommufd).expect("boot vSMMU 0");
+        let mut g1 = Linux::boot(vm1, Driver::Iommufd).expect("boot vSMMU 1");
+        for (k, g) in [&g0, &g1].into_iter().enumerate() {
+            assert_clean_boot(g, &format!("vSMMU{k} n={n}"));
+            let s = g.vm.sim.vintf(g.vm.viommu()).unwrap();
+            assert_eq!((s.smmu, s.index), (k, 1), "a VINTF of SMMU {k}'s CMDQV");
+        }
+        assert_eq!(g0.vm.regions.installed().len(), 2, "both VINTF pages");
+        // The CPUs of the VM issue through both SMMUs, round by round.
+        let mut sent = [vec![0u64; n], vec![0u64; n]];
+        for k in 0..16u64 {
+            for (u, g) in [&mut g0, &mut g1].into_iter().enumerate() {
+                for cpu in 0..g.cpus() {
+                    sent[u][cpu % n] += round(g, cpu, k).expect("commands");
+                }
+            }
+        }
+        assert_executed(&g0, &sent[0], &format!("vSMMU0 n={n}"));
+        assert_executed(&g1, &sent[1], &format!("vSMMU1 n={n}"));
+        assert_ne!(g0.vm.viommu(), g1.vm.viommu());
+        assert_clean_boot(&g0, "vSMMU0 after the commands");
+        assert_clean_boot(&g1, "vSMMU1 after the commands");
+        g0.remove().0.teardown();
+        g1.remove().0.teardown();
+    }
 }
 
 /// `arm_smmu_cmdq_issue_cmdlist` past the end of a 2^19-entry LVCMDQ: full
