@@ -9,7 +9,7 @@ use std::os::unix::io::AsRawFd;
 use std::sync::Arc;
 
 use crate::host::{guest_ram, Host};
-use crate::RAM;
+use crate::{ram_len, Args, RAM};
 use vdev::backend::real::IommufdBackend;
 use vdev::backend::{Backend, Device, Error, ObjId, ObjectTypes, Op};
 use vdev::vmm::{DeviceAttach, GuestMemory};
@@ -95,7 +95,15 @@ impl DeviceAttach for Vfio {
     }
 }
 
-pub fn open(paths: &[String]) -> Result<Host, String> {
+/// The host for `args`: its `--vfio` devices bound to `/dev/iommu`; with
+/// several vSMMUs the k-th device is vSMMU k's (the VMM must name them in
+/// the order of their SMMUs: a device behind another SMMU is refused with
+/// the kernel's EINVAL when it is plugged).
+pub fn open(args: &Args) -> Result<Host, String> {
+    let paths = &args.vfio;
+    // Two devices for one vSMMU (the script's two vSIDs), one per vSMMU
+    // otherwise.
+    let take = if args.vsmmus == 1 { 2 } else { args.vsmmus };
     let iommu = File::options()
         .read(true)
         .write(true)
@@ -108,7 +116,8 @@ pub fn open(paths: &[String]) -> Result<Host, String> {
         })?;
     let iommufd = iommu.as_raw_fd();
     let mut devs = BTreeMap::new();
-    for p in paths.iter().take(2) {
+    let mut order = Vec::new();
+    for p in paths.iter().take(take) {
         let f = File::options()
             .read(true)
             .write(true)
@@ -127,8 +136,9 @@ pub fn open(paths: &[String]) -> Result<Host, String> {
             return Err(format!("{p}: {}", Error::new(Op::VfioBind, errno())));
         }
         devs.insert(bind.out_devid, f);
+        order.push(bind.out_devid);
     }
-    let ram = guest_ram()?;
+    let ram = guest_ram(ram_len(args.lvcmdqs, args.vsmmus))?;
     // The IOAS maps guest RAM at IOVA = GPA from its host address.
     let user_va = ram
         .get_host_address(GuestAddress(RAM))
@@ -139,16 +149,21 @@ pub fn open(paths: &[String]) -> Result<Host, String> {
         iommu.try_clone().map_err(|e| e.to_string())?,
         ObjectTypes::TEGRA241,
     ));
-    let devices = devs
-        .keys()
+    let devices: Vec<Arc<Device>> = order
+        .iter()
         .map(|id| Device::external(&backend, *id))
         .collect();
+    let units = if args.vsmmus == 1 {
+        vec![devices]
+    } else {
+        devices.into_iter().map(|d| vec![d]).collect()
+    };
     Ok(Host {
         backend,
         sim: None,
         mem: ram,
         attach: Arc::new(Vfio { devs }),
-        devices,
+        units,
         ram_user_va: user_va,
         backing: page,
         baseline: 0,

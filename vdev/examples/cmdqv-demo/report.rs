@@ -2,6 +2,7 @@
 //! summary (commands per path, errors, device faults, interrupts, MMIO, and
 //! the kernel objects left).
 
+use vdev::backend::sim::HwInvalidation;
 use vdev::bus::BusStats;
 use vdev::cmdqv::device::CmdqvStats;
 use vdev::cmdqv::lifecycle::Transition;
@@ -56,49 +57,112 @@ pub struct Counters {
     pub cstats: CmdqvStats,
     pub core_stats: Stats,
     pub bus_stats: BusStats,
+    /// Its vIOMMU, to find the commands its VCMDQs ran.
+    pub viommu: Option<u32>,
 }
 
-/// Prints the summary: `hw` commands the simulated VCMDQs executed and
-/// `alive` kernel objects left (`None` on a real host, which counts neither).
-/// Fails when objects leaked.
+/// Commands the (simulated) hardware ran on each LVCMDQ of `viommu`
+/// (`lvcmdqs` of them).
+fn per_queue(hw: &[HwInvalidation], viommu: Option<u32>, lvcmdqs: usize) -> Vec<usize> {
+    let mut n = vec![0; lvcmdqs];
+    for h in hw.iter().filter(|h| Some(h.viommu) == viommu) {
+        if let Some(c) = n.get_mut(h.lidx as usize) {
+            *c += 1;
+        }
+    }
+    n
+}
+
+/// "2065 through LVCMDQ0, 2065 through LVCMDQ1, ..."
+fn through(done: &[u64]) -> String {
+    done.iter()
+        .enumerate()
+        .map(|(l, n)| format!("{n} through LVCMDQ{l}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "LVCMDQ0 2068, LVCMDQ1 2069, ..."
+fn queue_counts(n: &[usize]) -> String {
+    n.iter()
+        .enumerate()
+        .map(|(l, n)| format!("LVCMDQ{l} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Prints the summary of each vSMMU (`c`, `bulk`, `irqs` by vSMMU; the
+/// first one's in full): `hw` the commands the simulated VCMDQs executed
+/// and `alive` kernel objects left (`None` on a real host, which counts
+/// neither). Fails when objects leaked.
 pub fn summary(
-    c: &Counters,
-    bulk: &Bulk,
-    irqs: &IrqLines,
-    hw: Option<usize>,
+    c: &[Counters],
+    bulk: &[Bulk],
+    irqs: &[IrqLines],
+    hw: Option<&[HwInvalidation]>,
     alive: Option<usize>,
 ) -> Result<(), String> {
     println!("== summary");
+    let (c0, bulk0, irq0) = (&c[0], &bulk[0], &irqs[0]);
+    let lvcmdqs = bulk0.vq_done.len();
+    let queues: Option<Vec<Vec<usize>>> =
+        hw.map(|hw| c.iter().map(|x| per_queue(hw, x.viommu, lvcmdqs)).collect());
     println!(
         "commands executed: emulated CMDQ {} by the model ({} forwarded to IOMMU_HWPT_INVALIDATE in {} calls); VCMDQs {}",
-        c.core_stats.commands,
-        c.core_stats.invalidations,
-        c.core_stats.flushes,
-        hw.map(|n| format!("{n} by the (simulated) hardware"))
+        c0.core_stats.commands,
+        c0.core_stats.invalidations,
+        c0.core_stats.flushes,
+        queues
+            .as_ref()
+            .map(|q| format!("{} by the (simulated) hardware", q[0].iter().sum::<usize>()))
             .unwrap_or_else(|| "run by the hardware".into()),
     );
     println!(
-        "bulk phase: {} commands through the emulated CMDQ, {} through LVCMDQ0, {} through LVCMDQ1",
-        bulk.emu_done, bulk.vq_done[0], bulk.vq_done[1]
+        "bulk phase: {} commands through the emulated CMDQ, {}",
+        bulk0.emu_done,
+        through(&bulk0.vq_done)
     );
+    if let Some(q) = &queues {
+        println!(
+            "per-queue commands run by the (simulated) hardware: {}",
+            queue_counts(&q[0])
+        );
+    }
     println!(
         "errors seen: CMDQ stops {} (resumed {}), VCMDQ errors reported {}, CMDQ_INIT_ERR {}",
-        c.stats.cmdq_errors, c.stats.cmdq_resumes, c.cstats.queue_errors, c.cstats.init_errors
+        c0.stats.cmdq_errors, c0.stats.cmdq_resumes, c0.cstats.queue_errors, c0.cstats.init_errors
     );
     println!(
         "device faults: {} delivered to the guest's event queue, {} lost",
-        c.stats.events, c.stats.events_lost
+        c0.stats.events, c0.stats.events_lost
     );
+    // The bus counts for every vSMMU on it.
+    let bus = if c.len() > 1 { " (whole bus)" } else { "" };
     println!(
-        "interrupts: GERROR {}, CMDQV {}, EVENTQ {}; MMIO: SMMU traps {}, CMDQV traps {} ({} reached the page), direct VINTF page accesses {}",
-        irqs.gerror.edges(),
-        irqs.cmdqv.edges(),
-        irqs.eventq.edges(),
-        c.bus_stats.smmu,
-        c.bus_stats.cmdqv,
-        c.cstats.page_accesses,
-        c.bus_stats.direct
+        "interrupts: GERROR {}, CMDQV {}, EVENTQ {}; MMIO{bus}: SMMU traps {}, CMDQV traps {} ({} reached the page), direct VINTF page accesses {}",
+        irq0.gerror.edges(),
+        irq0.cmdqv.edges(),
+        irq0.eventq.edges(),
+        c0.bus_stats.smmu,
+        c0.bus_stats.cmdqv,
+        c0.cstats.page_accesses,
+        c0.bus_stats.direct
     );
+    for k in 1..c.len() {
+        let run = queues
+            .as_ref()
+            .map(|q| format!("; run by the (simulated) hardware: {}", queue_counts(&q[k])))
+            .unwrap_or_default();
+        println!(
+            "vSMMU {k}: emulated CMDQ {} commands; bulk phase {} through the emulated CMDQ, {}{run}; errors {}; interrupts: GERROR {}, CMDQV {}",
+            c[k].core_stats.commands,
+            bulk[k].emu_done,
+            through(&bulk[k].vq_done),
+            c[k].stats.cmdq_errors + c[k].cstats.queue_errors + c[k].cstats.init_errors,
+            irqs[k].gerror.edges(),
+            irqs[k].cmdqv.edges(),
+        );
+    }
     match alive {
         Some(n) => println!("alive: {n}"),
         None => println!("alive: (not counted on this backend)"),

@@ -11,8 +11,7 @@ use vdev::smmuv3::strtab::Attach;
 use vdev::vmm::{CountingIrq, RecordingRegions};
 
 use crate::guest::{
-    Guest, ATC_INV, CD, CFGI_ALL, CFGI_STE, CMDQ, CMD_SYNC, EVENTQ, EVENTQ_LOG2, LOG2Q, MSI,
-    STRTAB, TLBI_NH_ASID, TLBI_NH_VA, VCMDQ_MEM,
+    Guest, ATC_INV, CFGI_ALL, CFGI_STE, CMD_SYNC, EVENTQ_LOG2, LOG2Q, TLBI_NH_ASID, TLBI_NH_VA,
 };
 use crate::report::{print_transitions, Counters};
 use crate::vmm::EventLoop;
@@ -26,13 +25,31 @@ const EVT_RNW: u64 = 1 << 35;
 pub struct Bulk {
     /// Through the emulated command queue.
     pub emu_done: u64,
-    /// Through LVCMDQ0 and LVCMDQ1.
-    pub vq_done: [u64; 2],
+    /// Through each LVCMDQ.
+    pub vq_done: Vec<u64>,
+}
+
+/// A phase header: `== what`, for a vSMMU other than the first `== vSMMU k:
+/// what`.
+fn header(g: &Guest, what: &str) {
+    match g.unit {
+        0 => println!("== {what}"),
+        k => println!("== vSMMU {k}: {what}"),
+    }
+}
+
+/// "both VCMDQs" for QEMU's two, "the VCMDQ" or "all N VCMDQs" otherwise.
+fn the_vcmdqs(n: usize) -> String {
+    match n {
+        1 => "the VCMDQ".into(),
+        2 => "both VCMDQs".into(),
+        n => format!("all {n} VCMDQs"),
+    }
 }
 
 /// Reads the ID registers and the CMDQV PARAM.
 pub fn probe(g: &mut Guest) {
-    println!("== probe");
+    header(g, "probe");
     let idr0 = g.smmu_r32(sm::IDR0::OFFSET);
     let idr1 = g.smmu_r32(sm::IDR1::OFFSET);
     println!(
@@ -56,18 +73,22 @@ pub fn probe(g: &mut Guest) {
 
 /// Enables the SMMU with a linear stream table and the STEs of both devices.
 pub fn enable_smmu(g: &mut Guest) {
-    println!("== enable the SMMU, install STEs for two devices");
+    header(g, "enable the SMMU, install STEs for two devices");
+    let (strtab, cd) = (g.lay.strtab, g.lay.cd);
     for (i, vsid) in VSIDS.iter().enumerate() {
         // Stage-1 translated STE (Config = 0b101) pointing at a CD table.
-        let ste0 = 1 | (0b101 << 1) | (CD + 0x40 * i as u64);
-        g.put(STRTAB + u64::from(*vsid) * 64, &[ste0, 0, 0, 0, 0, 0, 0, 0]);
+        let ste0 = 1 | (0b101 << 1) | (cd + 0x40 * i as u64);
+        g.put(strtab + u64::from(*vsid) * 64, &[ste0, 0, 0, 0, 0, 0, 0, 0]);
     }
-    g.smmu_w64(sm::STRTAB_BASE::OFFSET, STRTAB);
+    g.smmu_w64(sm::STRTAB_BASE::OFFSET, strtab);
     g.smmu_w32(sm::STRTAB_BASE_CFG::OFFSET, 8); // linear, 256 StreamIDs
-    g.smmu_w64(sm::CMDQ_BASE::OFFSET, CMDQ | u64::from(LOG2Q));
+    g.smmu_w64(sm::CMDQ_BASE::OFFSET, g.lay.cmdq | u64::from(LOG2Q));
     g.smmu_w32(sm::CMDQ_PROD::OFFSET, 0);
     g.smmu_w32(sm::CMDQ_CONS::OFFSET, 0);
-    g.smmu_w64(sm::EVENTQ_BASE::OFFSET, EVENTQ | u64::from(EVENTQ_LOG2));
+    g.smmu_w64(
+        sm::EVENTQ_BASE::OFFSET,
+        g.lay.eventq | u64::from(EVENTQ_LOG2),
+    );
     let irqs = sm::IRQ_CTRL::GERROR_IRQEN.val(1).value | sm::IRQ_CTRL::EVENTQ_IRQEN.val(1).value;
     g.smmu_w32(sm::IRQ_CTRL::OFFSET, irqs);
     println!(
@@ -99,7 +120,7 @@ pub fn enable_smmu(g: &mut Guest) {
     let (p, c) = g.cmdq_submit(&cmds);
     println!("[guest] CFGI_STE x2 + CMD_SYNC: PROD {p:#x} CONS {c:#x}");
     for v in VSIDS {
-        let what = match g.bus.device().core().attachment(v) {
+        let what = match g.dev().core().attachment(v) {
             Some(Attach::Nested(w)) => {
                 format!("a nested stage-1 HWPT (vSTE {:#x} {:#x})", w[0], w[1])
             }
@@ -111,23 +132,28 @@ pub fn enable_smmu(g: &mut Guest) {
     }
 }
 
-/// Brings up both VCMDQs, the VINTF enabled last (the fourth precondition).
+/// Brings up every VCMDQ, the VINTF enabled last (the fourth
+/// precondition).
 pub fn bring_up_vcmdqs(g: &mut Guest, regions: &RecordingRegions) {
-    println!("== bring up both VCMDQs");
-    // Any order works; this one enables the CMDQV, maps queue 1 before
-    // queue 0, writes the bases, and enables the VINTF last.
+    let n = g.lvcmdqs;
+    header(g, &format!("bring up {}", the_vcmdqs(n)));
+    // Any order works; this one enables the CMDQV, maps the queues from the
+    // highest down, writes the bases, and enables the VINTF last.
     g.cmdqv_w32(cq::CONFIG::OFFSET, cq::CONFIG::CMDQV_EN.val(1).value);
-    for q in [1usize, 0] {
+    for q in (0..n).rev() {
         let map =
             cq::CMDQ_ALLOC_MAP::ALLOC.val(1).value | cq::CMDQ_ALLOC_MAP::LVCMDQ.val(q as u32).value;
         g.cmdqv_w32(cq::CMDQ_ALLOC_MAP::OFFSET + 4 * q, map);
         let base = cq::VINTF_PAGE1::LVCMDQ::BASE::OFFSET + 0x80 * q;
-        g.cmdqv_w64(base, VCMDQ_MEM[q] | u64::from(LOG2Q));
+        g.cmdqv_w64(base, g.lay.vcmdq[q] | u64::from(LOG2Q));
     }
-    println!(
-        "[guest] CONFIG <- CMDQV_EN; CMDQ_ALLOC_MAP[1], [0] <- ALLOC; BASE of both (VINTF page 1): no queue yet"
-    );
-    print_transitions(&g.bus.device_mut().take_transitions());
+    let maps = match n {
+        1 => "CMDQ_ALLOC_MAP[0] <- ALLOC; BASE".to_string(),
+        2 => "CMDQ_ALLOC_MAP[1], [0] <- ALLOC; BASE of both".to_string(),
+        n => format!("CMDQ_ALLOC_MAP[{}] .. [0] <- ALLOC; BASE of each", n - 1),
+    };
+    println!("[guest] CONFIG <- CMDQV_EN; {maps} (VINTF page 1): no queue yet");
+    print_transitions(&g.dev_mut().take_transitions());
     println!(
         "[guest] installed RAM regions: {:x?} (no HW queue yet: every VINTF page 0 access traps to the register cache)",
         regions.installed()
@@ -137,14 +163,14 @@ pub fn bring_up_vcmdqs(g: &mut Guest, regions: &RecordingRegions) {
         cq::VINTF::CONFIG::OFFSET,
         cq::VINTF::CONFIG::ENABLE.val(1).value,
     );
-    print_transitions(&g.bus.device_mut().take_transitions());
+    print_transitions(&g.dev_mut().take_transitions());
     println!(
         "[guest] STATUS {:#x}, VINTF0 STATUS {:#x}, installed RAM regions: {:x?}",
         g.cmdqv_r32(cq::STATUS::OFFSET),
         g.cmdqv_r32(cq::VINTF::STATUS::OFFSET),
         regions.installed()
     );
-    for l in 0..2 {
+    for l in 0..n {
         let cfg = Guest::lvcmdq(l, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET);
         g.cmdqv_w32(cfg, 1);
         let st = g.cmdqv_r32(Guest::lvcmdq(l, cq::VINTF_PAGE0::LVCMDQ::STATUS::OFFSET));
@@ -154,16 +180,17 @@ pub fn bring_up_vcmdqs(g: &mut Guest, regions: &RecordingRegions) {
 
 /// `per_path` invalidations through each VCMDQ and the emulated CMDQ.
 pub fn bulk_invalidations(g: &mut Guest, per_path: u32) -> Result<Bulk, String> {
-    println!("== {} invalidations per path", per_path);
+    header(g, &format!("{} invalidations per path", per_path));
     let batch = 127u32;
-    let mut vq_done = [0u64; 2];
+    let mut vq_done = vec![0u64; g.lvcmdqs];
     for (l, done) in vq_done.iter_mut().enumerate() {
         let mut left = per_path;
         while left > 0 {
             let n = left.min(batch);
             let mut cmds: Vec<[u64; 2]> = (0..n)
                 .map(|i| {
-                    if l == 1 && i % 8 == 0 {
+                    // Odd queues also invalidate a device's ATC.
+                    if l % 2 == 1 && i % 8 == 0 {
                         [ATC_INV | (u64::from(VSIDS[0]) << 32), 0]
                     } else {
                         [TLBI_NH_VA | (1 << 48), (u64::from(i) << 12) | 1]
@@ -199,11 +226,11 @@ pub fn bulk_invalidations(g: &mut Guest, per_path: u32) -> Result<Bulk, String> 
         left -= n;
     }
     let mut msi = [0u8; 4];
-    g.mem.read(MSI, &mut msi);
+    g.mem.read(g.lay.msi, &mut msi);
     println!(
         "[guest] emulated CMDQ: {emu_done} commands completed, last CMD_SYNC MSI data {} (expected {})",
         u32::from_le_bytes(msi),
-        g.msi_seq
+        g.msi_seq()
     );
     Ok(Bulk { emu_done, vq_done })
 }
@@ -224,7 +251,7 @@ pub fn illegal_on_cmdq(g: &mut Guest, gerror_irq: &CountingIrq) -> Result<(), St
     // then acknowledge the error by toggling GERRORN to match.
     let bad = u64::from(sm::CMDQ_CONS::RD.read(c) & ((1 << LOG2Q) - 1));
     let sync = g.sync();
-    g.put(CMDQ + bad * 16, &sync);
+    g.put(g.lay.cmdq + bad * 16, &sync);
     g.smmu_w32(sm::GERRORN::OFFSET, gerror);
     let c = g.smmu_r32(sm::CMDQ_CONS::OFFSET);
     println!("[guest] fixed and acknowledged: CONS {c:#x} (PROD {p:#x})");
@@ -251,7 +278,7 @@ pub fn illegal_on_vcmdq(g: &mut Guest, cmdqv_irq: &CountingIrq) -> Result<(), St
         cmdqv_irq.edges() - irq_before
     );
     let bad = u64::from(cq::VCMDQ::CONS::INDEX.read(c) & ((1 << LOG2Q) - 1));
-    g.put(VCMDQ_MEM[0] + bad * 16, &[CMD_SYNC, 0]);
+    g.put(g.lay.vcmdq[0] + bad * 16, &[CMD_SYNC, 0]);
     g.cmdqv_w32(
         Guest::lvcmdq(0, cq::VINTF_PAGE0::LVCMDQ::GERRORN::OFFSET),
         gerror,
@@ -292,11 +319,11 @@ pub fn device_fault(
         PSIDS[0]
     );
     let irq_before = eventq_irq.edges();
-    let before = g.bus.device().stats().events;
+    let before = g.dev().stats().events;
     // The VMM's event thread wakes up on the readable vEVENTQ (bounded
     // wait: a lost wake-up is an error, not a hang).
     let ready = events.turn(&mut g.bus, 1000)?;
-    let n = g.bus.device().stats().events - before;
+    let n = g.dev().stats().events - before;
     println!("[vmm] epoll: {ready} vEVENTQ descriptor(s) readable -> kick(): {n} record(s) into the guest's event queue");
     if events.fds > 0 && ready == 0 {
         return Err("the SMMUv3 vEVENTQ never became readable".into());
@@ -306,7 +333,8 @@ pub fn device_fault(
     let slot = u64::from(cons & ((1 << EVENTQ_LOG2) - 1));
     // Word 0 (event id, StreamID) and word 2 (input address).
     let (mut w0, mut w2) = ([0u8; 8], [0u8; 8]);
-    if !g.mem.read(EVENTQ + slot * 32, &mut w0) || !g.mem.read(EVENTQ + slot * 32 + 16, &mut w2) {
+    let eventq = g.lay.eventq;
+    if !g.mem.read(eventq + slot * 32, &mut w0) || !g.mem.read(eventq + slot * 32 + 16, &mut w2) {
         return Err("guest event queue unreadable".into());
     }
     let (w0, addr) = (u64::from_le_bytes(w0), u64::from_le_bytes(w2));
@@ -328,14 +356,18 @@ pub fn device_fault(
 /// (GERROR.CMDQ_INIT_ERR, the page held out of guest RAM until the guest
 /// acknowledges), fixed and retried.
 pub fn vcmdq_init_error(g: &mut Guest, regions: &RecordingRegions) {
+    if g.lvcmdqs < 2 {
+        println!("== (one VCMDQ: the reset and CMDQ_INIT_ERR phase needs a second queue to keep the page; skipped)");
+        return;
+    }
     println!("== a VCMDQ reset, and a VCMDQ that cannot be allocated: CMDQ_INIT_ERR");
     let base1 = cq::VCMDQ_PAGE1::BASE::OFFSET + 0x80;
     let ge1 = cq::VCMDQ::GERROR::OFFSET + 0x80;
-    let errors = |g: &mut Guest| g.bus.device().cmdqv_stats().unwrap_or_default().init_errors;
+    let errors = |g: &mut Guest| g.dev().cmdqv_stats().unwrap_or_default().init_errors;
     let before = errors(g);
     g.cmdqv_w64(base1, 0);
     println!("[guest] VCMDQ1 BASE <- 0 (tegra241_vcmdq_hw_deinit): not programmed, no allocation attempt");
-    print_transitions(&g.bus.device_mut().take_transitions());
+    print_transitions(&g.dev_mut().take_transitions());
     println!(
         "[guest] CMDQ_INIT_ERR raised: {}; installed RAM regions: {:x?} (LVCMDQ0 still has its HW queue)",
         errors(g) - before,
@@ -343,8 +375,8 @@ pub fn vcmdq_init_error(g: &mut Guest, regions: &RecordingRegions) {
     );
     // Queue 1's base is not aligned to its size (and on 4 KiB pages spans
     // two of them): the kernel refuses it.
-    g.cmdqv_w64(base1, (VCMDQ_MEM[1] + 0x100) | u64::from(LOG2Q));
-    print_transitions(&g.bus.device_mut().take_transitions());
+    g.cmdqv_w64(base1, (g.lay.vcmdq[1] + 0x100) | u64::from(LOG2Q));
+    print_transitions(&g.dev_mut().take_transitions());
     let gerror1 = g.cmdqv_r32(ge1);
     println!(
         "[guest] VCMDQ1 GERROR {gerror1:#x} (CMDQ_INIT_ERR {}), CMDQ_ERR_MAP {:#x}; installed RAM regions: {:x?} (held out: the hardware's page cannot show CMDQ_INIT_ERR)",
@@ -352,15 +384,15 @@ pub fn vcmdq_init_error(g: &mut Guest, regions: &RecordingRegions) {
         g.cmdqv_r32(cq::CMDQ_ERR_MAP::OFFSET),
         regions.installed()
     );
-    g.cmdqv_w64(base1, VCMDQ_MEM[1] | u64::from(LOG2Q));
+    g.cmdqv_w64(base1, g.lay.vcmdq[1] | u64::from(LOG2Q));
     g.cmdqv_w32(cq::VCMDQ::GERRORN::OFFSET + 0x80, gerror1);
-    print_transitions(&g.bus.device_mut().take_transitions());
-    for l in 0..2 {
+    print_transitions(&g.dev_mut().take_transitions());
+    for l in 0..g.lvcmdqs {
         let cfg = Guest::lvcmdq(l, cq::VINTF_PAGE0::LVCMDQ::CONFIG::OFFSET);
         g.cmdqv_w32(cfg, 1);
         // The queue kept its registers across the reset: continue from CONS.
-        g.vq_prod[l] = g.cmdqv_r32(Guest::lvcmdq(l, cq::VINTF_PAGE0::LVCMDQ::CONS::OFFSET))
-            & ((2 << LOG2Q) - 1);
+        let cons = g.cmdqv_r32(Guest::lvcmdq(l, cq::VINTF_PAGE0::LVCMDQ::CONS::OFFSET));
+        *g.vq_prod(l) = cons & ((2 << LOG2Q) - 1);
     }
     let (p, c) = g.vcmdq_submit(1, &[[TLBI_NH_VA | (3 << 48), 0x1000], [CMD_SYNC, 0]]);
     println!(
@@ -373,7 +405,7 @@ pub fn vcmdq_init_error(g: &mut Guest, regions: &RecordingRegions) {
 /// The VMM unplugs `vsid` while the queues live; LVCMDQ0 keeps running.
 pub fn unplug_with_live_queues(g: &mut Guest, vsid: u32) {
     println!("== unplug vSID {vsid:#x} with live queues");
-    let t = g.bus.device_mut().unplug(vsid);
+    let t = g.dev_mut().unplug(vsid);
     print_transitions(&t);
     let (p, c) = g.vcmdq_submit(0, &[[TLBI_NH_VA | (1 << 48), 0x2000], [CMD_SYNC, 0]]);
     println!("[guest] LVCMDQ0 still runs: PROD {p:#x} CONS {c:#x}");
@@ -382,22 +414,24 @@ pub fn unplug_with_live_queues(g: &mut Guest, vsid: u32) {
 /// The guest disables everything; the VMM refuses a snapshot, collects the
 /// counters and tears the device down.
 pub fn teardown(g: &mut Guest) -> Counters {
-    println!("== teardown");
+    header(g, "teardown");
     g.smmu_w32(sm::CR0::OFFSET, 0);
     g.cmdqv_w32(cq::VINTF::CONFIG::OFFSET, 0);
     g.cmdqv_w32(cq::CONFIG::OFFSET, 0);
-    let refused = g.bus.device().save_state().unwrap_err();
+    let refused = g.dev().save_state().unwrap_err();
     println!("[vmm] snapshot: {refused}");
-    let stats = g.bus.device().stats();
-    let cstats = g.bus.device().cmdqv_stats().unwrap_or_default();
-    let core_stats = g.bus.device().core().stats;
+    let stats = g.dev().stats();
+    let cstats = g.dev().cmdqv_stats().unwrap_or_default();
+    let core_stats = g.dev().core().stats;
     let bus_stats = g.bus.stats();
-    let t = g.bus.device_mut().teardown();
+    let viommu = g.dev().core().lc.viommu().map(|v| v.id());
+    let t = g.dev_mut().teardown();
     print_transitions(&t);
     Counters {
         stats,
         cstats,
         core_stats,
         bus_stats,
+        viommu,
     }
 }
