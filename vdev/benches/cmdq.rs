@@ -82,11 +82,7 @@ fn mmio(sim: &SimBackend, ram: &Arc<SimGuestRam>) {
     let cfg = Vsmmuv3Config {
         backing_page: 2 << 20,
         cmdqv: false,
-        irqs: Irqs {
-            gerror: irq.clone(),
-            eventq: irq.clone(),
-            cmdqv: irq,
-        },
+        irqs: Irqs::shared(irq),
     };
     let info = host_smmuv3_info(&dev).expect("hw info");
     let mut smmu = Vsmmuv3::new(core, &info, cfg).expect("vsmmu");

@@ -38,21 +38,19 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let common::Host {
-        sim,
-        ram,
-        regions,
-        devs,
-        lc,
-        baseline,
-    } = common::host(VINTF_GPA);
-    Rig {
-        sim,
-        ram,
-        regions,
-        devs,
-        lc,
-        baseline,
+    Rig::from(common::host(VINTF_GPA))
+}
+
+impl From<common::Host> for Rig {
+    fn from(h: common::Host) -> Self {
+        Rig {
+            sim: h.sim,
+            ram: h.ram,
+            regions: h.regions,
+            devs: h.devs,
+            lc: h.lc,
+            baseline: h.baseline,
+        }
     }
 }
 
@@ -649,22 +647,7 @@ fn unknown_cmdqv_version_is_refused_cleanly() {
 /// A rig whose lifecycle exposes `n` logical VCMDQs (the host has as many
 /// per VINTF), a device plugged, CMDQV and VINTF enabled.
 fn rig_n(n: usize) -> Rig {
-    let common::Host {
-        sim,
-        ram,
-        regions,
-        devs,
-        lc,
-        baseline,
-    } = common::host_with_lvcmdqs(VINTF_GPA, n);
-    let mut r = Rig {
-        sim,
-        ram,
-        regions,
-        devs,
-        lc,
-        baseline,
-    };
+    let mut r = Rig::from(common::host_with_lvcmdqs(VINTF_GPA, n));
     let dev = r.devs[0].clone();
     r.lc.plug(&dev, 0x10).unwrap();
     r.lc.set_cmdqv_enable(true, &mut NoCache);

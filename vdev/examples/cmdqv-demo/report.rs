@@ -73,22 +73,24 @@ fn per_queue(hw: &[HwInvalidation], viommu: Option<u32>, lvcmdqs: usize) -> Vec<
     n
 }
 
+/// One entry per LVCMDQ, `each(l, count)`, joined by ", ".
+fn per_lvcmdq<T: Copy>(counts: &[T], each: impl Fn(usize, T) -> String) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .map(|(l, n)| each(l, *n))
+        .collect();
+    parts.join(", ")
+}
+
 /// "2065 through LVCMDQ0, 2065 through LVCMDQ1, ..."
 fn through(done: &[u64]) -> String {
-    done.iter()
-        .enumerate()
-        .map(|(l, n)| format!("{n} through LVCMDQ{l}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    per_lvcmdq(done, |l, n| format!("{n} through LVCMDQ{l}"))
 }
 
 /// "LVCMDQ0 2068, LVCMDQ1 2069, ..."
 fn queue_counts(n: &[usize]) -> String {
-    n.iter()
-        .enumerate()
-        .map(|(l, n)| format!("LVCMDQ{l} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    per_lvcmdq(n, |l, n| format!("LVCMDQ{l} {n}"))
 }
 
 /// Prints the summary of each vSMMU (`c`, `bulk`, `irqs` by vSMMU; the

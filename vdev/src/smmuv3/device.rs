@@ -58,6 +58,18 @@ pub struct Irqs {
     pub cmdqv: Arc<dyn IrqLine>,
 }
 
+impl Irqs {
+    /// One line for all three interrupts (tests and benches counting them
+    /// together).
+    pub fn shared(line: Arc<dyn IrqLine>) -> Self {
+        Irqs {
+            gerror: line.clone(),
+            eventq: line.clone(),
+            cmdqv: line,
+        }
+    }
+}
+
 /// How the VMM configures the device.
 #[derive(Clone)]
 pub struct Vsmmuv3Config {

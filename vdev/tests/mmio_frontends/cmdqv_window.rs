@@ -380,11 +380,7 @@ fn the_host_decides_whether_the_guest_sees_a_cmdqv() {
         let cfg = Vsmmuv3Config {
             backing_page: 2 << 20,
             cmdqv,
-            irqs: Irqs {
-                gerror: irq.clone(),
-                eventq: irq.clone(),
-                cmdqv: irq,
-            },
+            irqs: Irqs::shared(irq),
         };
         Vsmmuv3::new(core, &info, cfg)
     };
@@ -422,11 +418,7 @@ fn the_host_decides_whether_the_guest_sees_a_cmdqv() {
     let cfg = Vsmmuv3Config {
         backing_page: 2 << 20,
         cmdqv: true,
-        irqs: Irqs {
-            gerror: irq.clone(),
-            eventq: irq.clone(),
-            cmdqv: irq,
-        },
+        irqs: Irqs::shared(irq),
     };
     let info = host_smmuv3_info(&dev).unwrap();
     let e = Vsmmuv3::new(core, &info, cfg).err().expect("refused");

@@ -89,11 +89,7 @@ impl Host {
         let cfg = Vsmmuv3Config {
             backing_page: 2 << 20,
             cmdqv: true,
-            irqs: Irqs {
-                gerror: irq.clone(),
-                eventq: irq.clone(),
-                cmdqv: irq,
-            },
+            irqs: Irqs::shared(irq),
         };
         Vsmmuv3::new(core, &host_smmuv3_info(through).unwrap(), cfg).unwrap()
     }
