@@ -31,10 +31,9 @@
 //!   its MMIO window (a trap), consumed by the model and forwarded to
 //!   `IOMMU_HWPT_INVALIDATE` in batches.
 //!
-//! Guest RAM is the bench's own [`Ram`]: one flat buffer of atomic words
-//! that the guest threads and the simulated hardware share without a lock,
-//! as a VMM's mapped guest memory is (the simulator's `SimGuestRam` takes a
-//! lock per access, which would be measured otherwise).
+//! Guest RAM is a rust-vmm `GuestMemoryMmap`, as a VMM's: the guest threads
+//! and the simulated hardware share it without a lock (the simulator's
+//! `SimGuestRam` takes one per access, which would be measured otherwise).
 //!
 //! `LVCMDQS_BENCH_COMMANDS=n` sets the commands per configuration (default
 //! 2^20); arguments `1`, `2`, `4`, `8` or `emulated` run only those
@@ -44,7 +43,6 @@
 //! the counts (five runs; the set-up and the fixed warm-up cancel out), e.g.
 //! `LVCMDQS_BENCH_COMMANDS=32768 valgrind --tool=callgrind target/release/deps/lvcmdqs-* 4`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,10 +56,11 @@ use vdev::cmdqv::lifecycle::Lifecycle;
 use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config};
 use vdev::smmuv3::SmmuCore;
 use vdev::vmm::{CountingIrq, GuestMemory, RecordingRegions};
+use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 const SMMU: u64 = 0x0900_0000;
 const CMDQV: u64 = 0x0910_0000;
-/// Guest RAM: 2 MiB per queue (2 MiB backing pages, physically contiguous).
+/// Guest RAM: 2 MiB per queue (every queue in one host page).
 const RAM: u64 = 0x4000_0000;
 const RAM_LEN: u64 = 8 * (2 << 20);
 /// Queue `l`'s memory.
@@ -69,92 +68,6 @@ fn qmem(l: usize) -> u64 {
     RAM + 0x20_0000 * l as u64
 }
 
-/// Guest RAM of [`RAM_LEN`] bytes at [`RAM`]: 64-bit atomic words, so guest
-/// threads and the simulated hardware may access it at once (a command is
-/// published by the SeqCst PROD store that follows it). Backed by one
-/// physically contiguous range of 2 MiB pages.
-struct Ram {
-    words: Box<[AtomicU64]>,
-}
-
-impl Ram {
-    fn new() -> Self {
-        Ram {
-            words: (0..RAM_LEN / 8).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// The words `[gpa, gpa + len)` covers, with the byte offset into the
-    /// first; `None` outside the RAM.
-    fn span(&self, gpa: u64, len: usize) -> Option<(usize, usize)> {
-        let off = gpa.checked_sub(RAM)?;
-        let end = off.checked_add(len as u64)?;
-        (end <= RAM_LEN).then_some(((off / 8) as usize, (off % 8) as usize))
-    }
-}
-
-impl GuestMemory for Ram {
-    fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
-        let Some((mut w, mut b)) = self.span(gpa, buf.len()) else {
-            return false;
-        };
-        if b == 0 && buf.len().is_multiple_of(8) {
-            // Whole words (commands): one load each.
-            for (c, word) in buf.chunks_exact_mut(8).zip(&self.words[w..]) {
-                c.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-            }
-            return true;
-        }
-        let mut i = 0;
-        while i < buf.len() {
-            let word = self.words[w].load(Ordering::Relaxed).to_le_bytes();
-            let n = (8 - b).min(buf.len() - i);
-            buf[i..i + n].copy_from_slice(&word[b..b + n]);
-            (i, w, b) = (i + n, w + 1, 0);
-        }
-        true
-    }
-
-    fn write(&self, gpa: u64, data: &[u8]) -> bool {
-        let Some((mut w, mut b)) = self.span(gpa, data.len()) else {
-            return false;
-        };
-        if b == 0 && data.len().is_multiple_of(8) {
-            for (c, word) in data.chunks_exact(8).zip(&self.words[w..]) {
-                word.store(
-                    u64::from_le_bytes(c.try_into().expect("8 bytes")),
-                    Ordering::Relaxed,
-                );
-            }
-            return true;
-        }
-        let mut i = 0;
-        while i < data.len() {
-            let n = (8 - b).min(data.len() - i);
-            if n == 8 {
-                let v = u64::from_le_bytes(data[i..i + 8].try_into().expect("8 bytes"));
-                self.words[w].store(v, Ordering::Relaxed);
-            } else {
-                // Part of a word: merge the bytes in.
-                let _ = self.words[w].fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-                    let mut bytes = old.to_le_bytes();
-                    bytes[b..b + n].copy_from_slice(&data[i..i + n]);
-                    Some(u64::from_le_bytes(bytes))
-                });
-            }
-            (i, w, b) = (i + n, w + 1, 0);
-        }
-        true
-    }
-
-    fn host_phys(&self, gpa: u64) -> Option<u64> {
-        self.span(gpa, 1).map(|_| 0x80_0000_0000 + (gpa - RAM))
-    }
-
-    fn backing_page_size(&self, gpa: u64) -> Option<u64> {
-        self.span(gpa, 1).map(|_| 2 << 20)
-    }
-}
 /// Every queue: 2^LOG2Q entries.
 const LOG2Q: u32 = 8;
 /// Commands per PROD write: 63 TLBI_NH_VA and a CMD_SYNC.
@@ -164,13 +77,15 @@ const BATCH: u32 = 64;
 /// plugged, on a guest bus.
 struct Vm {
     sim: SimBackend,
-    ram: Arc<Ram>,
+    ram: Arc<GuestMemoryMmap>,
     bus: GuestBus,
     baseline: usize,
 }
 
 fn vm(n: usize) -> Vm {
-    let ram = Arc::new(Ram::new());
+    let ram = Arc::new(
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(RAM), RAM_LEN as usize)]).expect("guest RAM"),
+    );
     let mut cfg = SimConfig::tegra241();
     if let SimModel::Tegra241(h) = &mut cfg.model {
         h.lvcmdqs_per_vintf = h.lvcmdqs_per_vintf.max(n as u16);
