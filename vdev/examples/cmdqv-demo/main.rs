@@ -169,12 +169,12 @@ fn run(args: &Args) -> Result<(), String> {
     drop(g);
     drop(ioas);
 
-    let hw = host.sim.as_ref().map(|s| s.hw_invalidations());
+    let hw = host.sim.as_ref().map(|s| s.hw_invalidation_counts());
     let alive = host
         .sim
         .as_ref()
         .map(|s| s.live_objects().saturating_sub(host.baseline));
-    report::summary(&counters, &bulk, &irqs, hw.as_deref(), alive)
+    report::summary(&counters, &bulk, &irqs, hw.as_ref(), alive)
 }
 
 fn main() -> ExitCode {

@@ -2,7 +2,8 @@
 //! summary (commands per path, errors, device faults, interrupts, MMIO, and
 //! the kernel objects left).
 
-use vdev::backend::sim::HwInvalidation;
+use std::collections::BTreeMap;
+
 use vdev::bus::BusStats;
 use vdev::cmdqv::device::CmdqvStats;
 use vdev::cmdqv::lifecycle::Transition;
@@ -11,6 +12,9 @@ use vdev::smmuv3::Stats;
 
 use crate::script::Bulk;
 use crate::vmm::IrqLines;
+
+/// Commands the simulated hardware ran, by (vIOMMU id, logical VCMDQ).
+pub type HwCounts = BTreeMap<(u32, u32), u64>;
 
 /// One lifecycle transition in words.
 fn describe(t: &Transition) -> String {
@@ -62,15 +66,11 @@ pub struct Counters {
 }
 
 /// Commands the (simulated) hardware ran on each LVCMDQ of `viommu`
-/// (`lvcmdqs` of them).
-fn per_queue(hw: &[HwInvalidation], viommu: Option<u32>, lvcmdqs: usize) -> Vec<usize> {
-    let mut n = vec![0; lvcmdqs];
-    for h in hw.iter().filter(|h| Some(h.viommu) == viommu) {
-        if let Some(c) = n.get_mut(h.lidx as usize) {
-            *c += 1;
-        }
-    }
-    n
+/// (`lvcmdqs` of them), from the counts by (vIOMMU, logical index).
+fn per_queue(hw: &HwCounts, viommu: Option<u32>, lvcmdqs: usize) -> Vec<u64> {
+    (0..lvcmdqs as u32)
+        .map(|l| viommu.and_then(|v| hw.get(&(v, l))).copied().unwrap_or(0))
+        .collect()
 }
 
 /// One entry per LVCMDQ, `each(l, count)`, joined by ", ".
@@ -89,7 +89,7 @@ fn through(done: &[u64]) -> String {
 }
 
 /// "LVCMDQ0 2068, LVCMDQ1 2069, ..."
-fn queue_counts(n: &[usize]) -> String {
+fn queue_counts(n: &[u64]) -> String {
     per_lvcmdq(n, |l, n| format!("LVCMDQ{l} {n}"))
 }
 
@@ -101,13 +101,13 @@ pub fn summary(
     c: &[Counters],
     bulk: &[Bulk],
     irqs: &[IrqLines],
-    hw: Option<&[HwInvalidation]>,
+    hw: Option<&HwCounts>,
     alive: Option<usize>,
 ) -> Result<(), String> {
     println!("== summary");
     let (c0, bulk0, irq0) = (&c[0], &bulk[0], &irqs[0]);
     let lvcmdqs = bulk0.vq_done.len();
-    let queues: Option<Vec<Vec<usize>>> =
+    let queues: Option<Vec<Vec<u64>>> =
         hw.map(|hw| c.iter().map(|x| per_queue(hw, x.viommu, lvcmdqs)).collect());
     println!(
         "commands executed: emulated CMDQ {} by the model ({} forwarded to IOMMU_HWPT_INVALIDATE in {} calls); VCMDQs {}",
@@ -116,7 +116,7 @@ pub fn summary(
         c0.core_stats.flushes,
         queues
             .as_ref()
-            .map(|q| format!("{} by the (simulated) hardware", q[0].iter().sum::<usize>()))
+            .map(|q| format!("{} by the (simulated) hardware", q[0].iter().sum::<u64>()))
             .unwrap_or_else(|| "run by the hardware".into()),
     );
     println!(

@@ -159,7 +159,9 @@ pub const MAX_BATCH: usize = 128;
 
 /// Consumes the commands between `cons` and `prod` (CMDQ register values).
 /// Stops at the first failing command: CONS points at it and carries its
-/// CERROR code in ERR. Never panics, whatever the guest wrote.
+/// CERROR code in ERR. Never panics, whatever the guest wrote, and never runs
+/// more than one queue's worth (`2^LOG2SIZE` commands) per call: a PROD more
+/// than a full queue ahead of CONS is read as a full queue.
 pub fn consume<E: Executor + ?Sized>(
     g: Geometry,
     prod: u32,
@@ -198,11 +200,15 @@ pub fn consume<E: Executor + ?Sized>(
             }
         }
     };
-    while cur != prod {
+    // Commands still to run. A PROD more than one queue ahead of CONS is
+    // CONSTRAINED UNPREDICTABLE (the indices no longer describe a ring); the
+    // model reads it as a full queue, runs `entries` commands from CONS and
+    // stops, so one trap never does more than one queue's worth of work.
+    let mut left = (prod.wrapping_sub(cur) & mask).min(entries);
+    while left > 0 {
         // Read a run of contiguous entries (up to the wrap or PROD) at once.
         let slot = cur & (entries - 1);
-        let ahead = prod.wrapping_sub(cur) & mask;
-        let run = ahead.min(entries - slot).min((buf.len() / 16) as u32);
+        let run = left.min(entries - slot).min((buf.len() / 16) as u32);
         let bytes = &mut buf[..run as usize * 16];
         if !mem.read(g.addr + u64::from(slot) * 16, bytes) {
             if let Err((at, code)) = flush(exec, &mut pending, &mut executed) {
@@ -242,6 +248,7 @@ pub fn consume<E: Executor + ?Sized>(
             }
             cur = (cur + 1) & mask;
         }
+        left -= run;
     }
     if let Err((at, code)) = flush(exec, &mut pending, &mut executed) {
         return stop(at.unwrap_or(cur), code, executed);
@@ -393,6 +400,79 @@ mod tests {
                 let _ = consume(g, p, c, &m, &mut Fake::default());
             }
         }
+    }
+
+    /// Counts what it is given; batches TLBI_NH_ASID, executes CMD_SYNC.
+    #[derive(Default)]
+    struct Count {
+        batched: u64,
+        executed: u64,
+    }
+
+    impl Executor for Count {
+        fn batchable(&self, c: &Command) -> bool {
+            c.opcode() == op::TLBI_NH_ASID
+        }
+        fn batch(&mut self, _: &Command) {
+            self.batched += 1;
+        }
+        fn flush(&mut self) -> Result<(), (usize, u32)> {
+            Ok(())
+        }
+        fn execute(&mut self, _: &Command) -> Result<(), u32> {
+            self.executed += 1;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_prod_more_than_a_queue_ahead_runs_one_queue_and_reads_as_full() {
+        let m = mem();
+        let g = Geometry::from_base(Q | 2, 19); // 4 entries, wrap mask 0b111
+        for i in 0..4 {
+            put(&m, i, u64::from(op::TLBI_NH_ASID));
+        }
+        // From CONS 1, PROD 0 with the wrap bit clear is 7 entries ahead:
+        // four (a full queue) run, CONS lands on 1 with the wrap toggled.
+        for prod in [0u32, 6, 7] {
+            let mut f = Count::default();
+            let o = consume(g, prod, 1, &m, &mut f);
+            assert_eq!(
+                (o.executed, f.batched, o.error),
+                (4, 4, None),
+                "PROD {prod}"
+            );
+            assert_eq!(o.cons, 0b101);
+        }
+        // Exactly a full queue ahead is legal and runs the same four.
+        let o = consume(g, 0b101, 1, &m, &mut Count::default());
+        assert_eq!((o.executed, o.cons), (4, 0b101));
+    }
+
+    #[test]
+    fn one_trap_at_the_largest_queue_runs_at_most_one_queue() {
+        // The hostile case at CMDQS 19: a ring of TLBI_NH_ASID + CMD_SYNC
+        // pairs and PROD one short of twice around (2^20 - 1 ahead of CONS).
+        let log2 = 19;
+        let entries = 1u32 << log2;
+        let m = SimGuestRam::new().with_region(0, 16 << log2, 4096);
+        for i in 0..entries {
+            let opcode = if i % 2 == 0 {
+                op::TLBI_NH_ASID
+            } else {
+                op::CMD_SYNC
+            };
+            assert!(m.write_u64(u64::from(i) * 16, u64::from(opcode)));
+        }
+        let g = Geometry::from_base(u64::from(log2), log2);
+        let mut f = Count::default();
+        let o = consume(g, (entries << 1) - 1, 0, &m, &mut f);
+        assert_eq!(o.executed, u64::from(entries));
+        assert_eq!(
+            (f.batched, f.executed),
+            (u64::from(entries / 2), u64::from(entries / 2))
+        );
+        assert_eq!(o.cons, entries, "CONS one full ring on, wrap toggled");
     }
 
     #[test]

@@ -59,6 +59,7 @@ mod config;
 mod faults;
 pub mod guest;
 mod iommufd;
+pub mod journal;
 mod objects;
 mod selftest;
 mod tegra241;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use super::faults::FaultRule;
 use super::iommufd::invalidate::KernelInvalidation;
 use super::iommufd::veventq::Readable;
+use super::journal::Journal;
 use super::tegra241::hw::{HwInvalidation, PageMem};
 use super::tegra241::{self, Vintf};
 use crate::backend::{ObjId, VEvent};
@@ -136,8 +137,10 @@ pub(super) struct State {
     pub(super) next_vmid: Vec<u16>,
     pub(super) next_psid: u32,
     pub(super) faults: Vec<FaultRule>,
-    pub(super) hw_log: Vec<HwInvalidation>,
-    pub(super) kernel_log: Vec<KernelInvalidation>,
+    /// Commands the simulated VCMDQs executed, per (vIOMMU, logical VCMDQ).
+    pub(super) hw_log: Journal<HwInvalidation, (u32, u32)>,
+    /// Invalidations the simulated kernel performed.
+    pub(super) kernel_log: Journal<KernelInvalidation>,
 }
 
 impl State {

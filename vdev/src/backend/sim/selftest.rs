@@ -208,10 +208,13 @@ pub(crate) fn invalidate_nested(
         } else if iotlb_id > selftest::NESTED_IOTLB_ID_MAX {
             libc::EINVAL
         } else {
-            st.kernel_log.push(KernelInvalidation::SelftestIotlb {
-                hwpt,
-                iotlb_id: (flags & selftest::INVALIDATE_FLAG_ALL == 0).then_some(iotlb_id),
-            });
+            st.kernel_log.record(
+                (),
+                KernelInvalidation::SelftestIotlb {
+                    hwpt,
+                    iotlb_id: (flags & selftest::INVALIDATE_FLAG_ALL == 0).then_some(iotlb_id),
+                },
+            );
             done += 1;
             continue;
         };

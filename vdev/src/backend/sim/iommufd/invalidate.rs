@@ -120,7 +120,7 @@ pub(crate) fn invalidate(
         };
         match result {
             Ok(k) => {
-                st.kernel_log.push(k);
+                st.kernel_log.record((), k);
                 done += 1;
             }
             Err(x) => {
@@ -136,8 +136,26 @@ pub(crate) fn invalidate(
 }
 
 impl SimBackend {
-    /// Invalidations the simulated kernel performed for `IOMMU_HWPT_INVALIDATE`.
+    /// The newest invalidations the simulated kernel performed for
+    /// `IOMMU_HWPT_INVALIDATE`, oldest first: at most the journal's capacity
+    /// ([`SimBackend::set_journal_capacity`]).
     pub fn kernel_invalidations(&self) -> Vec<KernelInvalidation> {
-        self.lock().kernel_log.clone()
+        self.lock().kernel_log.recent().cloned().collect()
+    }
+
+    /// How many invalidations the simulated kernel performed in all.
+    pub fn kernel_invalidation_total(&self) -> u64 {
+        self.lock().kernel_log.total()
+    }
+
+    /// How many entries the hardware and kernel journals keep (each; the
+    /// oldest go first). Counts ([`SimBackend::hw_invalidation_total`] and
+    /// the like) cover the whole run whatever the capacity. The default,
+    /// [`DEFAULT_CAPACITY`](crate::backend::sim::journal::DEFAULT_CAPACITY),
+    /// bounds what a guest's commands cost the host in memory.
+    pub fn set_journal_capacity(&self, entries: usize) {
+        let mut st = self.lock();
+        st.hw_log.set_capacity(entries);
+        st.kernel_log.set_capacity(entries);
     }
 }

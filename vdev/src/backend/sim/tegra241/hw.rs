@@ -2,6 +2,7 @@
 //! memory, and VCMDQs that consume SMMUv3 commands from guest memory when
 //! kicked ([`kick`]: the simulator cannot see stores to the page).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use cmdqv_regs::VINTF;
@@ -10,6 +11,7 @@ use smmuv3_regs::structs::{CmdAtcInv, CmdSync, CmdTlbiNhAsid, CmdTlbiNhVa, Comma
 
 use super::super::{e, SimBackend};
 use super::events;
+use crate::backend::sim::journal::Journal;
 use crate::backend::{ObjId, Op, Result};
 use crate::vmm::GuestMemory;
 
@@ -282,7 +284,7 @@ fn run_queue(
     sid_match: &[u32],
     sid_replace: &[u32],
     err_map: &mut u128,
-    log: &mut Vec<HwInvalidation>,
+    log: &mut Journal<HwInvalidation, (u32, u32)>,
     viommu: u32,
 ) -> RunOutcome {
     let reg = |r| regs::lvcmdq(lidx, r);
@@ -316,11 +318,8 @@ fn run_queue(
         };
         match result {
             Ok(cmd) => {
-                log.push(HwInvalidation {
-                    viommu,
-                    lidx: lidx as u32,
-                    cmd,
-                });
+                let lidx = lidx as u32;
+                log.record((viommu, lidx), HwInvalidation { viommu, lidx, cmd });
                 page.write(reg(regs::CONS), (cons + 1) & mask);
             }
             Err(code) => {
@@ -384,9 +383,23 @@ pub(crate) fn kick(sim: &SimBackend, viommu: ObjId) -> Result<()> {
 }
 
 impl SimBackend {
-    /// Commands the simulated VCMDQs executed, oldest first.
+    /// The newest commands the simulated VCMDQs executed, oldest first: at
+    /// most the journal's capacity ([`SimBackend::set_journal_capacity`]).
     pub fn hw_invalidations(&self) -> Vec<HwInvalidation> {
-        self.lock().hw_log.clone()
+        self.lock().hw_log.recent().cloned().collect()
+    }
+
+    /// How many commands the simulated VCMDQs executed in all, kept in the
+    /// journal or not.
+    pub fn hw_invalidation_total(&self) -> u64 {
+        self.lock().hw_log.total()
+    }
+
+    /// How many commands each logical VCMDQ executed, by (vIOMMU id, logical
+    /// index), over the whole run (a reused vIOMMU id adds to its earlier
+    /// counts, as the kernel reuses ids).
+    pub fn hw_invalidation_counts(&self) -> BTreeMap<(u32, u32), u64> {
+        self.lock().hw_log.per_key().clone()
     }
 }
 
@@ -557,6 +570,31 @@ mod tests {
         q.prod(0b11);
         assert_eq!(q.cons(), 0b11);
         assert_eq!(q.r.sim.hw_invalidations().len(), 3);
+    }
+
+    #[test]
+    fn the_hardware_journal_keeps_the_newest_commands_and_counts_all() {
+        // A guest's commands must not grow host memory without bound: the
+        // journal keeps `capacity` entries, the counts cover the whole run.
+        let q = queue(4096);
+        q.r.sim.set_journal_capacity(2);
+        for (i, c) in [tlbi_asid(1), tlbi_asid(2), sync()].into_iter().enumerate() {
+            q.put(i as u64, c);
+        }
+        q.prod(3);
+        assert_eq!(q.cons(), 3);
+        let kept: Vec<HwCommand> = q.r.sim.hw_invalidations().iter().map(|h| h.cmd).collect();
+        let vmid = q.r.sim.vintf(q.v.id()).unwrap().vmid;
+        assert_eq!(
+            kept,
+            [
+                HwCommand::TlbiNhAsid { vmid, asid: 2 },
+                HwCommand::Sync { cs: 0 }
+            ]
+        );
+        assert_eq!(q.r.sim.hw_invalidation_total(), 3);
+        let counts = q.r.sim.hw_invalidation_counts();
+        assert_eq!(counts.into_iter().collect::<Vec<_>>(), [((q.v.id(), 0), 3)]);
     }
 
     #[test]
