@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use vdev::backend::sim::{KernelInvalidation, SimBackend, SimGuestRam};
-use vdev::backend::Device;
+use vdev::backend::sim::{Fault, FaultWhen, KernelInvalidation, SimBackend, SimGuestRam};
+use vdev::backend::{Device, Op};
 use vdev::smmuv3::cmdq::{Geometry, CERROR_ILL};
 use vdev::smmuv3::strtab::{Attach, Config};
 use vdev::smmuv3::SmmuCore;
@@ -237,5 +237,105 @@ fn unplug_detaches_and_frees_and_teardown_is_clean() {
     // Commands for the unplugged SID complete as no-ops.
     let o = r.submit(&[[0x40 | (0x10 << 32), 0], cfgi_ste(0x10), [0x46, 0]]);
     assert_eq!(o.error, None);
+    r.finish();
+}
+
+/// A nested device whose STE the guest then clears, with every HWPT
+/// allocation failing from now on: the model cannot build an abort HWPT.
+fn nested_then_cleared_without_hwpts(r: &mut Rig) {
+    r.plug_both();
+    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
+    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
+    r.core.set_enable(true, false);
+    assert!(matches!(r.core.attachment(0x10), Some(Attach::Nested(_))));
+    r.sim.inject(Fault {
+        op: Some(Op::HwptAlloc),
+        when: FaultWhen::Every,
+        errno: libc::ENOMEM,
+    });
+    r.put_ste(STRTAB + 0x10 * 64, [0, 0]);
+    assert_eq!(r.submit(&[cfgi_ste(0x10), [0x46, 0]]).error, None);
+}
+
+#[test]
+fn a_cleared_ste_without_an_abort_hwpt_detaches_the_device() {
+    let mut r = rig();
+    nested_then_cleared_without_hwpts(&mut r);
+    // Fail closed: off the old stage-1 table, blocked by the detach.
+    assert_eq!(r.sim.device_attachment(r.devs[0].id()), None);
+    assert_eq!(r.core.attachment(0x10), Some(Attach::Abort));
+    assert_eq!(
+        (r.core.stats.detached_to_block, r.core.stats.block_failed),
+        (1, 0)
+    );
+    r.sim.clear_faults();
+    // The guest makes it valid again: attached to a new nested HWPT.
+    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
+    assert_eq!(r.submit(&[cfgi_ste(0x10)]).error, None);
+    assert!(r.sim.device_attachment(r.devs[0].id()).is_some());
+    r.finish();
+}
+
+#[test]
+fn neither_abort_nor_detach_is_reported_and_retried() {
+    let mut r = rig();
+    r.sim.inject(Fault {
+        op: Some(Op::VfioDetach),
+        when: FaultWhen::Nth(1),
+        errno: libc::EIO,
+    });
+    nested_then_cleared_without_hwpts(&mut r);
+    // The kernel refused both ways out: counted and logged, and the next
+    // CFGI_STE tries again (the binding was not marked as done).
+    assert_eq!(r.core.stats.block_failed, 1);
+    assert!(r.sim.device_attachment(r.devs[0].id()).is_some());
+    assert_eq!(r.submit(&[cfgi_ste(0x10)]).error, None);
+    assert_eq!(r.sim.device_attachment(r.devs[0].id()), None);
+    assert_eq!(r.core.stats.detached_to_block, 1);
+    r.sim.clear_faults();
+    r.finish();
+}
+
+#[test]
+fn an_unplug_whose_detach_is_refused_keeps_the_hwpt_until_teardown() {
+    let mut r = rig();
+    r.plug_both();
+    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
+    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
+    r.core.set_enable(true, false);
+    let hwpt = r.sim.device_attachment(r.devs[0].id()).expect("attached");
+    r.sim.inject(Fault {
+        op: Some(Op::VfioDetach),
+        when: FaultWhen::Nth(1),
+        errno: libc::EIO,
+    });
+    r.core.unplug(0x10);
+    // Still attached, so the HWPT was kept rather than destroyed (which the
+    // kernel refuses while a device uses it) and lost.
+    assert_eq!(r.core.stranded(), [r.devs[0].id()]);
+    assert_eq!(r.sim.device_attachment(r.devs[0].id()), Some(hwpt));
+    // Teardown retries the detach, then releases it and everything else.
+    r.finish();
+}
+
+#[test]
+fn teardown_keeps_and_reports_what_it_cannot_release() {
+    let mut r = rig();
+    r.plug_both();
+    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
+    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
+    r.core.set_enable(true, false);
+    r.sim.inject(Fault {
+        op: Some(Op::VfioDetach),
+        when: FaultWhen::Every,
+        errno: libc::EIO,
+    });
+    r.core.teardown();
+    let mut left = r.core.stranded();
+    left.sort_unstable();
+    let mut want = vec![r.devs[0].id(), r.devs[1].id()];
+    want.sort_unstable();
+    assert_eq!(left, want, "both devices still attached, both kept");
+    r.sim.clear_faults();
     r.finish();
 }

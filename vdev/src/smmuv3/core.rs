@@ -33,13 +33,20 @@ pub struct Stats {
     pub ste_refused: u64,
     /// Commands that stopped the queue.
     pub cmd_errors: u64,
+    /// Devices taken off every domain (detached, so blocked) because no
+    /// abort HWPT could be allocated or attached for them.
+    pub detached_to_block: u64,
+    /// Devices the model could neither attach to abort nor detach: they
+    /// keep their previous attachment (reported as an error each time).
+    pub block_failed: u64,
 }
 
 /// A device's current configuration on the host.
 struct Binding {
     attach: Attach,
-    // Keeps the HWPT the device is attached to alive.
-    _hwpt: NestedHwpt,
+    // Keeps the HWPT the device is attached to alive; `None` once the device
+    // was detached to block it (`attach` is then `Abort`).
+    _hwpt: Option<NestedHwpt>,
 }
 
 /// See the module documentation.
@@ -52,6 +59,10 @@ pub struct SmmuCore {
     smmu_enabled: bool,
     gbpa_abort: bool,
     bindings: BTreeMap<u32, Binding>,
+    /// Unplugged devices whose detach the kernel refused, with the HWPT they
+    /// are still attached to: destroying it now would be refused too, so it
+    /// waits for [`SmmuCore::teardown`] to retry the detach.
+    stranded: Vec<(Arc<Device>, Binding)>,
     batch: Vec<u8>,
     batch_len: usize,
     /// Counters.
@@ -69,6 +80,7 @@ impl SmmuCore {
             smmu_enabled: false,
             gbpa_abort: false,
             bindings: BTreeMap::new(),
+            stranded: Vec::new(),
             batch: Vec::with_capacity(16 * cmdq::MAX_BATCH),
             batch_len: 0,
             stats: Stats::default(),
@@ -114,26 +126,59 @@ impl SmmuCore {
         Ok(t)
     }
 
-    /// Unplugs `vsid`: detaches the device, releases its HWPT and vDEVICE.
+    /// Unplugs `vsid`: detaches the device, then releases its HWPT and
+    /// vDEVICE. A detach the kernel refuses leaves the device attached, so
+    /// its HWPT is kept (the kernel would refuse its destroy) until
+    /// [`SmmuCore::teardown`] retries; [`SmmuCore::stranded`] lists them.
     pub fn unplug(&mut self, vsid: u32) -> Vec<Transition> {
-        if let Some(dev) = self.lc.device(vsid) {
+        let mut binding = self.bindings.remove(&vsid);
+        if let Some(dev) = self.lc.device(vsid).cloned() {
             if let Err(e) = self.attach.detach(dev.id()) {
-                log::error!("detaching vSID {vsid:#x}: {e}");
+                log::error!("detaching vSID {vsid:#x}: {e}; its HWPT waits for teardown");
+                if let Some(b) = binding.take() {
+                    self.stranded.push((dev, b));
+                }
             }
         }
-        self.bindings.remove(&vsid);
+        // The HWPT goes before the vDEVICE, as before the device moved away.
+        drop(binding);
         self.lc.unplug(vsid).1
     }
 
+    /// Unplugged devices (their kernel ids) whose detach was refused and whose
+    /// HWPT is therefore still held.
+    pub fn stranded(&self) -> Vec<u32> {
+        self.stranded.iter().map(|(d, _)| d.id()).collect()
+    }
+
     /// Releases everything: devices detached, HWPTs, then the lifecycle's
-    /// objects in the kernel's order.
+    /// objects in the kernel's order. A device whose detach is refused keeps
+    /// its HWPT (listed by [`SmmuCore::stranded`], and logged): destroying
+    /// it would only be refused and lose track of it.
     pub fn teardown(&mut self) -> Vec<Transition> {
         for vsid in self.lc.vsids() {
-            if let Some(dev) = self.lc.device(vsid) {
-                let _ = self.attach.detach(dev.id());
+            let Some(dev) = self.lc.device(vsid).cloned() else {
+                continue;
+            };
+            let binding = self.bindings.remove(&vsid);
+            if let Err(e) = self.attach.detach(dev.id()) {
+                if let Some(b) = binding {
+                    self.stranded.push((dev, b));
+                }
+                log::error!("teardown: detaching vSID {vsid:#x}: {e}");
             }
         }
         self.bindings.clear();
+        // Retry the devices whose detach failed before.
+        let attach = self.attach.clone();
+        self.stranded
+            .retain(|(dev, _)| match attach.detach(dev.id()) {
+                Ok(()) => false,
+                Err(e) => {
+                    log::error!("teardown: device {} still attached: {e}", dev.id());
+                    true
+                }
+            });
         self.lc.teardown()
     }
 
@@ -176,15 +221,28 @@ impl SmmuCore {
             Ok(h)
         };
         let (attach, hwpt) = match try_attach(want) {
-            Ok(h) => (want, h),
+            Ok(h) => (want, Some(h)),
             Err(_) => {
                 self.stats.ste_refused += 1;
                 match try_attach(Attach::Abort) {
-                    Ok(h) => (Attach::Abort, h),
-                    Err(e) => {
-                        log::error!("vSID {vsid:#x}: cannot attach to abort: {e}");
-                        return;
-                    }
+                    Ok(h) => (Attach::Abort, Some(h)),
+                    // Fail closed: a device iommufd has detached is blocked,
+                    // so the guest's DMA no longer uses the old table.
+                    Err(e) => match self.attach.detach(dev.id()) {
+                        Ok(()) => {
+                            log::warn!("vSID {vsid:#x}: no abort HWPT ({e}): detached");
+                            self.stats.detached_to_block += 1;
+                            (Attach::Abort, None)
+                        }
+                        Err(d) => {
+                            log::error!(
+                                "vSID {vsid:#x}: cannot attach to abort ({e}) nor detach ({d}): \
+                                 the previous attachment stays"
+                            );
+                            self.stats.block_failed += 1;
+                            return;
+                        }
+                    },
                 }
             }
         };

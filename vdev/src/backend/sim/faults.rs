@@ -1,9 +1,10 @@
 //! Fault injection: a call of a chosen kind (or any call) fails with a
 //! chosen errno before it changes anything, on its n-th occurrence or every
-//! time. Every call of the backend traits (`Backend`, `Selftest`, `Kick`)
-//! and the SMMU event report consult the rules first (`SimBackend::begin`);
-//! the VMM-side calls (`add_device`, `attach_device`, `detach_device`) do
-//! not.
+//! time. Every call of the backend traits (`Backend`, `Selftest`, `Kick`),
+//! the VFIO attach and detach a VMM makes (`attach_device`,
+//! `detach_device`: `Op::VfioAttach`, `Op::VfioDetach`) and the SMMU event
+//! report consult the rules first (`SimBackend::begin`); only `add_device`
+//! (binding a device, which has no failure of its own here) does not.
 
 use super::objects::State;
 use super::SimBackend;

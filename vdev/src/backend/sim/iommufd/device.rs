@@ -166,11 +166,20 @@ impl SimBackend {
         self.lock().device_smmu(dev_id)
     }
 
+    /// The HWPT device `dev_id` is attached to, `None` when it is detached
+    /// (blocked: no DMA) or unknown.
+    pub fn device_attachment(&self, dev_id: ObjId) -> Option<ObjId> {
+        match self.lock().objs.get(&dev_id) {
+            Some(Obj::Device { attached, .. }) => *attached,
+            _ => None,
+        }
+    }
+
     /// Attaches a device to a HWPT (what `VFIO_DEVICE_ATTACH_IOMMUFD_PT` does
     /// for a VFIO device), with the rules of
     /// [`crate::backend::Selftest::mock_domain_replace`].
     pub fn attach_device(&self, dev_id: ObjId, pt: ObjId) -> Result<()> {
-        let mut st = self.lock();
+        let mut st = self.begin(Op::VfioAttach)?;
         st.attach(dev_id, pt)
             .map(|_| ())
             .map_err(|x| e(Op::VfioAttach, x))
@@ -179,7 +188,7 @@ impl SimBackend {
     /// Detaches a device from whatever it is attached to (what
     /// `VFIO_DEVICE_DETACH_IOMMUFD_PT` does for a VFIO device).
     pub fn detach_device(&self, dev_id: ObjId) -> Result<()> {
-        let mut st = self.lock();
+        let mut st = self.begin(Op::VfioDetach)?;
         let old = match st.objs.get_mut(&dev_id) {
             Some(Obj::Device { attached, .. }) => attached.take(),
             _ => return Err(e(Op::VfioDetach, libc::ENOENT)),
