@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use vdev::backend::sim::{Fault, FaultWhen, KernelInvalidation, SimBackend, SimGuestRam};
-use vdev::backend::{Device, Op};
+use vdev::backend::{deferred, Backend, Device, Op};
+use vdev::cmdqv::lifecycle::Transition;
 use vdev::smmuv3::cmdq::{Geometry, CERROR_ILL};
 use vdev::smmuv3::strtab::{Attach, Config};
 use vdev::smmuv3::SmmuCore;
@@ -337,5 +338,56 @@ fn teardown_keeps_and_reports_what_it_cannot_release() {
     want.sort_unstable();
     assert_eq!(left, want, "both devices still attached, both kept");
     r.sim.clear_faults();
+    r.finish();
+}
+
+#[test]
+fn a_destroy_refused_in_drop_is_kept_and_retried_at_teardown() {
+    let mut r = rig();
+    r.plug_both();
+    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
+    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
+    r.core.set_enable(true, false);
+    // The guest moves 0x10 to bypass; the old nested HWPT's destroy fails.
+    r.sim.inject(Fault {
+        op: Some(Op::Destroy),
+        when: FaultWhen::Nth(1),
+        errno: libc::EBUSY,
+    });
+    r.put_ste(STRTAB + 0x10 * 64, ste_bypass());
+    assert_eq!(r.submit(&[cfgi_ste(0x10)]).error, None);
+    assert_eq!(r.core.attachment(0x10), Some(Attach::Bypass));
+    let kept = r.sim.deferred_destroys().expect("the simulator keeps them");
+    assert_eq!(kept.len(), 1, "kept, not lost");
+    // Teardown retries it: nothing is left (finish checks every object).
+    r.finish();
+}
+
+#[test]
+fn teardown_names_every_object_whose_destroy_stays_refused() {
+    let mut r = rig();
+    r.plug_both();
+    r.sim.inject(Fault {
+        op: Some(Op::Destroy),
+        when: FaultWhen::Every,
+        errno: libc::EIO,
+    });
+    let t = r.core.teardown();
+    let unreleased: Vec<_> = t
+        .iter()
+        .filter_map(|t| match t {
+            Transition::Unreleased(d) => Some((d.what, d.error.errno)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        unreleased.iter().any(|(w, _)| *w == "vIOMMU"),
+        "{unreleased:?}"
+    );
+    assert!(unreleased.iter().all(|(_, e)| *e == libc::EIO));
+    assert!(r.sim.live_objects() > r.baseline);
+    // Once the kernel lets go, one more retry releases all of it.
+    r.sim.clear_faults();
+    assert!(deferred::retry(&r.sim).is_empty());
     r.finish();
 }

@@ -44,6 +44,7 @@ fn describe(t: &Transition) -> String {
         Transition::RegionRemoved { gpa } => format!("VINTF page 0 removed from {gpa:#x}"),
         Transition::VdeviceAllocated { vsid } => format!("IOMMU_VDEVICE_ALLOC for vSID {vsid:#x}"),
         Transition::VdeviceFreed { vsid } => format!("vDEVICE of vSID {vsid:#x} destroyed"),
+        Transition::Unreleased(d) => format!("{} {} not destroyed: {}", d.what, d.id, d.error),
         Transition::TornDown => "vIOMMU destroyed: everything released".into(),
     }
 }

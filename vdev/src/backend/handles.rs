@@ -22,10 +22,19 @@ use super::{
     ViommuDataIn, ViommuDataOut,
 };
 
-fn release(b: &Arc<dyn Backend>, id: ObjId, what: &str) {
+/// Destroys `id` for a handle's `Drop`; a refusal is kept by the backend for
+/// a retry at teardown (see [`super::deferred`]), or logged where the backend
+/// keeps none.
+pub(crate) fn release(b: &Arc<dyn Backend>, id: ObjId, what: &'static str) {
     match b.destroy(id) {
         Ok(()) => log::debug!("destroyed {what} {id}"),
-        Err(e) => log::error!("destroying {what} {id}: {e}"),
+        Err(error) => match b.deferred_destroys() {
+            Some(kept) => {
+                log::warn!("destroying {what} {id}: {error}; kept for a retry");
+                kept.push(super::deferred::Deferred { id, what, error });
+            }
+            None => log::error!("destroying {what} {id}: {error}"),
+        },
     }
 }
 

@@ -33,6 +33,7 @@
 //! Grace host, [`ObjectTypes::SELFTEST`] for the iommufd selftest mock
 //! (`CONFIG_IOMMUFD_TEST`), so the same code drives either.
 
+pub mod deferred;
 mod error;
 pub mod handles;
 #[cfg(target_os = "linux")]
@@ -137,6 +138,13 @@ pub trait Backend: Send + Sync {
 
     /// `IOMMU_DESTROY`.
     fn destroy(&self, id: ObjId) -> Result<()>;
+
+    /// Where the handles keep objects whose destroy (in their `Drop`) the
+    /// kernel refused, for [`deferred::retry`] at teardown. `None` (the
+    /// default) means such objects are only logged.
+    fn deferred_destroys(&self) -> Option<&deferred::DeferredDestroys> {
+        None
+    }
 
     /// `mmap(NULL, length, PROT_READ|PROT_WRITE, MAP_SHARED, iommufd, offset)`;
     /// never executable. The mapping is unmapped when the returned value drops.

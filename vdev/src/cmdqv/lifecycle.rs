@@ -657,6 +657,10 @@ impl Lifecycle {
             self.devices.clear();
         }
         self.unnamed.clear();
+        // Destroys refused while their handles dropped (here or earlier) get
+        // one more try now that their holders are gone.
+        let left = crate::backend::deferred::retry(self.backend.as_ref());
+        out.extend(left.into_iter().map(Transition::Unreleased));
         out.push(Transition::TornDown);
         out
     }

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use super::lifecycle::MAX_LOG2_ENTRIES;
+use crate::backend::deferred::Deferred;
 use crate::backend::{Error, Tegra241Info, VintfPage};
 
 /// Why an event of the lifecycle failed (for the VMM; the guest sees
@@ -120,7 +121,11 @@ pub enum Transition {
         /// The vSID.
         vsid: u32,
     },
-    /// Everything was released.
+    /// Teardown could not destroy a kernel object (its destroy was refused
+    /// when its handle dropped and again on the retry); the backend keeps it
+    /// for a later [`crate::backend::deferred::retry`].
+    Unreleased(Deferred),
+    /// Everything was released (but what [`Transition::Unreleased`] names).
     TornDown,
 }
 

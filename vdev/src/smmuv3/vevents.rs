@@ -82,8 +82,6 @@ impl Drop for HostEvents {
         // The descriptor first: an open vEVENTQ file keeps the object busy.
         #[cfg(unix)]
         drop(self.fd.take());
-        if let Err(e) = self.b().destroy(self.id) {
-            log::error!("destroying the SMMUv3 vEVENTQ {}: {e}", self.id);
-        }
+        crate::backend::handles::release(self.b(), self.id, "SMMUv3 vEVENTQ");
     }
 }

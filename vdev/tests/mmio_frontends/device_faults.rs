@@ -89,14 +89,14 @@ fn the_smmuv3_veventq_follows_the_vintf_and_its_failure_is_not_fatal() {
 }
 
 /// Physical StreamIDs of the rig's devices (`rig()` binds them in this order).
-const PSIDS: [u32; 2] = [0x100, 0x200];
+pub(super) const PSIDS: [u32; 2] = [0x100, 0x200];
 
 /// The guest's event queue.
 const EVQ: u64 = RAM + 0x8_0000;
 
 /// An F_TRANSLATION record as the SMMU writes it: StreamID `sid`, SubstreamID
 /// 3, a read of `iova` that missed in the stage-1 tables.
-fn f_translation(sid: u32, iova: u64) -> [u64; 4] {
+pub(super) fn f_translation(sid: u32, iova: u64) -> [u64; 4] {
     let mut e = sm::structs::EvtFTranslation::new()
         .with(sm::structs::EvtFTranslation::SID, u64::from(sid))
         .with(sm::structs::EvtFTranslation::SSV, 1)

@@ -23,6 +23,7 @@ mod cmdqv_window;
 #[path = "../common/mod.rs"]
 mod common;
 mod device_faults;
+mod fault_sweep;
 mod lvcmdqs;
 mod smmu_window;
 mod vmm_bus;

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use iommufd_bindings::iommufd as b;
 use iommufd_ioctls::{IommuFd, IommufdError};
 
+use super::deferred::DeferredDestroys;
 use super::uapi::{self, selftest};
 use super::{
     Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Op, PollFd,
@@ -110,6 +111,8 @@ pub struct IommufdBackend {
     types: ObjectTypes,
     /// Open vEVENTQs, by object id.
     veventqs: Mutex<HashMap<ObjId, OpenVeventq>>,
+    /// Destroys refused in a handle's `Drop`, for a retry at teardown.
+    deferred: DeferredDestroys,
 }
 
 /// A vEVENTQ's file and what reading it needs.
@@ -139,6 +142,7 @@ impl IommufdBackend {
             fd,
             types,
             veventqs: Mutex::new(HashMap::new()),
+            deferred: DeferredDestroys::default(),
         }
     }
 
@@ -408,6 +412,10 @@ impl Backend for IommufdBackend {
             .remove(&id);
         drop(file);
         self.fd.destroy_iommu_object(id).map_err(err(Op::Destroy))
+    }
+
+    fn deferred_destroys(&self) -> Option<&DeferredDestroys> {
+        Some(&self.deferred)
     }
 
     fn mmap(&self, offset: u64, length: u64) -> Result<Box<dyn MappedRegion>> {

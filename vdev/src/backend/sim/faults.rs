@@ -35,6 +35,7 @@ pub struct Fault {
 pub(super) struct FaultRule {
     fault: Fault,
     seen: u64,
+    fired: u64,
 }
 
 /// Consults the injected faults for a call of `op`: every matching rule
@@ -48,6 +49,7 @@ pub(super) fn consult(st: &mut State, op: Op) -> Result<()> {
                 FaultWhen::Nth(n) => r.seen == n,
             };
             if fire {
+                r.fired += 1;
                 return Err(Error::new(op, r.fault.errno));
             }
         }
@@ -58,7 +60,17 @@ pub(super) fn consult(st: &mut State, op: Op) -> Result<()> {
 impl SimBackend {
     /// Injects a fault.
     pub fn inject(&self, fault: Fault) {
-        self.lock().faults.push(FaultRule { fault, seen: 0 });
+        self.lock().faults.push(FaultRule {
+            fault,
+            seen: 0,
+            fired: 0,
+        });
+    }
+
+    /// How many calls the injected faults failed so far, over all rules (a
+    /// test checks that the fault it injected was reached).
+    pub fn faults_fired(&self) -> u64 {
+        self.lock().faults.iter().map(|r| r.fired).sum()
     }
 
     /// Removes all injected faults.

@@ -49,6 +49,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::deferred::DeferredDestroys;
 use super::{
     Backend, Error, HwInfo, HwInfoQuery, Kick, MappedRegion, MockDomain, ObjId, ObjectTypes, Op,
     Result, Selftest, VEvent, ViommuDataIn, ViommuDataOut,
@@ -80,6 +81,8 @@ struct Shared {
     cfg: SimConfig,
     mem: Arc<dyn GuestMemory>,
     st: Mutex<State>,
+    /// Destroys refused in a handle's `Drop`, for a retry at teardown.
+    deferred: DeferredDestroys,
 }
 
 /// The simulated backend. Cloning gives another handle to the same simulated
@@ -126,6 +129,7 @@ impl SimBackend {
                 cfg,
                 mem,
                 st: Mutex::new(st),
+                deferred: DeferredDestroys::default(),
             }),
         }
     }
@@ -245,6 +249,10 @@ impl Backend for SimBackend {
     fn destroy(&self, id: ObjId) -> Result<()> {
         let op = Op::Destroy;
         self.begin(op)?.destroy(id).map_err(|x| e(op, x))
+    }
+
+    fn deferred_destroys(&self) -> Option<&DeferredDestroys> {
+        Some(&self.sh.deferred)
     }
 
     fn mmap(&self, offset: u64, length: u64) -> Result<Box<dyn MappedRegion>> {
