@@ -1,10 +1,13 @@
-//! Shared harness of the dispatcher fuzz targets: the input is decoded into
-//! a sequence of guest reads/writes (at valid offsets, their neighbours or
-//! anywhere, any size) and device-side stores, run against the generated
-//! dispatcher and the reference model in lockstep. A panic anywhere, or any
-//! disagreement with the model, is a crash.
+//! Shared harness of the fuzz targets. The dispatcher targets decode the
+//! input into a sequence of guest reads/writes (at valid offsets, their
+//! neighbours or anywhere, any size) and device-side stores, run against the
+//! generated dispatcher and the reference model in lockstep: a panic
+//! anywhere, or any disagreement with the model, is a crash. The whole-device
+//! target is [`device`].
 
 pub use dispatch_tests::model::{unflatten, Model};
+
+pub mod device;
 
 /// Reads fuzz input bytes, returning zeros once exhausted.
 pub struct Input<'a> {
