@@ -15,6 +15,7 @@ use crate::{Access, Layout, ReadWrite, Value, Word};
 /// Why a trapped access was not performed. The VMM decides whether to treat
 /// it as RAZ/WI or to report a fault to the guest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AccessError {
     /// No register at this offset.
     Unmapped,
@@ -32,6 +33,7 @@ pub enum AccessError {
 
 /// The part of a register an access covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Lane {
     /// A 32-bit access to a 32-bit register, or to the low half of a 64-bit one.
     Low,

@@ -21,6 +21,7 @@ use cmdqv_regs::{
 
 /// What CMDQV_PARAM says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CmdqvParams {
     /// Raw CMDQV_PARAM.
     pub raw: u32,

@@ -2,6 +2,7 @@
 
 /// Command queue error codes (CMDQ_CONS.ERR / VCMDQ_CONS.ERR).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CmdError {
     /// CERROR_NONE (0): no error recorded.
     None,
@@ -44,6 +45,7 @@ impl CmdError {
 
 /// A command the SMMU refused, as found by error recovery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CommandFault {
     /// Why processing stopped.
     pub error: CmdError,
@@ -55,6 +57,7 @@ pub struct CommandFault {
 
 /// Everything that can go wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error {
     /// The registers do not describe a device this driver supports.
     Unsupported(&'static str),

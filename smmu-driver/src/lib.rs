@@ -29,4 +29,6 @@ pub use dma::DmaBuf;
 pub use error::{CmdError, CommandFault, Error};
 pub use mmio::{Mmio, VolatileMmio};
 pub use smmu::{Capabilities, GlobalErrors, Smmu};
-pub use structs::{cd, cmd, event, ste, Cd, Command, Event, Granule, Stage1Config, Ste};
+pub use structs::{
+    cd, cmd, event, ste, Cd, Command, Event, EventBatch, Granule, Stage1Config, Ste,
+};

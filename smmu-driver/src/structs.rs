@@ -7,6 +7,10 @@
 use regmap_rt::Words;
 pub use smmuv3_regs::structs::{Cd, Command, Event, Ste};
 
+/// Event records taken together from the event queue
+/// ([`crate::Smmu::pop_events`]): a fixed capacity, no allocator.
+pub type EventBatch<const N: usize> = heapless::Vec<Event, N>;
+
 /// Stream table entries the driver installs.
 pub mod ste {
     use super::{Ste, Words};

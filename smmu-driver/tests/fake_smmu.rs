@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use smmu_driver::cmdqv::Cmdqv;
+use smmu_driver::smmu::MAX_L2_TABLES;
 use smmu_driver::smmuv3_regs::CR0;
-use smmu_driver::{cmd, event, ste, CmdError, Command, DmaBuf, Error, Mmio, Smmu};
+use smmu_driver::{cmd, event, ste, CmdError, Command, DmaBuf, Error, EventBatch, Mmio, Smmu};
 
 #[derive(Default)]
 struct State {
@@ -321,6 +322,82 @@ fn two_level_stream_table() {
     assert_eq!(smmu.read_ste(0x45).unwrap(), ste::bypass());
     // L1 descriptor 1: SPAN = 7, L2PTR = the level-2 table.
     assert_eq!(peek(l1, 1), l2 as u64 | 7);
+
+    // Up to MAX_L2_TABLES tables; one more new index is refused before
+    // its descriptor is written.
+    for i in 2..=MAX_L2_TABLES as u32 {
+        smmu.install_l2_table(i, buf(aligned(8, 6), 8 << 6))
+            .unwrap();
+    }
+    let extra = MAX_L2_TABLES as u32 + 1;
+    assert!(matches!(
+        smmu.install_l2_table(extra, buf(aligned(8, 6), 8 << 6)),
+        Err(Error::OutOfRange(_))
+    ));
+    assert_eq!(peek(l1, extra as usize), 0);
+    assert!(matches!(
+        smmu.read_ste(extra << 6),
+        Err(Error::NotConfigured(_))
+    ));
+    // A known index takes a new table even when all slots are used; its
+    // STEs start invalid again.
+    let fresh = aligned(8, 6);
+    smmu.install_l2_table(1, buf(fresh, 8 << 6)).unwrap();
+    assert_eq!(peek(l1, 1), fresh as u64 | 7);
+    assert_eq!(smmu.read_ste(0x45).unwrap(), ste::invalid());
+}
+
+#[test]
+fn pop_events_in_batches() {
+    let fake = Fake::smmu();
+    let (st, cq, eq) = (aligned(8, 4), aligned(2, 2), aligned(4, 2));
+    let mut smmu = Smmu::probe(fake.clone()).unwrap();
+    smmu.setup_strtab_linear(buf(st, 8 << 4), 4).unwrap();
+    smmu.setup_cmdq(buf(cq, 2 << 2), 2).unwrap();
+    smmu.setup_eventq(buf(eq, 4 << 2), 2).unwrap();
+    smmu.enable().unwrap();
+    // Three C_BAD_STE records for StreamIDs 0x20..0x22 in a 4-slot queue.
+    for i in 0..3u64 {
+        // SAFETY: inside the event queue buffer.
+        unsafe { std::ptr::write_volatile(eq.add(4 * i as usize), 0x20_0000_0004 + (i << 32)) };
+    }
+    fake.0.borrow_mut().regs.insert(0xa8, 3);
+    let sids = |b: &EventBatch<4>| b.iter().map(event::sid).collect::<Vec<_>>();
+    // A batch of two takes the two oldest and frees their slots at once.
+    let mut two = EventBatch::<2>::new();
+    assert!(!smmu.pop_events(&mut two).unwrap());
+    assert_eq!(two.iter().map(event::sid).collect::<Vec<_>>(), [0x20, 0x21]);
+    assert_eq!(fake.0.borrow().reg(0xac), 2);
+    // A full batch takes nothing and leaves CONS alone.
+    assert!(!smmu.pop_events(&mut two).unwrap());
+    assert_eq!((two.len(), fake.0.borrow().reg(0xac)), (2, 2));
+    // The rest, then the wrap: PROD passes the end of the queue (index 1
+    // with the wrap bit) and records 3 and 0 come out in order.
+    let mut four = EventBatch::<4>::new();
+    assert!(!smmu.pop_events(&mut four).unwrap());
+    assert_eq!(sids(&four), [0x22]);
+    for (slot, sid) in [(3usize, 0x23u64), (0, 0x24)] {
+        // SAFETY: inside the event queue buffer.
+        unsafe { std::ptr::write_volatile(eq.add(4 * slot), (sid << 32) | 4) };
+    }
+    fake.0.borrow_mut().regs.insert(0xa8, 1 << 2 | 1);
+    four.clear();
+    assert!(!smmu.pop_events(&mut four).unwrap());
+    assert_eq!(sids(&four), [0x23, 0x24]);
+    assert_eq!(fake.0.borrow().reg(0xac), 1 << 2 | 1);
+    // An overflow is acknowledged with the records taken.
+    four.clear();
+    for (slot, sid) in [(1usize, 0x25u64), (2, 0x26)] {
+        // SAFETY: inside the event queue buffer.
+        unsafe { std::ptr::write_volatile(eq.add(4 * slot), (sid << 32) | 4) };
+    }
+    fake.0.borrow_mut().regs.insert(0xa8, 1 << 31 | 1 << 2 | 3);
+    assert!(smmu.pop_events(&mut four).unwrap());
+    assert_eq!(sids(&four), [0x25, 0x26]);
+    assert_eq!(fake.0.borrow().reg(0xac), 1 << 31 | 1 << 2 | 3);
+    four.clear();
+    assert!(!smmu.pop_events(&mut four).unwrap());
+    assert!(four.is_empty());
 }
 
 #[test]

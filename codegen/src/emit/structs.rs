@@ -4,8 +4,10 @@
 //! updated through [`regmap_rt::Words`] (`ste.get(Ste::V)`,
 //! `ste.with_enum(Ste::CONFIG, SteConfig::BYPASS)`): one line per field
 //! instead of a family of methods, which keeps generated crates small.
-//! `new()` applies the map's `fixed:` values (a command's opcode); a
-//! `heapless` batch type is emitted per structure family (commands).
+//! `new()` applies the map's `fixed:` values (a command's opcode). No
+//! container types are emitted: a fixed-capacity batch is the user's
+//! `heapless::Vec<Command, N>` (smmu-driver's `EventBatch`), so the
+//! generated crates depend on nothing but regmap-rt.
 
 use crate::ir::Ir;
 use crate::names::{hex, string};
@@ -86,24 +88,6 @@ pub fn emit(ir: &Ir, out: &mut Out) {
         let mut args = vec![s.ty.clone(), n.to_string(), fixed];
         args.extend(s.ancestors.iter().cloned());
         out.list("regmap_rt::impl_words!(", &args, ");", true);
-    }
-    for s in &ir.structs {
-        let root = s.ancestors.is_empty()
-            && ir
-                .structs
-                .iter()
-                .any(|o| o.ancestors.first() == Some(&s.ty));
-        if root {
-            out.doc_line(&format!(
-                "A fixed-capacity batch of [`{}`] values (e.g. commands to submit together).",
-                s.ty
-            ));
-            out.assign_text(
-                &format!("pub type {}Batch<const N: usize> =", s.ty),
-                &format!("heapless::Vec<{}, N>", s.ty),
-                ";",
-            );
-        }
     }
     out.close();
 }

@@ -25,7 +25,7 @@ use crate::dma::DmaBuf;
 use crate::error::Error;
 use crate::mmio::Mmio;
 use crate::smmu::Smmu;
-use crate::structs::{event, Event};
+use crate::structs::{event, Event, EventBatch};
 use regmap_rt::{StructField, Words};
 use smmuv3_regs::enums::EventId;
 use smmuv3_regs::{CMDQ_CONS, EVENTQ_CONS, EVENTQ_PROD};
@@ -195,6 +195,9 @@ pub struct World<'r, P: Platform> {
 const STRTAB_LOG2: u32 = 8;
 const CMDQ_LOG2: u32 = 8;
 const EVTQ_LOG2: u32 = 7;
+/// Records the event queue holds: the capacity of the drain's batch, so
+/// one [`Smmu::pop_events`] takes everything pending.
+const EVTQ_SLOTS: usize = 1 << EVTQ_LOG2;
 
 /// Events kept by [`World::drain_events`] beyond the count.
 struct Drained {
@@ -277,19 +280,26 @@ impl<P: Platform> World<'_, P> {
             uniform: true,
             overflow: false,
         };
-        // An event queue holds at most 2^EVTQ_LOG2 records; a few more
-        // rounds cover records written while draining.
-        for _ in 0..(4u32 << EVTQ_LOG2) {
-            let (ev, overflow) = smmu.pop_event()?;
-            d.overflow |= overflow;
-            let Some(e) = ev else { return Ok(d) };
-            match d.first {
-                None => d.first = Some(e),
-                Some(f) => {
-                    d.uniform &= event::id(&f) == event::id(&e) && event::sid(&f) == event::sid(&e)
+        // One batch takes a full queue; a few more rounds cover records
+        // written while draining. A batch that is not filled means the
+        // queue was empty when it was read.
+        let mut batch = EventBatch::<EVTQ_SLOTS>::new();
+        for _ in 0..4 {
+            batch.clear();
+            d.overflow |= smmu.pop_events(&mut batch)?;
+            for e in &batch {
+                match d.first {
+                    None => d.first = Some(*e),
+                    Some(f) => {
+                        d.uniform &=
+                            event::id(&f) == event::id(e) && event::sid(&f) == event::sid(e)
+                    }
                 }
+                d.count += 1;
             }
-            d.count += 1;
+            if !batch.is_full() {
+                return Ok(d);
+            }
         }
         Err(Fail::Msg("the event queue never ran empty"))
     }

@@ -6,6 +6,7 @@ use smmuv3_regs::{AIDR, IDR0, IDR1, IDR3, IDR5};
 
 /// What the ID registers say the SMMU supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Capabilities {
     /// Raw IDR0.
     pub idr0: u32,

@@ -10,6 +10,7 @@ use smmuv3_regs::{CMDQ_CONS, GERROR};
 
 /// Active global errors (GERROR ^ GERRORN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GlobalErrors(pub u32);
 
 impl GlobalErrors {

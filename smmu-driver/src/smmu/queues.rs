@@ -5,7 +5,7 @@ use crate::dma::{dma_rmb, DmaBuf};
 use crate::error::Error;
 use crate::mmio::Mmio;
 use crate::queue::Queue;
-use crate::structs::Event;
+use crate::structs::{Event, EventBatch};
 use smmuv3_regs::{CMDQ_BASE, CMDQ_CONS, CMDQ_PROD, EVENTQ_BASE, EVENTQ_CONS, EVENTQ_PROD};
 
 impl<'a, M: Mmio> Smmu<'a, M> {
@@ -53,6 +53,17 @@ impl<'a, M: Mmio> Smmu<'a, M> {
     /// acknowledges an event queue overflow (records lost), reported in
     /// the returned flag.
     pub fn pop_event(&mut self) -> Result<(Option<Event>, bool), Error> {
+        let mut one = EventBatch::<1>::new();
+        let overflow = self.pop_events(&mut one)?;
+        Ok((one.pop(), overflow))
+    }
+
+    /// Appends the records the SMMU has written to `out`, oldest first,
+    /// until the queue is empty or `out` is full, and frees their slots
+    /// with one EVENTQ_CONS write. Also acknowledges an event queue
+    /// overflow (records lost), reported in the returned flag. A batch of
+    /// the queue's size takes everything pending in one call.
+    pub fn pop_events<const N: usize>(&mut self, out: &mut EventBatch<N>) -> Result<bool, Error> {
         let prod_reg = self.regs.eventq_prod().extract();
         let cons_reg = self.regs.eventq_cons().extract();
         let q = self
@@ -69,22 +80,26 @@ impl<'a, M: Mmio> Smmu<'a, M> {
         } else {
             cons_reg.read(EVENTQ_CONS::OVACKFLG)
         });
-        if q.is_empty_at(prod, cons) {
-            if overflow {
-                self.regs
-                    .eventq_cons()
-                    .write(EVENTQ_CONS::RD.val(cons) + ovack);
-            }
-            return Ok((None, overflow));
+        // Records up to PROD are visible once PROD has been read.
+        if !q.is_empty_at(prod, cons) {
+            dma_rmb();
         }
-        dma_rmb();
-        let mut w = [0u64; EVT_WORDS];
-        q.read_entry(cons, &mut w);
-        let next = q.next(cons);
+        let mut next = cons;
+        while !out.is_full() && !q.is_empty_at(prod, next) {
+            let mut w = [0u64; EVT_WORDS];
+            q.read_entry(next, &mut w);
+            // Room was checked: this only stops on a full batch.
+            if out.push(Event(w)).is_err() {
+                break;
+            }
+            next = q.next(next);
+        }
         q.cons = next;
-        self.regs
-            .eventq_cons()
-            .write(EVENTQ_CONS::RD.val(next) + ovack);
-        Ok((Some(Event(w)), overflow))
+        if next != cons || overflow {
+            self.regs
+                .eventq_cons()
+                .write(EVENTQ_CONS::RD.val(next) + ovack);
+        }
+        Ok(overflow)
     }
 }

@@ -5,6 +5,7 @@ use crate::dma::{dma_wmb, DmaBuf};
 use crate::error::Error;
 use crate::mmio::Mmio;
 use crate::structs::{cmd, ste, Cd, Ste};
+use heapless::LinearMap;
 use regmap_rt::Words;
 use smmuv3_regs::structs::L1Std;
 use smmuv3_regs::{STRTAB_BASE, STRTAB_BASE_CFG};
@@ -20,7 +21,8 @@ pub(super) enum StreamTable<'a> {
         l1: DmaBuf<'a>,
         log2size: u32,
         split: u32,
-        l2: [Option<(u32, DmaBuf<'a>)>; MAX_L2_TABLES],
+        /// The level-2 tables installed, by level-1 index.
+        l2: LinearMap<u32, DmaBuf<'a>, MAX_L2_TABLES>,
     },
 }
 
@@ -90,7 +92,7 @@ impl<'a, M: Mmio> Smmu<'a, M> {
             l1,
             log2size,
             split,
-            l2: [const { None }; MAX_L2_TABLES],
+            l2: LinearMap::new(),
         });
         Ok(())
     }
@@ -117,23 +119,21 @@ impl<'a, M: Mmio> Smmu<'a, M> {
         if (buf.len_bytes() as u64) < bytes || !buf.is_aligned(bytes) {
             return Err(Error::BadBuffer("level-2 stream table"));
         }
-        let slot = match l2
-            .iter()
-            .position(|e| matches!(e, Some((i, _)) if *i == l1_index))
-        {
-            Some(s) => s,
-            None => l2
-                .iter()
-                .position(|e| e.is_none())
-                .ok_or(Error::OutOfRange("too many level-2 tables"))?,
-        };
+        // Refused before anything is written: a new index needs a free
+        // slot, a known one replaces its table.
+        if l2.is_full() && !l2.contains_key(&l1_index) {
+            return Err(Error::OutOfRange("too many level-2 tables"));
+        }
         buf.zero();
         let desc = L1Std::new()
             .with(L1Std::SPAN, u64::from(split) + 1)
             .with(L1Std::L2PTR, buf.phys() >> 6);
         dma_wmb();
         l1.write(l1_index as usize, desc.0[0]);
-        l2[slot] = Some((l1_index, buf));
+        // Room was checked above, so this only fails if that check is wrong.
+        if l2.insert(l1_index, buf).is_err() {
+            return Err(Error::OutOfRange("too many level-2 tables"));
+        }
         if self.cmdq_running() {
             let first_sid = l1_index << split;
             let mut b = self.batch();
@@ -163,11 +163,9 @@ impl<'a, M: Mmio> Smmu<'a, M> {
                 }
                 let (hi, lo) = (sid >> *split, sid & ((1 << *split) - 1));
                 let table = l2
-                    .iter_mut()
-                    .flatten()
-                    .find(|(i, _)| *i == hi)
+                    .get_mut(&hi)
                     .ok_or(Error::NotConfigured("no level-2 table for this stream ID"))?;
-                Ok((&mut table.1, lo as usize * STE_WORDS))
+                Ok((table, lo as usize * STE_WORDS))
             }
         }
     }

@@ -1,8 +1,11 @@
-//! Touches the generated accessors, structures and register files so the
-//! aarch64 build compiles and codegens them, not only type-checks.
+//! Touches the generated accessors, structures and register files, the
+//! driver and the `defmt::Format` impls so the aarch64 build compiles and
+//! codegens them, not only type-checks.
 #![no_std]
 
+use regmap_rt::regfile::AccessError;
 use regmap_rt::{VolatileMmio, Words};
+use smmu_driver::Smmu;
 use smmuv3_regs::{structs::CmdCfgiSte, Smmuv3, CR0};
 
 /// Enables the SMMU's queues on a real window (aarch64: single ldr/str).
@@ -65,4 +68,28 @@ pub unsafe extern "C" fn volatile_modify(base: *mut u8) {
         let v = p.read_volatile();
         p.write_volatile((v & !0x4) | 0x4);
     }
+}
+
+/// Probes the SMMU with the driver and logs what it found through defmt:
+/// the capabilities or the error, CR0 as a register value and a refused
+/// trapped access, so every kind of `Format` impl (derived driver types,
+/// generated register values, structures, regmap-rt's errors) is
+/// instantiated for the target.
+///
+/// # Safety
+/// `base` must be the SMMU's mapped MMIO window.
+pub unsafe fn probe_and_log(base: *mut u8) {
+    let mmio = unsafe { VolatileMmio::new(base) };
+    match Smmu::probe(mmio) {
+        Ok(smmu) => {
+            defmt::info!("SMMUv3 {}", smmu.capabilities());
+            defmt::info!("{}", smmu.regs().cr0().value());
+        }
+        Err(e) => defmt::error!("probe: {}", e),
+    }
+    let refused: Result<u64, AccessError> = smmuv3_regs::regfile::RegFile::new().read(0x3, 4);
+    if let Err(e) = refused {
+        defmt::warn!("trapped read refused: {}", e);
+    }
+    defmt::debug!("{}", CmdCfgiSte::new().with(CmdCfgiSte::SID, 1));
 }

@@ -18,14 +18,6 @@ impl Cx<'_> {
             let ty = camel(&s.name);
             let who = format!("structure `{}`", s.name);
             scope.claim(self, &ty, &who, s.span);
-            let is_root = s.extends.is_none()
-                && dev
-                    .structs
-                    .iter()
-                    .any(|o| o.extends.as_deref() == Some(&s.name));
-            if is_root {
-                scope.claim(self, &format!("{ty}Batch"), &who, s.span);
-            }
             let mut items = Scope::new("a structure's `impl`");
             for item in STRUCT_ITEMS {
                 items.reserve(item);
