@@ -3,22 +3,31 @@
 //! Used by the CLI for register and structure names (`regmap decode`) and
 //! for command names. Comparison ignores ASCII case, as name lookup does.
 
-/// Levenshtein distance between `a` and `b` (insertions, deletions and
-/// substitutions of one character each cost 1), ignoring ASCII case.
+/// Edit distance between `a` and `b`, ignoring ASCII case: the fewest
+/// insertions, deletions, substitutions and swaps of two adjacent
+/// characters that turn one into the other (optimal string alignment). A
+/// swap counts as one edit because it is the commonest typo (`CTLR`).
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
     let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
-    // One row of the dynamic-programming table at a time: `prev[j]` is the
-    // distance between a[..i] and b[..j].
+    // Three rows of the dynamic-programming table: `row[j]` is the distance
+    // between a[..i] and b[..j]; `prev` and `prev2` hold i - 1 and i - 2.
+    let mut prev2 = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let subst = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+    let mut row = vec![0; b.len() + 1];
+    for i in 0..a.len() {
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let mut d = (prev[j] + usize::from(a[i] != b[j]))
+                .min(prev[j + 1] + 1)
+                .min(row[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                d = d.min(prev2[j - 1] + 1);
+            }
+            row[j + 1] = d;
         }
-        std::mem::swap(&mut prev, &mut cur);
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut row);
     }
     prev[b.len()]
 }
@@ -78,6 +87,9 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("GERROR", "GERRORN"), 1);
         assert_eq!(edit_distance("CR0", "CR1ACK"), 4);
+        assert_eq!(edit_distance("CTLR", "CTRL"), 1);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("abc", "ca"), 3);
     }
 
     #[test]
@@ -85,6 +97,7 @@ mod tests {
         let names = ["CR0", "CR0ACK", "CR1", "GERROR", "VINTF.SID_MATCH", "IDR0"];
         assert_eq!(closest("CR2", names, 3), ["CR0", "CR1"]);
         assert_eq!(closest("gerorr", names, 3), ["GERROR"]);
+        assert_eq!(closest("CRO", names, 3), ["CR0", "CR1"]);
         assert_eq!(closest("SID_MATCH", names, 3), ["VINTF.SID_MATCH"]);
         assert_eq!(closest("VINTF.SID_MACH", names, 3), ["VINTF.SID_MATCH"]);
         assert!(closest("STRTAB_BASE", names, 3).is_empty());
