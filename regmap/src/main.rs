@@ -229,8 +229,19 @@ impl From<String> for Failure {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    // `env::args` would panic on an argument that is not UTF-8.
+    let args: Result<Vec<String>, _> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect();
+    let result = match args {
+        Ok(args) => run(&args),
+        Err(bad) => Err(Failure::Usage(
+            None,
+            format!("argument `{}` is not UTF-8 text", bad.to_string_lossy()),
+        )),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(msg)) => {
             if !msg.is_empty() {
@@ -255,18 +266,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// `MAP REGISTER|STRUCT VALUE...`: the arguments of a usage line.
+fn synopsis(c: &Command) -> String {
+    let args: Vec<String> = c
+        .args
+        .iter()
+        .map(|a| match a.arity {
+            Arity::One => a.name.to_string(),
+            Arity::Optional => format!("[{}]", a.name),
+            Arity::Many => format!("{}...", a.name),
+        })
+        .collect();
+    args.join(" ")
+}
+
 /// `regmap decode MAP REGISTER|STRUCT VALUE...`
 fn usage_line(c: &Command) -> String {
-    let mut s = format!("regmap {}", c.name);
-    for a in c.args {
-        s.push(' ');
-        match a.arity {
-            Arity::One => s.push_str(a.name),
-            Arity::Optional => s.push_str(&format!("[{}]", a.name)),
-            Arity::Many => s.push_str(&format!("{}...", a.name)),
-        }
-    }
-    s
+    format!("regmap {} {}", c.name, synopsis(c))
 }
 
 fn overview() -> String {
@@ -279,7 +295,7 @@ fn overview() -> String {
     );
     let synopses: Vec<String> = COMMANDS
         .iter()
-        .map(|c| usage_line(c).trim_start_matches("regmap ").to_string())
+        .map(|c| format!("{} {}", c.name, synopsis(c)))
         .collect();
     let width = synopses.iter().map(String::len).max().unwrap_or(0);
     for (c, synopsis) in COMMANDS.iter().zip(&synopses) {
@@ -357,14 +373,13 @@ fn parse(c: &'static Command, rest: &[String]) -> Result<Parsed, Failure> {
         values.push(v);
     }
     if let Some(extra) = it.next() {
-        let line = usage_line(c);
-        let takes = match line.split_once(' ').and_then(|(_, l)| l.split_once(' ')) {
-            Some((_, args)) => format!("takes {args}"),
-            None => "takes no argument".to_string(),
-        };
         return Err(Failure::Usage(
             Some(c),
-            format!("unexpected argument `{extra}` ({} {takes})", c.name),
+            format!(
+                "unexpected argument `{extra}` ({} takes {})",
+                c.name,
+                synopsis(c)
+            ),
         ));
     }
     Ok(Parsed::Args(values))

@@ -564,3 +564,20 @@ fn an_index_out_of_range_or_on_a_non_array_is_an_error() {
         assert!(err.contains(says), "{sel}: {err}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_regmap"))
+        .arg("check")
+        .arg(std::ffi::OsStr::from_bytes(b"map\xff.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("regmap: argument `map\u{fffd}.yaml` is not UTF-8 text"),
+        "{err}"
+    );
+}
