@@ -64,7 +64,7 @@ fn parse_selector(selector: &str) -> Result<Vec<Segment<'_>>, String> {
 }
 
 /// Resolves a selector: `CR0`, `VINTF[3].SID_MATCH[2]` (a register, with
-/// one index for each enclosing array, all required) or `STE` (a
+/// the index of every array on its path, none optional) or `STE` (a
 /// structure). Names match ignoring ASCII case when no name matches
 /// exactly; an unknown name is reported with the closest names.
 pub fn select<'a>(dev: &'a Device, selector: &str) -> Result<Target<'a>, String> {
