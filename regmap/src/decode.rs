@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Access, Device, Register, Struct};
+use crate::model::{Access, ArrayDim, Device, Register, Struct};
 
 /// What a decode selector names.
 #[derive(Debug)]
@@ -31,66 +31,204 @@ pub fn parse_value(s: &str) -> Option<u64> {
     }
 }
 
-/// Resolves `VINTF[3].SID_MATCH[2]`, `CR0` or `STE`. Omitted indices are 0.
-pub fn select<'a>(dev: &'a Device, selector: &str) -> Result<Target<'a>, String> {
-    let mut path = Vec::new();
-    let mut indices = Vec::new();
-    for seg in selector.split('.') {
-        let (name, idx) = match seg.split_once('[') {
-            None => (seg, None),
-            Some((n, rest)) => {
-                let inner = rest
-                    .strip_suffix(']')
-                    .ok_or_else(|| format!("`{seg}`: expected NAME[INDEX]"))?;
-                let i = parse_value(inner)
-                    .and_then(|v| u32::try_from(v).ok())
-                    .ok_or_else(|| format!("`{seg}`: index `{inner}` is not a number"))?;
-                (n, Some(i))
-            }
-        };
-        path.push(name);
-        indices.push((name, idx));
-    }
-    let path = path.join(".");
-    if let Some(reg) = dev.register(&path) {
-        let mut idx = Vec::new();
-        for dim in &reg.arrays {
-            // Dimension names are block or register names along the path.
-            let given = indices
-                .iter()
-                .find(|(n, _)| *n == dim.name)
-                .and_then(|(_, i)| *i)
-                .unwrap_or(0);
-            if given >= dim.count {
+/// One `.`-separated segment of a selector: `SID_MATCH[3]`.
+struct Segment<'s> {
+    name: &'s str,
+    index: Option<u32>,
+}
+
+fn parse_selector(selector: &str) -> Result<Vec<Segment<'_>>, String> {
+    selector
+        .split('.')
+        .map(|seg| {
+            let (name, index) = match seg.split_once('[') {
+                None => (seg, None),
+                Some((n, rest)) => {
+                    let inner = rest
+                        .strip_suffix(']')
+                        .ok_or_else(|| format!("`{seg}`: expected NAME[INDEX]"))?;
+                    let i = parse_value(inner)
+                        .and_then(|v| u32::try_from(v).ok())
+                        .ok_or_else(|| format!("`{seg}`: index `{inner}` is not a number"))?;
+                    (n, Some(i))
+                }
+            };
+            if name.is_empty() {
                 return Err(format!(
-                    "index {given} of `{}` is out of range (0 to {})",
-                    dim.name,
-                    dim.count - 1
+                    "`{selector}`: empty name in the path (expected NAME or BLOCK.NAME)"
                 ));
             }
-            idx.push(given);
-        }
-        for (n, i) in &indices {
-            if i.is_some() && !reg.arrays.iter().any(|d| d.name == *n) {
-                return Err(format!("`{n}` is not an array"));
+            Ok(Segment { name, index })
+        })
+        .collect()
+}
+
+/// Resolves a selector: `CR0`, `VINTF[3].SID_MATCH[2]` (a register, with
+/// the index of every array on its path, none optional) or `STE` (a
+/// structure). Names match ignoring ASCII case when no name matches
+/// exactly; an unknown name is reported with the closest names.
+pub fn select<'a>(dev: &'a Device, selector: &str) -> Result<Target<'a>, String> {
+    let segs = parse_selector(selector)?;
+    let path = segs.iter().map(|s| s.name).collect::<Vec<_>>().join(".");
+    // An exact match wins, so two names that differ only in case stay
+    // reachable; otherwise a unique case-insensitive match is taken.
+    let found = match (dev.register(&path), dev.struct_by_name(&path)) {
+        (Some(r), _) => Found::Register(r),
+        (None, Some(s)) => Found::Struct(s),
+        (None, None) => {
+            let mut hits: Vec<Found> = dev
+                .registers
+                .iter()
+                .filter(|r| r.path().eq_ignore_ascii_case(&path))
+                .map(Found::Register)
+                .chain(
+                    dev.structs
+                        .iter()
+                        .filter(|s| s.name.eq_ignore_ascii_case(&path))
+                        .map(Found::Struct),
+                )
+                .collect();
+            match hits.len() {
+                0 => return Err(not_found(dev, &path)),
+                1 => hits.remove(0),
+                _ => {
+                    let names: Vec<String> =
+                        hits.iter().map(|h| format!("`{}`", h.name())).collect();
+                    return Err(format!(
+                        "`{path}` matches {} (they differ only in case): write the name exactly",
+                        names.join(" and ")
+                    ));
+                }
             }
         }
-        let offset = reg
-            .element_offset(&idx)
-            .ok_or_else(|| "index out of range".to_string())?;
-        return Ok(Target::Register {
-            reg,
-            indices: idx,
-            offset,
-        });
+    };
+    match found {
+        Found::Struct(s) => match segs.iter().find_map(|g| g.index) {
+            Some(i) => Err(format!(
+                "`{}` is a structure, not an array: write it without `[{i}]`",
+                s.name
+            )),
+            None => Ok(Target::Struct(s)),
+        },
+        Found::Register(reg) => {
+            let indices = register_indices(reg, &segs)?;
+            let offset = reg
+                .element_offset(&indices)
+                .ok_or_else(|| format!("{}: index out of range", reg.path()))?;
+            Ok(Target::Register {
+                reg,
+                indices,
+                offset,
+            })
+        }
     }
-    if let Some(s) = dev.struct_by_name(&path) {
-        return Ok(Target::Struct(s));
+}
+
+/// A name a selector resolved to, before its indices are checked.
+enum Found<'a> {
+    Register(&'a Register),
+    Struct(&'a Struct),
+}
+
+impl Found<'_> {
+    fn name(&self) -> String {
+        match self {
+            Found::Register(r) => r.path(),
+            Found::Struct(s) => s.name.clone(),
+        }
     }
-    Err(format!(
-        "no register or structure named `{path}` in map `{}`",
+}
+
+fn not_found(dev: &Device, path: &str) -> String {
+    let paths: Vec<String> = dev.registers.iter().map(Register::path).collect();
+    let names = paths
+        .iter()
+        .map(String::as_str)
+        .chain(dev.structs.iter().map(|s| s.name.as_str()));
+    let hint = crate::suggest::did_you_mean(&crate::suggest::closest(path, names, 3));
+    format!(
+        "no register or structure named `{path}` in map `{}`{hint}",
         dev.name
-    ))
+    )
+}
+
+/// The indices a selector gives `reg`, one per array dimension, outermost
+/// first. `segs` has one segment per block of the register's path and one
+/// for the register itself.
+fn register_indices(reg: &Register, segs: &[Segment]) -> Result<Vec<u32>, String> {
+    let names: Vec<&str> = reg
+        .blocks
+        .iter()
+        .map(String::as_str)
+        .chain([reg.name.as_str()])
+        .collect();
+    // Each dimension is named after the block or register it belongs to;
+    // they come in path order (the convention codegen's lowering relies on
+    // too), so each one is the next segment of that name.
+    let mut dim_at: Vec<Option<&ArrayDim>> = vec![None; names.len()];
+    let mut from = 0;
+    for dim in &reg.arrays {
+        let pos = names[from..]
+            .iter()
+            .position(|n| *n == dim.name)
+            .map(|p| from + p)
+            .ok_or_else(|| {
+                format!(
+                    "{}: array `{}` is not on the register's path",
+                    reg.path(),
+                    dim.name
+                )
+            })?;
+        dim_at[pos] = Some(dim);
+        from = pos + 1;
+    }
+    let mut indices = Vec::new();
+    let mut missing = Vec::new();
+    for ((seg, name), dim) in segs.iter().zip(&names).zip(&dim_at) {
+        match (dim, seg.index) {
+            (None, Some(i)) => {
+                return Err(format!(
+                    "`{name}` is not an array: write it without `[{i}]`"
+                ))
+            }
+            (None, None) => {}
+            (Some(d), Some(i)) if i >= d.count => {
+                return Err(format!(
+                    "index {i} of `{name}` is out of range (0 to {})",
+                    d.count.saturating_sub(1)
+                ));
+            }
+            (Some(_), Some(i)) => indices.push(i),
+            (Some(d), None) => {
+                missing.push(format!(
+                    "`{name}` (an array of {}: 0 to {})",
+                    d.count,
+                    d.count.saturating_sub(1)
+                ));
+                indices.push(0);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        // Show the selector as it must be written, with the indices given
+        // kept and `[0]` where one is missing.
+        let example: Vec<String> = segs
+            .iter()
+            .zip(&names)
+            .zip(&dim_at)
+            .map(|((seg, name), dim)| match (dim, seg.index) {
+                (None, _) => (*name).to_string(),
+                (Some(_), i) => format!("{name}[{}]", i.unwrap_or(0)),
+            })
+            .collect();
+        return Err(format!(
+            "`{}` is an array: missing the index of {}; write e.g. `{}`",
+            reg.path(),
+            missing.join(" and of "),
+            example.join(".")
+        ));
+    }
+    Ok(indices)
 }
 
 fn bits_label(msb: u32, lsb: u32) -> String {

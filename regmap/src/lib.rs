@@ -27,6 +27,7 @@ pub mod dump;
 pub mod elaborate;
 pub mod model;
 pub mod raw;
+pub mod suggest;
 pub mod svd;
 pub mod tables;
 

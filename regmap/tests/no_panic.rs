@@ -156,6 +156,30 @@ fn map() -> impl Strategy<Value = String> {
         })
 }
 
+/// Selectors for `regmap decode`: the example's names in any case with
+/// indices in and out of range, or arbitrary text.
+fn selector() -> impl Strategy<Value = String> {
+    let segment = (
+        prop::sample::select(vec![
+            "QUEUE", "queue", "SLOT", "Slot", "CFG", "CTRL", "ctrl", "Cmd", "PROD_P1", "ID", "",
+        ]),
+        prop::option::of(prop_oneof![
+            (0u64..6).prop_map(|i| i.to_string()),
+            Just("0x3".to_string()),
+            Just("99999999999".to_string()),
+            "[a-z0-9\\[\\]]{0,3}",
+        ]),
+    )
+        .prop_map(|(n, i)| match i {
+            Some(i) => format!("{n}[{i}]"),
+            None => n.to_string(),
+        });
+    prop_oneof![
+        prop::collection::vec(segment, 1..4).prop_map(|v| v.join(".")),
+        "[A-Za-z_.\\[\\]0-9x-]{0,24}",
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -177,6 +201,20 @@ proptest! {
                 prop_assert!(!d.items.is_empty());
                 let _ = d.render();
             }
+        }
+    }
+
+    #[test]
+    fn arbitrary_selectors_never_panic(sel in selector()) {
+        // `regmap decode`'s name lookup, indices and suggestions, on a map
+        // with nested arrays, an alias and structures.
+        let dev = regmap::load_str("example.yaml", EXAMPLE).unwrap();
+        if let Ok(regmap::decode::Target::Register { reg, indices, .. }) =
+            regmap::decode::select(&dev, &sel)
+        {
+            // A register resolves only with every index given and in range.
+            prop_assert_eq!(indices.len(), reg.arrays.len());
+            prop_assert!(reg.element_offset(&indices).is_some());
         }
     }
 
