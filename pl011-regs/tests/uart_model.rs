@@ -203,3 +203,20 @@ fn icr_write_clears_only_the_named_raw_interrupts() {
     rf.write(0x44, 4, 0x7ff).unwrap();
     assert_eq!(rf.read(0x3c, 4), Ok(0x460));
 }
+
+#[test]
+fn vmm_exits_with_byte_buffers() {
+    // A VMM's bus hands over the access as little-endian bytes.
+    let (mut regs, mut uart) = (RegFile::new(), Uart::default());
+    regs.write_bytes(&mut uart, 0x30, &0x301u32.to_le_bytes())
+        .unwrap(); // UARTEN, TXE, RXE
+    regs.write_bytes(&mut uart, 0x0, &[b'x', 0, 0, 0]).unwrap();
+    assert_eq!(uart.tx, b"x");
+    let mut fr = [0u8; 4];
+    regs.read_bytes(&mut uart, 0x18, &mut fr).unwrap();
+    assert_eq!(u32::from_le_bytes(fr), 0x90);
+    // What the bus cannot deliver is an error value, not a panic.
+    let mut two = [0u8; 2];
+    assert!(regs.read_bytes(&mut uart, 0x18, &mut two).is_err());
+    assert!(regs.write_bytes(&mut uart, 0x2000, &[0; 4]).is_err());
+}
