@@ -4,10 +4,11 @@
 //! The "hardware" is what a rust-vmm VMM would run: guest RAM as a
 //! vm-memory `GuestMemoryMmap`, the vSMMUv3 on vdev's simulated host (the
 //! iommufd kernel and SMMU in software), one passthrough device plugged
-//! under a virtual StreamID, and a guest bus that traps MMIO. The guest is
-//! this program's `main`: every register access of the driver goes through
-//! [`Loopback`] onto that bus, and every queue or table the driver fills
-//! lives in the guest RAM the model reads.
+//! under a virtual StreamID, and the device's register window on a
+//! vm-device `IoManager`. The guest is this program's `main`: every
+//! register access of the driver is an MMIO exit ([`Exits`]) the
+//! `IoManager` routes to the model, and every queue or table the driver
+//! fills lives in the guest RAM the model reads.
 //!
 //! ```sh
 //! cargo run -p smmu-driver --example bring-up
@@ -21,20 +22,20 @@
 //! SMMU's mapped registers and buffers from the firmware's own memory
 //! (`firmware/` does exactly that under QEMU).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use smmu_driver::{cd, cmd, ste, DmaBuf, Granule, Mmio, Smmu, Stage1Config};
 use vdev::backend::sim::{SimBackend, SimConfig};
 use vdev::backend::{Backend, Device, Ioas, NestParent};
-use vdev::bus::GuestBus;
+use vdev::bus::{SharedVsmmuv3, Window};
 use vdev::cmdqv::device::VINTF0_PAGE0;
 use vdev::cmdqv::lifecycle::Lifecycle;
-use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config};
+use vdev::smmuv3::device::{host_smmuv3_info, Irqs, Vsmmuv3, Vsmmuv3Config, SMMU_WINDOW};
 use vdev::smmuv3::strtab::Attach;
 use vdev::smmuv3::SmmuCore;
-use vdev::vmm::{CountingIrq, RecordingRegions};
+use vdev::vmm::{CountingIrq, MmioAdapter, RecordingRegions};
+use vm_device::bus::{MmioAddress, MmioRange};
+use vm_device::device_manager::{IoManager, MmioManager};
 use vm_memory::{GuestAddress, GuestMemory as _, GuestMemoryMmap};
 
 /// Guest physical layout (QEMU virt's SMMU and RAM addresses).
@@ -52,28 +53,44 @@ const CMDQ_LOG2: u32 = 6;
 const EVTQ_LOG2: u32 = 5;
 const STRTAB_LOG2: u32 = 8;
 
-/// The driver's MMIO backend: each register access becomes a guest load or
-/// store on the VMM's bus at `base` + offset, which traps into the model.
-#[derive(Clone)]
-struct Loopback {
-    bus: Rc<RefCell<GuestBus>>,
+/// The driver's MMIO backend: each register access is an MMIO exit the VMM
+/// hands to its vm-device `IoManager`, which finds the device by address
+/// and calls it with the offset into its window.
+struct Exits {
+    io: Arc<IoManager>,
     base: u64,
 }
 
-impl Mmio for Loopback {
+impl Exits {
+    fn read<const N: usize>(&self, offset: usize) -> [u8; N] {
+        let mut data = [0u8; N];
+        let gpa = MmioAddress(self.base + offset as u64);
+        // An address no device claims reads as zero, as on a real bus.
+        if self.io.mmio_read(gpa, &mut data).is_err() {
+            data = [0; N];
+        }
+        data
+    }
+    fn write(&self, offset: usize, data: &[u8]) {
+        // A store no device claims is dropped.
+        let _ = self
+            .io
+            .mmio_write(MmioAddress(self.base + offset as u64), data);
+    }
+}
+
+impl Mmio for Exits {
     fn read32(&self, offset: usize) -> u32 {
-        self.bus.borrow_mut().read32(self.base + offset as u64)
+        u32::from_le_bytes(self.read(offset))
     }
     fn read64(&self, offset: usize) -> u64 {
-        self.bus.borrow_mut().read64(self.base + offset as u64)
+        u64::from_le_bytes(self.read(offset))
     }
     fn write32(&self, offset: usize, value: u32) {
-        let gpa = self.base + offset as u64;
-        self.bus.borrow_mut().write32(gpa, value)
+        self.write(offset, &value.to_le_bytes())
     }
     fn write64(&self, offset: usize, value: u64) {
-        let gpa = self.base + offset as u64;
-        self.bus.borrow_mut().write64(gpa, value)
+        self.write(offset, &value.to_le_bytes())
     }
 }
 
@@ -108,15 +125,15 @@ fn main() -> Result<(), String> {
     let ram = Arc::new(
         GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(RAM), RAM_LEN)]).map_err(text)?,
     );
-    let bus = vmm(&ram)?;
+    let (io, dev) = vmm(&ram)?;
     let mut mem = GuestAlloc {
         ram: ram.clone(),
         next: RAM + 0x10_0000,
     };
 
     // Guest: probe reads the ID registers through the generated accessors.
-    let mut smmu = Smmu::probe(Loopback {
-        bus: bus.clone(),
+    let mut smmu = Smmu::probe(Exits {
+        io,
         base: SMMU_BASE,
     })
     .map_err(text)?;
@@ -150,7 +167,10 @@ fn main() -> Result<(), String> {
         }
     );
 
-    let attachment = || bus.borrow().device().core().attachment(VSID);
+    let attachment = || {
+        let d = dev.lock().unwrap_or_else(|p| p.into_inner());
+        d.core().attachment(VSID)
+    };
 
     // The device in bypass: the VMM sees the STE (through CFGI_STE) and
     // attaches the passthrough device accordingly.
@@ -164,21 +184,24 @@ fn main() -> Result<(), String> {
         "bypass STE not attached as bypass",
     )?;
 
-    // Stage 1: a context descriptor (ASID 1, 4 KiB granule, 39-bit input
-    // range) whose translation tables the guest would build; the VMM hands
-    // the STE's stage-1 words to the host for nesting.
+    // Stage 1: a context descriptor for a 48-bit input range (T0SZ 16) with
+    // 4 KiB pages, its output size the SMMU's own (IDR5.OAS as CD.IPS), and
+    // MAIR attribute 0 normal write-back memory, 1 device nGnRE; the
+    // translation tables (empty here) are the guest's. The VMM hands the
+    // STE's stage-1 words to the host for nesting.
+    let ips = ips_for(caps.oas_bits).ok_or("an output address size without an IPS encoding")?;
     let mut cd_buf = mem.alloc(64, 64)?;
     let ttb0 = mem.alloc(4096, 4096)?.phys();
     let cd = cd::stage1(&Stage1Config {
-        asid: 1,
-        ttb0,
-        t0sz: 25,
-        granule: Granule::Size4K,
-        ips: 4,
-        mair: 0xff,
         record_faults: true,
+        granule: Granule::Size4K,
+        t0sz: 16,
+        ips,
+        ttb0,
+        mair: 0x04ff,
+        asid: 1,
     });
-    let cd_phys = Smmu::<Loopback>::write_cd(&mut cd_buf, &cd).map_err(text)?;
+    let cd_phys = Smmu::<Exits>::write_cd(&mut cd_buf, &cd).map_err(text)?;
     smmu.write_ste(VSID, &ste::stage1(cd_phys)).map_err(text)?;
     smmu.submit_and_sync(&[cmd::cfgi_cd(VSID, true), cmd::tlbi_nh_asid(1)])
         .map_err(text)?;
@@ -221,6 +244,14 @@ fn main() -> Result<(), String> {
     Ok(())
 }
 
+/// The CD.IPS (and TCR) encoding of an output address size in bits.
+fn ips_for(bits: u8) -> Option<u8> {
+    [32, 36, 40, 42, 44, 48, 52]
+        .iter()
+        .position(|&b| b == bits)
+        .map(|i| i as u8)
+}
+
 /// `Err(what)` unless `ok`: the example checks what it shows.
 fn expect(ok: bool, what: &str) -> Result<(), String> {
     ok.then_some(()).ok_or_else(|| what.to_string())
@@ -233,8 +264,9 @@ fn text<E: std::fmt::Display>(e: E) -> String {
 
 /// The VMM: the simulated host with one SMMU and the device, an IOAS
 /// mapping guest RAM, the vSMMUv3 with the device plugged as [`VSID`], and
-/// the guest bus with the SMMU window at [`SMMU_BASE`].
-fn vmm(ram: &Arc<GuestMemoryMmap>) -> Result<Rc<RefCell<GuestBus>>, String> {
+/// its SMMU window registered on a vm-device `IoManager` at [`SMMU_BASE`]
+/// (through `MmioAdapter`, as a rust-vmm VMM registers a device).
+fn vmm(ram: &Arc<GuestMemoryMmap>) -> Result<(Arc<IoManager>, SharedVsmmuv3), String> {
     let backing = vdev::vmm::GuestMemory::backing_page_size(ram.as_ref(), RAM)
         .ok_or("guest RAM without a host mapping")?;
     let sim = SimBackend::new(SimConfig::tegra241(), ram.clone());
@@ -243,8 +275,10 @@ fn vmm(ram: &Arc<GuestMemoryMmap>) -> Result<Rc<RefCell<GuestBus>>, String> {
     ioas.map(RAM, RAM_LEN as u64, 0).map_err(text)?;
     let dev = Device::external(&b, sim.add_device(PSID));
     let parent = NestParent::new(&dev, &ioas).map_err(text)?;
+    // The CMDQV's VINTF page would be installed as guest RAM through
+    // `regions`; this example exposes no CMDQV.
     let regions = Arc::new(RecordingRegions::new());
-    let lc = Lifecycle::new(b, parent, regions.clone(), CMDQV_BASE + VINTF0_PAGE0)
+    let lc = Lifecycle::new(b, parent, regions, CMDQV_BASE + VINTF0_PAGE0)
         .with_kick(Arc::new(sim.clone()));
     let core = SmmuCore::new(lc, Arc::new(sim.clone()), ram.clone());
     let info = host_smmuv3_info(&dev).map_err(text)?;
@@ -255,6 +289,12 @@ fn vmm(ram: &Arc<GuestMemoryMmap>) -> Result<Rc<RefCell<GuestBus>>, String> {
     };
     let mut vsmmu = Vsmmuv3::new(core, &info, cfg).map_err(text)?;
     vsmmu.plug(&dev, VSID).map_err(text)?;
-    let bus = GuestBus::new(vsmmu, regions, SMMU_BASE, CMDQV_BASE);
-    Ok(Rc::new(RefCell::new(bus)))
+    let shared: SharedVsmmuv3 = Arc::new(Mutex::new(vsmmu));
+    let (smmu_window, _cmdqv_window) = Window::pair(&shared);
+    let mut io = IoManager::new();
+    let range =
+        MmioRange::new(MmioAddress(SMMU_BASE), SMMU_WINDOW).map_err(|e| format!("{e:?}"))?;
+    io.register_mmio(range, Arc::new(Mutex::new(MmioAdapter::new(smmu_window))))
+        .map_err(|e| format!("{e:?}"))?;
+    Ok((Arc::new(io), shared))
 }
