@@ -16,6 +16,11 @@
 //! - Outside fences, runs of four or more spaces shrink to three, so no line
 //!   (and nothing after a list marker or `>`) becomes an indented code block,
 //!   which rustdoc would also run.
+//! - Outside fences and inline code spans, `[` and `]` are
+//!   backslash-escaped: map text such as "address bits `[55:12]`" would
+//!   otherwise be read as an intra-doc link, which `cargo doc` with
+//!   `-D warnings` rejects (and which could never name a Rust item the map
+//!   author meant).
 //! - Trailing blanks and leading and trailing empty lines are dropped.
 
 /// The lines of `text` as documentation (see the module docs).
@@ -41,7 +46,11 @@ pub fn lines(text: &str) -> Vec<String> {
             out.push(format!("{indent}{}text", c.to_string().repeat(n)));
             continue;
         }
-        out.push(escape_fences(&line).trim_end().to_string());
+        out.push(
+            escape_brackets(&escape_fences(&line))
+                .trim_end()
+                .to_string(),
+        );
     }
     if let Some((c, n)) = fence {
         out.push(c.to_string().repeat(n));
@@ -106,6 +115,43 @@ fn escape_fences(line: &str) -> String {
             out.extend(&chars[i..i + run]);
         }
         i += run;
+    }
+    out
+}
+
+/// `[` and `]` backslash-escaped, except inside an inline code span (a run
+/// of backticks closed by a run of the same length on the line) and where
+/// the text already escapes them.
+fn escape_brackets(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::with_capacity(line.len() + 4);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            // An escape: the next character stays as the author wrote it.
+            out.extend(&chars[i..(i + 2).min(chars.len())]);
+            i += 2;
+            continue;
+        }
+        if c == '`' {
+            let run = chars[i..].iter().take_while(|x| **x == '`').count();
+            let close = (i + run..chars.len()).find(|&j| {
+                chars[j] == '`'
+                    && chars[j - 1] != '`'
+                    && chars[j..].iter().take_while(|x| **x == '`').count() == run
+            });
+            // A span: copied whole; an unmatched run is literal backticks.
+            let end = close.map_or(i + run, |j| j + run);
+            out.extend(&chars[i..end]);
+            i = end;
+            continue;
+        }
+        if c == '[' || c == ']' {
+            out.push('\\');
+        }
+        out.push(c);
+        i += 1;
     }
     out
 }
@@ -184,6 +230,17 @@ mod tests {
             lines("        ```\n        x"),
             ["   ```text", "        x", "```"]
         );
+    }
+
+    #[test]
+    fn brackets_are_text_outside_code() {
+        assert_eq!(
+            lines("bits [55:12] of `a[i]`, ``b[`]`` and \\[x\\]"),
+            ["bits \\[55:12\\] of `a[i]`, ``b[`]`` and \\[x\\]"]
+        );
+        // An unmatched backtick opens no span; a fence's body is untouched.
+        assert_eq!(lines("` [n]"), ["` \\[n\\]"]);
+        assert_eq!(lines("```\n[x]\n```"), ["```text", "[x]", "```"]);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!    ([`doc`]).
 //!
 //! Access semantics are not generated: the register file stores each
-//! register in a [`regmap_rt::regfile::Slot`]-typed cell and the runtime
+//! register in a `regmap_rt::regfile::Slot`-typed cell and the runtime
 //! applies the masks the layout carries.
 //!
 //! A `-regs` crate's `build.rs` is one line: `codegen::build_script("map.yaml")`.

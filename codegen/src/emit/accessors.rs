@@ -1,6 +1,6 @@
 //! Register modules (offset, width, reset, array shape), shared fieldset
 //! modules, and the field layouts they define: the marker type with its
-//! [`regmap_rt::Layout`] (name, masks, field table), tock-registers field
+//! `regmap_rt::Layout` (name, masks, field table), tock-registers field
 //! types, field constants and field-value modules.
 
 use regmap::model::RegAccess;

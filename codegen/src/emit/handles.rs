@@ -1,6 +1,6 @@
 //! The typed handles over an MMIO backend: the device's root type and one
 //! handle type per block, with an accessor per register and nested block.
-//! Handles are built on [`regmap_rt::Window`]; arrays are bounds-checked
+//! Handles are built on `regmap_rt::Window`; arrays are bounds-checked
 //! (`None` out of range).
 
 use super::accessors::access_handle;

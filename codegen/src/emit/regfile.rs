@@ -1,8 +1,8 @@
 //! The emulator's register file: storage for every register (one
-//! [`regmap_rt::regfile::Slot`] per element, typed by the register's
+//! `regmap_rt::regfile::Slot` per element, typed by the register's
 //! layout, so the runtime applies its access semantics), the `Reg` enum,
 //! the `Hooks` trait with typed values, device-side accessors, and the trap
-//! dispatcher (in [`super::dispatch`]).
+//! dispatcher (in the `dispatch` module).
 //!
 //! The module is included below the accessors (`pub mod regfile { .. }`)
 //! and names them through `super::`.

@@ -1,7 +1,7 @@
 //! In-memory structures (STE, CD, commands, events) as
 //! `#[repr(transparent)]` value types over `[u64; N]`. Each field is a
 //! typed constant (`Ste::S1CONTEXTPTR`, enum-typed `Ste::CONFIG`) read and
-//! updated through [`regmap_rt::Words`] (`ste.get(Ste::V)`,
+//! updated through `regmap_rt::Words` (`ste.get(Ste::V)`,
 //! `ste.with_enum(Ste::CONFIG, SteConfig::BYPASS)`): one line per field
 //! instead of a family of methods, which keeps generated crates small.
 //! `new()` applies the map's `fixed:` values (a command's opcode). No
@@ -16,9 +16,7 @@ use crate::out::{Out, E};
 /// The `structs` module.
 pub fn emit(ir: &Ir, out: &mut Out) {
     out.doc_line("In-memory structures of the map. Read and update fields with");
-    out.doc_line(
-        "[`regmap_rt::Words`]: `ste.get(Ste::V)`, `ste.with(Ste::S1CONTEXTPTR, pa >> 6)`.",
-    );
+    out.doc_line("`regmap_rt::Words`: `ste.get(Ste::V)`, `ste.with(Ste::S1CONTEXTPTR, pa >> 6)`.");
     out.open("pub mod structs");
     let enums = ir
         .structs

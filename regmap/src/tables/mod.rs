@@ -7,7 +7,7 @@
 //!   position, read from CSV (header names the columns);
 //! - [`export`]: a validated map to tables;
 //! - [`import`]: tables into a map (new or existing), through the normal
-//!   load/validate path; [`yaml`] keeps the untouched parts of the file.
+//!   load/validate path; `yaml` keeps the untouched parts of the file.
 
 pub mod csv;
 pub mod export;

@@ -1,0 +1,3 @@
+//! One generated test per register field.
+#![allow(clippy::all)]
+include!(concat!(env!("OUT_DIR"), "/field_tests.rs"));
