@@ -98,3 +98,61 @@ fn base_written_as_halves_reads_back_as_one_value() {
     rf.write(0x200 + 3 * 4, 4, 1 | (1 << 1)).unwrap(); // ALLOC, LVCMDQ 1, VINTF 0
     assert_eq!(rf.read_with(&mut hooks, logical, 8).unwrap(), value);
 }
+
+#[test]
+fn block_shape_constants_locate_what_the_accessors_reach() {
+    use cmdqv_regs::{VCMDQ, VINTF, VINTF_PAGE0};
+    // Public facts (Linux tegra241-cmdqv.c, QEMU's model): VINTF i at
+    // 0x1000 + 0x100 * i, VCMDQ q's page 0 at 0x10000 + 0x80 * q, VINTF i's
+    // page 0 at 0x30000 + 0x20000 * i holding 128 logical VCMDQs 0x80 apart.
+    assert_eq!(
+        (VINTF::OFFSET, VINTF::STRIDE, VINTF::COUNT),
+        (0x1000, 0x100, 64)
+    );
+    assert_eq!(
+        (VCMDQ::OFFSET, VCMDQ::STRIDE, VCMDQ::COUNT),
+        (0x10000, 0x80, 128)
+    );
+    assert_eq!(
+        (VINTF_PAGE0::OFFSET, VINTF_PAGE0::STRIDE, VINTF_PAGE0::COUNT),
+        (0x30000, 0x20000, 64)
+    );
+    assert_eq!(VINTF_PAGE0::LVCMDQ::REL_OFFSET, 0);
+    assert_eq!(VINTF_PAGE0::LVCMDQ::STRIDE, 0x80);
+    assert_eq!(VINTF_PAGE0::LVCMDQ::COUNT, 128);
+    // Composed, the constants name the offsets the handles compute.
+    let mmio = FakeMmio::<4>::new();
+    let cmdqv = Cmdqv::new(&mmio);
+    for (v, l) in [(0usize, 0usize), (0, 1), (3, 127)] {
+        let lv = cmdqv.vintf_page0(v).unwrap().lvcmdq(l).unwrap();
+        let base = VINTF_PAGE0::OFFSET
+            + v * VINTF_PAGE0::STRIDE
+            + VINTF_PAGE0::LVCMDQ::REL_OFFSET
+            + l * VINTF_PAGE0::LVCMDQ::STRIDE;
+        assert_eq!(
+            lv.prod().offset(),
+            base + VINTF_PAGE0::LVCMDQ::PROD::REL_OFFSET
+        );
+        assert_eq!(
+            lv.gerrorn().offset(),
+            base + VINTF_PAGE0::LVCMDQ::GERRORN::REL_OFFSET
+        );
+    }
+    for q in [0usize, 5, 127] {
+        let r = cmdqv.vcmdq(q).unwrap();
+        let base = VCMDQ::OFFSET + q * VCMDQ::STRIDE;
+        assert_eq!(r.cons().offset(), base + VCMDQ::CONS::REL_OFFSET);
+        assert_eq!(r.status().offset(), base + VCMDQ::STATUS::REL_OFFSET);
+        assert_eq!(VCMDQ::STATUS::REL_OFFSET, 0xc);
+        assert_eq!(VCMDQ::STATUS::OFFSET, VCMDQ::OFFSET + 0xc);
+    }
+    for v in [0usize, 63] {
+        let r = cmdqv.vintf(v).unwrap();
+        let base = VINTF::OFFSET + v * VINTF::STRIDE;
+        assert_eq!(
+            r.sid_match(2).unwrap().offset(),
+            base + VINTF::SID_MATCH::REL_OFFSET + 2 * VINTF::SID_MATCH::STRIDE
+        );
+        assert_eq!(VINTF::SID_MATCH::REL_OFFSET, 0x40);
+    }
+}

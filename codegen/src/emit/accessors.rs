@@ -44,11 +44,8 @@ pub fn emit(ir: &Ir, out: &mut Out) {
 
 fn block_module(ir: &Ir, b: &Block, out: &mut Out) {
     out.doc(&b.doc);
-    if b.regs.is_empty() && b.children.is_empty() {
-        out.line(&format!("pub mod {} {{}}", b.module));
-        return;
-    }
     out.open(&format!("pub mod {}", b.module));
+    super::shape::block_consts(b, out);
     for &k in &b.regs {
         register_module(ir, &ir.regs[k], out);
     }
@@ -78,6 +75,7 @@ fn register_module(ir: &Ir, r: &Reg, out: &mut Out) {
     out.open(&format!("pub mod {name}"));
     out.doc_line("Byte offset of element 0 from the device base.");
     out.line(&format!("pub const OFFSET: usize = {};", hex(r.offset)));
+    super::shape::reg_rel_offset(r, out);
     out.doc_line("Width in bits.");
     out.line(&format!("pub const WIDTH: u32 = {};", r.width.bits()));
     out.doc_line("Reset value.");

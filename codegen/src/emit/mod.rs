@@ -7,6 +7,7 @@ pub mod field_tests;
 pub mod handles;
 pub mod regfile;
 pub mod regfile_tests;
+pub mod shape;
 pub mod structs;
 
 mod dispatch;
