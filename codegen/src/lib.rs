@@ -61,6 +61,7 @@ fn header(ir: &Ir) -> out::Out {
 pub fn accessors_source(ir: &Ir) -> String {
     let mut o = header(ir);
     emit::accessors::emit(ir, &mut o);
+    emit::shape::windows(ir, &mut o);
     emit::handles::emit(ir, &mut o);
     emit::enums::emit(ir, &mut o);
     emit::structs::emit(ir, &mut o);

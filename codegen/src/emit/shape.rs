@@ -3,7 +3,7 @@
 //! (a block's element count, stride and offset; a block register's offset
 //! inside its element).
 
-use crate::ir::{Block, Reg};
+use crate::ir::{Block, Ir, Reg};
 use crate::names::hex;
 use crate::out::Out;
 
@@ -36,4 +36,34 @@ pub fn reg_rel_offset(r: &Reg, out: &mut Out) {
         "pub const REL_OFFSET: usize = {};",
         hex(r.rel_offset)
     ));
+}
+
+/// The `windows` module: each address window's offset and size, the
+/// apertures a VMM maps or traps.
+pub fn windows(ir: &Ir, out: &mut Out) {
+    out.doc_line("Address windows of the device: where each starts and how many bytes it spans.");
+    if ir.windows.is_empty() {
+        out.line("pub mod windows {}");
+        return;
+    }
+    out.open("pub mod windows");
+    for w in &ir.windows {
+        if w.doc.is_empty() {
+            out.doc_line(&format!("Window `{}`.", w.module));
+        } else {
+            out.doc(&w.doc);
+        }
+        out.open(&format!("pub mod {}", w.module));
+        out.doc_line("Byte offset from the device base.");
+        out.line(&format!("pub const OFFSET: usize = {};", hex(w.offset)));
+        out.doc_line("Size in bytes.");
+        out.line(&format!("pub const SIZE: usize = {};", hex(w.size)));
+        out.doc_line("Byte offset of the end (offset plus size).");
+        out.line(&format!(
+            "pub const END: usize = {};",
+            hex(w.offset.saturating_add(w.size))
+        ));
+        out.close();
+    }
+    out.close();
 }

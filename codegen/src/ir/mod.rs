@@ -26,8 +26,8 @@ pub struct Ir {
     pub root_ty: String,
     /// The device description, as documentation lines.
     pub doc: Vec<String>,
-    /// Address windows: (offset, size).
-    pub windows: Vec<(u64, u64)>,
+    /// Address windows, in map order.
+    pub windows: Vec<Window>,
     /// Field layouts: shared fieldsets first, then the layouts registers
     /// declare inline.
     pub layouts: Vec<Layout>,
@@ -47,6 +47,19 @@ pub struct Ir {
     pub enums: Vec<Enum>,
     /// In-memory structures.
     pub structs: Vec<Struct>,
+}
+
+/// An address window of the device.
+#[derive(Clone, Debug)]
+pub struct Window {
+    /// Rust name of its module (`PAGE0`).
+    pub module: String,
+    /// Byte offset from the device base.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Documentation.
+    pub doc: Vec<String>,
 }
 
 /// A field layout: a shared fieldset, or the fields a register declares.

@@ -41,38 +41,43 @@
 
 use std::sync::Arc;
 
+use cmdqv_regs::enums::VintfStatus;
 use cmdqv_regs::fieldsets::VcmdqErrors;
 use cmdqv_regs::regfile::RegFile;
-use cmdqv_regs::{CMDQ_ALLOC_MAP, VCMDQ, VCMDQ_PAGE1, VINTF};
+use cmdqv_regs::{CMDQ_ALLOC_MAP, VCMDQ, VCMDQ_PAGE1, VINTF, VINTF_PAGE0, VINTF_PAGE1};
 
 use super::hooks::{lidx_of, owners, page_off, pending, BaseStore, Cache, Hk, State};
 use super::lifecycle::{Lifecycle, Transition};
 use crate::vmm::{GuestMemory, IrqLine};
 
-/// Bytes of the guest-visible CMDQV window (one VINTF: five 64 KiB pages).
-pub const CMDQV_WINDOW: u64 = 0x5_0000;
+/// Bytes of one CMDQV page (the direct VCMDQ aperture's page 0, up to its
+/// page 1).
+const PAGE: u64 = (VCMDQ_PAGE1::OFFSET - VCMDQ::OFFSET) as u64;
+/// Bytes of the guest-visible CMDQV window (VMM parameter: the guest gets
+/// one VINTF, so the window ends with VINTF 0's page 1; five 64 KiB pages).
+pub const CMDQV_WINDOW: u64 = VINTF_PAGE1::OFFSET as u64 + PAGE;
 /// Offset of VINTF 0's logical page 0 in the window: where the VMM installs
 /// the mmap'd VINTF page while at least one HW queue exists.
-pub const VINTF0_PAGE0: u64 = 0x3_0000;
+pub const VINTF0_PAGE0: u64 = VINTF_PAGE0::OFFSET as u64;
 /// Offset of the direct VCMDQ page 0 aperture.
-const VCMDQ_PAGE0: u64 = VCMDQ::CONS::OFFSET as u64;
+const VCMDQ_PAGE0: u64 = VCMDQ::OFFSET as u64;
 /// Bytes between VCMDQs in a page.
-pub(super) const VCMDQ_STRIDE: u64 = 0x80;
+pub(super) const VCMDQ_STRIDE: u64 = VCMDQ::STRIDE as u64;
 /// Bytes of the page-0 registers of one VCMDQ (CONS .. GERRORN).
-const VCMDQ_REGS: u64 = 0x18;
+const VCMDQ_REGS: u64 = (VCMDQ::GERRORN::REL_OFFSET + VCMDQ::GERRORN::WIDTH as usize / 8) as u64;
 /// Offset of VINTF 0's CONFIG; VINTF `v` is `v * VINTF_STRIDE` further.
-const VINTF0: u64 = VINTF::CONFIG::OFFSET as u64;
+const VINTF0: u64 = VINTF::OFFSET as u64;
 /// Bytes between VINTF register blocks.
-const VINTF_STRIDE: u64 = 0x100;
-/// End of the VINTF register blocks (64 of them).
-const VINTF_END: u64 = VINTF0 + 64 * VINTF_STRIDE;
+const VINTF_STRIDE: u64 = VINTF::STRIDE as u64;
+/// End of the VINTF register blocks.
+const VINTF_END: u64 = VINTF0 + VINTF::COUNT as u64 * VINTF_STRIDE;
 /// Offsets of the page-0 registers inside one VCMDQ block.
-pub(super) const CONS: u64 = 0x0;
-pub(super) const PROD: u64 = (VCMDQ::PROD::OFFSET - VCMDQ::CONS::OFFSET) as u64;
-pub(super) const QCONFIG: u64 = (VCMDQ::CONFIG::OFFSET - VCMDQ::CONS::OFFSET) as u64;
-pub(super) const QSTATUS: u64 = (VCMDQ::STATUS::OFFSET - VCMDQ::CONS::OFFSET) as u64;
-pub(super) const GERROR: u64 = (VCMDQ::GERROR::OFFSET - VCMDQ::CONS::OFFSET) as u64;
-pub(super) const GERRORN: u64 = (VCMDQ::GERRORN::OFFSET - VCMDQ::CONS::OFFSET) as u64;
+pub(super) const CONS: u64 = VCMDQ::CONS::REL_OFFSET as u64;
+pub(super) const PROD: u64 = VCMDQ::PROD::REL_OFFSET as u64;
+pub(super) const QCONFIG: u64 = VCMDQ::CONFIG::REL_OFFSET as u64;
+pub(super) const QSTATUS: u64 = VCMDQ::STATUS::REL_OFFSET as u64;
+pub(super) const GERROR: u64 = VCMDQ::GERROR::REL_OFFSET as u64;
+pub(super) const GERRORN: u64 = VCMDQ::GERRORN::REL_OFFSET as u64;
 /// `GERROR.CMDQ_INIT_ERR`.
 pub(super) const INIT_ERR: u32 = bit(VcmdqErrors::CMDQ_INIT_ERR);
 /// All VCMDQ error bits.
@@ -81,7 +86,7 @@ pub(super) const ERR_BITS: u32 =
 /// `CONS.ERR` in place.
 pub(super) const CONS_ERR: u32 = VCMDQ::CONS::ERR.mask << VCMDQ::CONS::ERR.shift;
 /// `VINTF STATUS.STATUS` value `VCMDQ_ERROR`.
-const VINTF_STATUS_VCMDQ_ERROR: u32 = 1;
+const VINTF_STATUS_VCMDQ_ERROR: u32 = VintfStatus::VCMDQ_ERROR.value() as u32;
 
 /// The in-place bits of a one-bit VCMDQ error field.
 const fn bit(f: VcmdqErrors::Fld) -> u32 {
@@ -178,7 +183,7 @@ impl Cmdqv {
         let queue = |base: u64| -> Option<(usize, u64)> {
             let rel = offset.checked_sub(base)?;
             let q = (rel / VCMDQ_STRIDE) as usize;
-            (rel < 0x1_0000).then_some((q, rel % VCMDQ_STRIDE))
+            (rel < PAGE).then_some((q, rel % VCMDQ_STRIDE))
         };
         // Registers of VINTFs, VCMDQs or logical VCMDQs the model lacks.
         let n = self.st.n;
@@ -188,7 +193,7 @@ impl Cmdqv {
             return Route::Ignore;
         }
         let page1 = VCMDQ_PAGE1::BASE::OFFSET as u64;
-        for base in [VCMDQ_PAGE0, page1, VINTF0_PAGE0, VINTF0_PAGE0 + 0x1_0000] {
+        for base in [VCMDQ_PAGE0, page1, VINTF0_PAGE0, VINTF0_PAGE0 + PAGE] {
             if let Some((q, reg)) = queue(base) {
                 if q >= n {
                     return Route::Ignore;

@@ -7,95 +7,90 @@
 //! geometry and the two indices and returns the new CONS and the error, so the
 //! `CMDQ_PROD` write hook of the front end is a few lines around it.
 
+use smmuv3_regs::enums::{CmdError, CmdOpcode};
+use smmuv3_regs::structs::{self as cs, Words};
+use smmuv3_regs::{fieldsets::CmdQueueBase, CMDQ_CONS, CMDQ_PROD};
+
 use crate::vmm::GuestMemory;
 
-/// `CERROR_NONE`.
-pub const CERROR_NONE: u32 = 0;
+/// `CERROR_NONE` (the map's `CmdError`).
+pub const CERROR_NONE: u32 = CmdError::CERROR_NONE.value() as u32;
 /// `CERROR_ILL`: illegal or malformed command.
-pub const CERROR_ILL: u32 = 1;
+pub const CERROR_ILL: u32 = CmdError::CERROR_ILL.value() as u32;
 /// `CERROR_ABT`: the command fetch aborted.
-pub const CERROR_ABT: u32 = 2;
+pub const CERROR_ABT: u32 = CmdError::CERROR_ABT.value() as u32;
 /// `CERROR_ATC_INV_SYNC`: a CMD_SYNC failed because an ATC invalidation timed out.
-pub const CERROR_ATC_INV_SYNC: u32 = 3;
+pub const CERROR_ATC_INV_SYNC: u32 = CmdError::CERROR_ATC_INV_SYNC.value() as u32;
 
-/// Mask of the index-plus-wrap field of CMDQ_PROD/CMDQ_CONS (bits 19:0).
-const IDX_FIELD: u32 = 0xf_ffff;
-/// CMDQ_CONS.ERR, bits 30:24.
-const ERR_SHIFT: u32 = 24;
+/// Physical address bits the model keeps (model parameter: queue, table and
+/// MSI addresses above 2^52 are dropped, the 52-bit PA the model offers).
+pub const MODEL_PA_MASK: u64 = (1u64 << 52) - 1;
 
-/// Command opcodes (byte 0 of the first word), from the SMMUv3 architecture.
-pub mod op {
-    /// `CMD_PREFETCH_CONFIG`.
-    pub const PREFETCH_CONFIG: u8 = 0x01;
-    /// `CMD_PREFETCH_ADDR`.
-    pub const PREFETCH_ADDR: u8 = 0x02;
-    /// `CMD_CFGI_STE`.
-    pub const CFGI_STE: u8 = 0x03;
-    /// `CMD_CFGI_STE_RANGE` (and `CMD_CFGI_ALL` with RANGE = 31).
-    pub const CFGI_STE_RANGE: u8 = 0x04;
-    /// `CMD_CFGI_CD`.
-    pub const CFGI_CD: u8 = 0x05;
-    /// `CMD_CFGI_CD_ALL`.
-    pub const CFGI_CD_ALL: u8 = 0x06;
-    /// `CMD_TLBI_NH_ALL`.
-    pub const TLBI_NH_ALL: u8 = 0x10;
-    /// `CMD_TLBI_NH_ASID`.
-    pub const TLBI_NH_ASID: u8 = 0x11;
-    /// `CMD_TLBI_NH_VA`.
-    pub const TLBI_NH_VA: u8 = 0x12;
-    /// `CMD_TLBI_NH_VAA`.
-    pub const TLBI_NH_VAA: u8 = 0x13;
-    /// `CMD_TLBI_NSNH_ALL`.
-    pub const TLBI_NSNH_ALL: u8 = 0x30;
-    /// `CMD_ATC_INV`.
-    pub const ATC_INV: u8 = 0x40;
-    /// `CMD_SYNC`.
-    pub const CMD_SYNC: u8 = 0x46;
-}
+/// Bytes per queue entry (the map's `Command` size).
+const ENTRY: usize = cs::Command::SIZE_BYTES;
 
 /// A command as read from the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Command(pub [u64; 2]);
 
 impl Command {
-    /// The opcode.
+    /// The opcode byte (`Command.OPCODE`), named or not.
     pub fn opcode(&self) -> u8 {
-        self.0[0] as u8
+        cs::Command(self.0).get(cs::Command::OPCODE) as u8
     }
-    /// `StreamID` of CFGI_STE(_RANGE), CFGI_CD(_ALL), ATC_INV (bits 63:32).
+    /// The opcode, if the map names it.
+    pub fn op(&self) -> Option<CmdOpcode> {
+        cs::Command(self.0).get_enum(cs::Command::OPCODE)
+    }
+    /// `StreamID` of CFGI_STE(_RANGE), CFGI_CD(_ALL), ATC_INV, from each
+    /// command's layout (the CFGI_STE one for any other command).
     pub fn sid(&self) -> u32 {
-        (self.0[0] >> 32) as u32
+        let w = self.0;
+        (match self.op() {
+            Some(CmdOpcode::CFGI_STE_RANGE) => cs::CmdCfgiSteRange(w).get(cs::CmdCfgiSteRange::SID),
+            Some(CmdOpcode::CFGI_CD) => cs::CmdCfgiCd(w).get(cs::CmdCfgiCd::SID),
+            Some(CmdOpcode::CFGI_CD_ALL) => cs::CmdCfgiCdAll(w).get(cs::CmdCfgiCdAll::SID),
+            Some(CmdOpcode::ATC_INV) => cs::CmdAtcInv(w).get(cs::CmdAtcInv::SID),
+            _ => cs::CmdCfgiSte(w).get(cs::CmdCfgiSte::SID),
+        }) as u32
     }
     /// `SSEC` = 1 on a command that carries it (PREFETCH_*, CFGI_*): it
     /// names a Secure stream, which the Non-secure queue may not (CERROR_ILL).
     pub fn secure_stream(&self) -> bool {
-        use smmuv3_regs::structs::{CmdCfgiSte, Words};
-        // SSEC is word 0 bit 10 in every command layout that has it.
-        matches!(
-            self.opcode(),
-            op::PREFETCH_CONFIG
-                | op::PREFETCH_ADDR
-                | op::CFGI_STE
-                | op::CFGI_STE_RANGE
-                | op::CFGI_CD
-                | op::CFGI_CD_ALL
-        ) && CmdCfgiSte(self.0).get(CmdCfgiSte::SSEC) != 0
+        let w = self.0;
+        match self.op() {
+            Some(CmdOpcode::PREFETCH_CONFIG) => {
+                cs::CmdPrefetchConfig(w).get(cs::CmdPrefetchConfig::SSEC) != 0
+            }
+            Some(CmdOpcode::PREFETCH_ADDR) => {
+                cs::CmdPrefetchAddr(w).get(cs::CmdPrefetchAddr::SSEC) != 0
+            }
+            Some(CmdOpcode::CFGI_STE) => cs::CmdCfgiSte(w).get(cs::CmdCfgiSte::SSEC) != 0,
+            Some(CmdOpcode::CFGI_STE_RANGE) => {
+                cs::CmdCfgiSteRange(w).get(cs::CmdCfgiSteRange::SSEC) != 0
+            }
+            Some(CmdOpcode::CFGI_CD) => cs::CmdCfgiCd(w).get(cs::CmdCfgiCd::SSEC) != 0,
+            Some(CmdOpcode::CFGI_CD_ALL) => cs::CmdCfgiCdAll(w).get(cs::CmdCfgiCdAll::SSEC) != 0,
+            _ => false,
+        }
     }
-    /// `CFGI_STE_RANGE.Range` (word 1 bits 4:0): 2^(Range+1) StreamIDs.
+    /// `CFGI_STE_RANGE.Range`: 2^(Range+1) StreamIDs.
     pub fn range(&self) -> u32 {
-        (self.0[1] & 0x1f) as u32
+        cs::CmdCfgiSteRange(self.0).get(cs::CmdCfgiSteRange::RANGE) as u32
     }
-    /// `CMD_SYNC.CS` (bits 13:12): 0 none, 1 IRQ (MSI write), 2 SEV.
+    /// `CMD_SYNC.CS`: 0 none, 1 IRQ (MSI write), 2 SEV.
     pub fn sync_cs(&self) -> u8 {
-        ((self.0[0] >> 12) & 3) as u8
+        cs::CmdSync(self.0).get(cs::CmdSync::CS) as u8
     }
-    /// `CMD_SYNC.MSIData` (bits 63:32).
+    /// `CMD_SYNC.MSIData`.
     pub fn sync_msi_data(&self) -> u32 {
-        (self.0[0] >> 32) as u32
+        cs::CmdSync(self.0).get(cs::CmdSync::MSIDATA) as u32
     }
-    /// `CMD_SYNC.MSIAddress` (word 1 bits 51:2).
+    /// `CMD_SYNC.MSIAddress`, in place, within the model's physical
+    /// addresses.
     pub fn sync_msi_addr(&self) -> u64 {
-        self.0[1] & (((1u64 << 52) - 1) & !3)
+        let f = cs::CmdSync::MSIADDR;
+        (cs::CmdSync(self.0).get(f) << f.shift) & MODEL_PA_MASK
     }
 }
 
@@ -109,13 +104,14 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// From a CMDQ_BASE value: ADDR bits 51:5, LOG2SIZE bits 4:0, clamped to
-    /// `max_log2` (IDR1.CMDQS). The address is aligned down to the queue size,
-    /// as the architecture treats the low bits as zero.
+    /// From a CMDQ_BASE value: ADDR (within the model's physical
+    /// addresses) and LOG2SIZE, clamped to `max_log2` (IDR1.CMDQS). The
+    /// address is aligned down to the queue size, as the architecture
+    /// treats the low bits as zero.
     pub fn from_base(base: u64, max_log2: u32) -> Self {
-        let log2size = ((base & 0x1f) as u32).min(max_log2);
-        let bytes = 16u64 << log2size;
-        let addr = base & ((1u64 << 52) - 1) & !0x1f & !(bytes - 1);
+        let log2size = (CmdQueueBase::LOG2SIZE.read(base) as u32).min(max_log2);
+        let bytes = (cs::Command::SIZE_BYTES as u64) << log2size;
+        let addr = base & CmdQueueBase::ADDR.val(u64::MAX).value & MODEL_PA_MASK & !(bytes - 1);
         Geometry { addr, log2size }
     }
 
@@ -171,14 +167,14 @@ pub fn consume<E: Executor + ?Sized>(
 ) -> Outcome {
     let mask = g.wrap_mask();
     let entries = g.entries();
-    let prod = prod & IDX_FIELD & mask;
-    let mut cur = cons & IDX_FIELD & mask;
+    let prod = CMDQ_PROD::WR.read(prod) & mask;
+    let mut cur = CMDQ_CONS::RD.read(cons) & mask;
     // Queue indices of the batched commands, to rewind to the failing one.
     let mut pending: Vec<u32> = Vec::with_capacity(MAX_BATCH);
     let mut executed = 0u64;
-    let mut buf = [0u8; 16 * 64];
+    let mut buf = [0u8; ENTRY * 64];
     let stop = |at: u32, code: u32, executed: u64| Outcome {
-        cons: at | (code << ERR_SHIFT),
+        cons: (CMDQ_CONS::RD.val(at) + CMDQ_CONS::ERR.val(code)).value,
         error: Some(code),
         executed,
     };
@@ -208,9 +204,9 @@ pub fn consume<E: Executor + ?Sized>(
     while left > 0 {
         // Read a run of contiguous entries (up to the wrap or PROD) at once.
         let slot = cur & (entries - 1);
-        let run = left.min(entries - slot).min((buf.len() / 16) as u32);
-        let bytes = &mut buf[..run as usize * 16];
-        if !mem.read(g.addr + u64::from(slot) * 16, bytes) {
+        let run = left.min(entries - slot).min((buf.len() / ENTRY) as u32);
+        let bytes = &mut buf[..run as usize * ENTRY];
+        if !mem.read(g.addr + u64::from(slot) * ENTRY as u64, bytes) {
             if let Err((at, code)) = flush(exec, &mut pending, &mut executed) {
                 return stop(at.unwrap_or(cur), code, executed);
             }
@@ -219,7 +215,7 @@ pub fn consume<E: Executor + ?Sized>(
         for k in 0..run as usize {
             let w = |i: usize| {
                 let mut b = [0u8; 8];
-                b.copy_from_slice(&bytes[k * 16 + i * 8..k * 16 + i * 8 + 8]);
+                b.copy_from_slice(&bytes[k * ENTRY + i * 8..k * ENTRY + i * 8 + 8]);
                 u64::from_le_bytes(b)
             };
             let cmd = Command([w(0), w(1)]);
@@ -265,6 +261,16 @@ pub fn consume<E: Executor + ?Sized>(
 mod tests {
     use super::*;
     use crate::backend::sim::SimGuestRam;
+
+    /// Opcode bytes of the commands the tests write, from the map.
+    mod op {
+        use smmuv3_regs::enums::CmdOpcode;
+        pub const CFGI_STE: u8 = CmdOpcode::CFGI_STE.value() as u8;
+        pub const CFGI_CD_ALL: u8 = CmdOpcode::CFGI_CD_ALL.value() as u8;
+        pub const TLBI_NH_ASID: u8 = CmdOpcode::TLBI_NH_ASID.value() as u8;
+        pub const TLBI_NH_VA: u8 = CmdOpcode::TLBI_NH_VA.value() as u8;
+        pub const CMD_SYNC: u8 = CmdOpcode::CMD_SYNC.value() as u8;
+    }
 
     /// Batches TLBIs, fails the batch entry with ASID 0xbad, executes SYNC
     /// and CFGI_STE, refuses anything else.

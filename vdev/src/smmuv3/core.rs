@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::cmdq::{self, op, Command, Executor, CERROR_ILL};
+use super::cmdq::{self, Command, Executor, CERROR_ILL};
 use super::strtab::{self, Attach};
 use crate::backend::{Device, Error, NestedHwpt};
 use crate::cmdqv::lifecycle::{Lifecycle, LifecycleError, Transition};
 use crate::vmm::{DeviceAttach, GuestMemory};
+use smmuv3_regs::enums::{CmdOpcode as Op, SyncCs};
 
 /// Counters of what the core did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -280,22 +281,24 @@ impl SmmuCore {
 impl Executor for SmmuCore {
     fn batchable(&self, cmd: &Command) -> bool {
         let invalidation = matches!(
-            cmd.opcode(),
-            op::TLBI_NH_ALL
-                | op::TLBI_NH_ASID
-                | op::TLBI_NH_VA
-                | op::TLBI_NH_VAA
-                | op::TLBI_NSNH_ALL
-                | op::ATC_INV
-                | op::CFGI_CD
-                | op::CFGI_CD_ALL
+            cmd.op(),
+            Some(
+                Op::TLBI_NH_ALL
+                    | Op::TLBI_NH_ASID
+                    | Op::TLBI_NH_VA
+                    | Op::TLBI_NH_VAA
+                    | Op::TLBI_NSNH_ALL
+                    | Op::ATC_INV
+                    | Op::CFGI_CD
+                    | Op::CFGI_CD_ALL
+            )
         );
         // Without a vIOMMU there is no cache to invalidate, and a command
         // naming a StreamID without a vDEVICE has nothing to act on (the
         // kernel would refuse it): those complete as no-ops in `execute`.
         invalidation
             && self.lc.viommu().is_some()
-            && (!matches!(cmd.opcode(), op::ATC_INV | op::CFGI_CD | op::CFGI_CD_ALL)
+            && (!matches!(cmd.op(), Some(Op::ATC_INV | Op::CFGI_CD | Op::CFGI_CD_ALL))
                 || self.lc.has_vdevice(cmd.sid()))
     }
 
@@ -331,22 +334,24 @@ impl Executor for SmmuCore {
     }
 
     fn execute(&mut self, cmd: &Command) -> Result<(), u32> {
-        match cmd.opcode() {
+        match cmd.op() {
             // Not batched (see `batchable`): nothing to invalidate.
-            op::TLBI_NH_ALL
-            | op::TLBI_NH_ASID
-            | op::TLBI_NH_VA
-            | op::TLBI_NH_VAA
-            | op::TLBI_NSNH_ALL
-            | op::ATC_INV
-            | op::CFGI_CD
-            | op::CFGI_CD_ALL => Ok(()),
-            op::PREFETCH_CONFIG | op::PREFETCH_ADDR => Ok(()),
-            op::CFGI_STE => {
+            Some(
+                Op::TLBI_NH_ALL
+                | Op::TLBI_NH_ASID
+                | Op::TLBI_NH_VA
+                | Op::TLBI_NH_VAA
+                | Op::TLBI_NSNH_ALL
+                | Op::ATC_INV
+                | Op::CFGI_CD
+                | Op::CFGI_CD_ALL,
+            ) => Ok(()),
+            Some(Op::PREFETCH_CONFIG | Op::PREFETCH_ADDR) => Ok(()),
+            Some(Op::CFGI_STE) => {
                 self.configure(cmd.sid());
                 Ok(())
             }
-            op::CFGI_STE_RANGE => {
+            Some(Op::CFGI_STE_RANGE) => {
                 // 2^(Range+1) StreamIDs, aligned; Range 31 is CFGI_ALL.
                 let count = 2u64 << cmd.range();
                 let start = u64::from(cmd.sid()) & !(count - 1);
@@ -355,9 +360,9 @@ impl Executor for SmmuCore {
                 }
                 Ok(())
             }
-            op::CMD_SYNC => {
+            Some(Op::CMD_SYNC) => {
                 self.stats.syncs += 1;
-                if cmd.sync_cs() == 1 {
+                if u64::from(cmd.sync_cs()) == SyncCs::IRQ.value() {
                     let data = cmd.sync_msi_data().to_le_bytes();
                     if self.mem.write(cmd.sync_msi_addr(), &data) {
                         self.stats.msis += 1;

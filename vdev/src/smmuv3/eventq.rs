@@ -3,14 +3,17 @@
 //! when a record is lost while no overflow is pending; software acknowledges
 //! by copying it into CONS.OVACKFLG).
 
+use smmuv3_regs::fieldsets::{OutQueueCons, OutQueueProd};
+
 use super::cmdq::Geometry;
 use crate::vmm::GuestMemory;
 
-/// Size of an event record.
-pub const RECORD_SIZE: u64 = 32;
-/// EVENTQ_PROD.OVFLG / EVENTQ_CONS.OVACKFLG (bit 31).
-pub const OVFLG: u32 = 1 << 31;
-const IDX_FIELD: u32 = 0xf_ffff;
+/// Size of an event record (the map's `Event` structure).
+pub const RECORD_SIZE: u64 = smmuv3_regs::structs::Event::SIZE_BYTES as u64;
+/// EVENTQ_PROD.OVFLG, in place.
+pub const OVFLG: u32 = OutQueueProd::OVFLG::SET.value;
+/// EVENTQ_CONS.OVACKFLG, in place: where software copies OVFLG.
+const OVACKFLG: u32 = OutQueueCons::OVACKFLG::SET.value;
 
 /// The outcome of one push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +31,7 @@ pub enum Pushed {
 /// still pending, i.e. OVFLG already differs from `cons`'s OVACKFLG because
 /// software has not acknowledged the previous one. Other bits are kept.
 pub fn discard(prod: u32, cons: u32) -> u32 {
-    let pending = (prod ^ cons) & OVFLG != 0;
+    let pending = (prod & OVFLG != 0) != (cons & OVACKFLG != 0);
     if pending {
         prod
     } else {
@@ -53,13 +56,13 @@ pub fn push(
     let align = (RECORD_SIZE << g.log2size) - 1;
     let addr = g.addr & !align;
     let mask = (entries << 1) - 1;
-    let p = prod & IDX_FIELD & mask;
-    let c = cons & IDX_FIELD & mask;
+    let p = OutQueueProd::WR.read(prod) & mask;
+    let c = OutQueueCons::RD.read(cons) & mask;
     let full = (p ^ c) == entries;
     if full {
         return (discard(p | (prod & OVFLG), cons), Pushed::Overflow);
     }
-    let mut bytes = [0u8; 32];
+    let mut bytes = [0u8; RECORD_SIZE as usize];
     for (i, w) in record.iter().enumerate() {
         bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
     }

@@ -5,31 +5,37 @@
 //! why).
 
 use crate::backend::Smmuv3Info;
+use smmuv3_regs::enums::TtEndian;
 
-/// Field positions of IDR0/IDR1/IDR3/IDR5 (SMMUv3 architecture).
+use smmuv3_regs::{IDR0, IDR1};
+
+/// The IDR bits the model reads or reports, each the map's field (or field
+/// value) in place.
 mod f {
-    pub const S1P: u32 = 1 << 1;
-    pub const TTF_AARCH64: u32 = 2 << 2;
-    pub const COHACC: u32 = 1 << 4;
-    pub const ASID16: u32 = 1 << 12;
-    pub const MSI: u32 = 1 << 13;
-    pub const SEV: u32 = 1 << 14;
-    pub const ATS: u32 = 1 << 10;
-    pub const CD2L: u32 = 1 << 19;
-    pub const TTENDIAN_SHIFT: u32 = 21;
-    pub const TTENDIAN_LE: u32 = 2;
-    pub const TTENDIAN_BE: u32 = 3;
-    pub const STALL_MODEL_TERMINATE: u32 = 1 << 24;
-    pub const TERM_MODEL: u32 = 1 << 26;
-    pub const ST_LEVEL_2LVL: u32 = 1 << 27;
-    pub const SIDSIZE_MASK: u32 = 0x3f;
-    pub const SSIDSIZE_SHIFT: u32 = 6;
-    pub const EVENTQS_SHIFT: u32 = 16;
-    pub const CMDQS_SHIFT: u32 = 21;
-    pub const IDR3_RIL: u32 = 1 << 10;
-    pub const IDR5_OAS_MASK: u32 = 0x7;
-    pub const IDR5_GRANS: u32 = 0b111 << 4;
-    pub const IDR5_VAX: u32 = 0b11 << 10;
+    use regmap_rt::tock_registers::fields::Field;
+    use regmap_rt::tock_registers::RegisterLongName;
+    use smmuv3_regs::{IDR0, IDR3, IDR5};
+
+    /// A field's bits in place.
+    const fn bits<R: RegisterLongName>(f: Field<u32, R>) -> u32 {
+        f.mask << f.shift
+    }
+
+    pub const S1P: u32 = IDR0::S1P::SET.value;
+    pub const TTF_AARCH64: u32 = IDR0::TTF::AARCH64.value;
+    pub const COHACC: u32 = IDR0::COHACC::SET.value;
+    pub const ASID16: u32 = IDR0::ASID16::SET.value;
+    pub const MSI: u32 = IDR0::MSI::SET.value;
+    pub const SEV: u32 = IDR0::SEV::SET.value;
+    pub const ATS: u32 = IDR0::ATS::SET.value;
+    pub const CD2L: u32 = IDR0::CD2L::SET.value;
+    pub const STALL_MODEL_TERMINATE: u32 = IDR0::STALL_MODEL::TERMINATE.value;
+    pub const TERM_MODEL: u32 = bits(IDR0::TERM_MODEL);
+    pub const ST_LEVEL_2LVL: u32 = IDR0::ST_LEVEL::TWO_LEVEL.value;
+    pub const IDR3_RIL: u32 = IDR3::RIL::SET.value;
+    pub const IDR5_OAS: u32 = bits(IDR5::OAS);
+    pub const IDR5_GRANS: u32 = bits(IDR5::GRAN4K) | bits(IDR5::GRAN16K) | bits(IDR5::GRAN64K);
+    pub const IDR5_VAX: u32 = bits(IDR5::VAX);
 }
 
 /// StreamID bits the model exposes (its stream table walk handles 2^16).
@@ -51,15 +57,15 @@ pub struct GuestIdrs {
 impl GuestIdrs {
     /// IDR1.SIDSIZE.
     pub fn sidsize(&self) -> u32 {
-        self.idr[1] & f::SIDSIZE_MASK
+        IDR1::SIDSIZE.read(self.idr[1])
     }
     /// IDR1.CMDQS.
     pub fn cmdqs(&self) -> u32 {
-        (self.idr[1] >> f::CMDQS_SHIFT) & 0x1f
+        IDR1::CMDQS.read(self.idr[1])
     }
     /// IDR1.EVENTQS.
     pub fn eventqs(&self) -> u32 {
-        (self.idr[1] >> f::EVENTQS_SHIFT) & 0x1f
+        IDR1::EVENTQS.read(self.idr[1])
     }
 }
 
@@ -91,27 +97,28 @@ pub fn guest_idrs(host: &Smmuv3Info, backing_page: u64) -> Result<GuestIdrs, Inc
     i0 |= h0 & (f::COHACC | f::ASID16 | f::ATS | f::SEV | f::CD2L | f::TERM_MODEL);
     // CMD_SYNC completion MSIs are writes the model performs itself.
     i0 |= f::MSI;
-    let endian = (h0 >> f::TTENDIAN_SHIFT) & 3;
-    let le = match endian {
-        0 | f::TTENDIAN_LE => f::TTENDIAN_LE,
-        f::TTENDIAN_BE => return Err(Incompatible("big-endian table walks only".into())),
-        _ => f::TTENDIAN_LE,
-    };
-    i0 |= le << f::TTENDIAN_SHIFT;
+    // Mixed or little-endian hosts serve a little-endian-only guest; an
+    // encoding the map does not name (1, reserved) is read as mixed.
+    if IDR0::TTENDIAN.read_as_enum(h0) == Some(TtEndian::BE) {
+        return Err(Incompatible("big-endian table walks only".into()));
+    }
+    i0 |= IDR0::TTENDIAN::LE.value;
 
     let h1 = host.idr[1];
-    let host_ssid = (h1 >> f::SSIDSIZE_SHIFT) & 0x1f;
-    let host_evq = (h1 >> f::EVENTQS_SHIFT) & 0x1f;
-    let host_cmdqs = (h1 >> f::CMDQS_SHIFT) & 0x1f;
+    let host_ssid = IDR1::SSIDSIZE.read(h1);
+    let host_evq = IDR1::EVENTQS.read(h1);
+    let host_cmdqs = IDR1::CMDQS.read(h1);
     // 16-byte entries: a queue of 2^n entries spans 2^(n+4) bytes.
     let page_log2 = backing_page.max(4096).ilog2();
     let cmdqs = host_cmdqs.min(MODEL_MAX_QS).min(page_log2 - 4);
-    let i1 = MODEL_SIDSIZE
-        | (host_ssid.min(20) << f::SSIDSIZE_SHIFT)
-        | (host_evq.min(MODEL_MAX_QS) << f::EVENTQS_SHIFT)
-        | (cmdqs << f::CMDQS_SHIFT);
+    // SSIDSIZE capped at 20, the architecture's largest.
+    let i1 = (IDR1::SIDSIZE.val(MODEL_SIDSIZE)
+        + IDR1::SSIDSIZE.val(host_ssid.min(20))
+        + IDR1::EVENTQS.val(host_evq.min(MODEL_MAX_QS))
+        + IDR1::CMDQS.val(cmdqs))
+    .value;
     let i3 = host.idr[3] & f::IDR3_RIL;
-    let i5 = host.idr[5] & (f::IDR5_OAS_MASK | f::IDR5_GRANS | f::IDR5_VAX);
+    let i5 = host.idr[5] & (f::IDR5_OAS | f::IDR5_GRANS | f::IDR5_VAX);
     Ok(GuestIdrs {
         idr: [i0, i1, 0, i3, 0, i5],
         iidr: host.iidr,

@@ -1,7 +1,18 @@
 //! The stream table in guest memory: finding a StreamID's STE (linear or
 //! two-level) and deciding what the host must attach the device to.
 
+use regmap_rt::StructField;
+use smmuv3_regs::enums::{Eats, SteConfig, StrtabFmt};
+use smmuv3_regs::structs::{L1Std, Ste, Words};
+use smmuv3_regs::{STRTAB_BASE, STRTAB_BASE_CFG};
+
+use super::cmdq::MODEL_PA_MASK;
 use crate::vmm::GuestMemory;
+
+/// A structure field's bits in place in its word.
+const fn bits(f: StructField) -> u64 {
+    f.mask << f.shift
+}
 
 /// Stream table format (STRTAB_BASE_CFG.FMT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +27,7 @@ pub enum Format {
 /// STRTAB_BASE_CFG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
-    /// Table base (STRTAB_BASE.ADDR, bits 51:6).
+    /// Table base (STRTAB_BASE.ADDR within the model's physical addresses).
     pub base: u64,
     /// log2 of the number of StreamIDs the table covers (LOG2SIZE).
     pub log2size: u32,
@@ -30,22 +41,21 @@ impl Config {
     /// From the register values, clamping LOG2SIZE to `sidsize` (IDR1.SIDSIZE).
     /// `None` for a reserved format.
     pub fn from_regs(strtab_base: u64, strtab_base_cfg: u32, sidsize: u32) -> Option<Self> {
-        let format = match (strtab_base_cfg >> 16) & 3 {
-            0 => Format::Linear,
-            1 => Format::TwoLevel,
-            _ => return None,
+        let format = match STRTAB_BASE_CFG::FMT.read_as_enum(strtab_base_cfg)? {
+            StrtabFmt::LINEAR => Format::Linear,
+            StrtabFmt::TWO_LEVEL => Format::TwoLevel,
         };
         Some(Config {
-            base: strtab_base & ((1u64 << 52) - 1) & !0x3f,
-            log2size: (strtab_base_cfg & 0x3f).min(sidsize),
-            split: (strtab_base_cfg >> 6) & 0x1f,
+            base: strtab_base & STRTAB_BASE::ADDR.val(u64::MAX).value & MODEL_PA_MASK,
+            log2size: STRTAB_BASE_CFG::LOG2SIZE.read(strtab_base_cfg).min(sidsize),
+            split: STRTAB_BASE_CFG::SPLIT.read(strtab_base_cfg),
             format,
         })
     }
 }
 
-/// Size of an STE in bytes.
-pub const STE_SIZE: u64 = 64;
+/// Size of an STE in bytes (the map's `STE` structure).
+pub const STE_SIZE: u64 = Ste::SIZE_BYTES as u64;
 
 /// Why an STE could not be fetched (the event the architecture would record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,21 +78,22 @@ pub fn fetch_ste(cfg: &Config, sid: u32, mem: &dyn GuestMemory) -> Result<[u64; 
         Format::TwoLevel => {
             let split = cfg.split.min(cfg.log2size);
             let l1 = u64::from(sid) >> split;
-            let mut d = [0u8; 8];
-            if !mem.read(cfg.base + l1 * 8, &mut d) {
+            let mut d = [0u8; L1Std::SIZE_BYTES];
+            if !mem.read(cfg.base + l1 * L1Std::SIZE_BYTES as u64, &mut d) {
                 return Err(FetchError::Fetch);
             }
-            let desc = u64::from_le_bytes(d);
-            let span = (desc & 0x1f) as u32;
+            let desc = L1Std([u64::from_le_bytes(d)]);
+            let span = desc.get(L1Std::SPAN) as u32;
             if span == 0 {
                 return Err(FetchError::NoL2);
             }
             let l2 = u64::from(sid) & ((1u64 << split) - 1);
-            // SPAN covers 2^(SPAN-1) STEs.
+            // SPAN covers 2^(SPAN-1) STEs; the architecture's largest
+            // SPAN is 12.
             if span > 12 || l2 >> (span - 1) != 0 {
                 return Err(FetchError::NoL2);
             }
-            (desc & ((1u64 << 52) - 1) & !0x3f) + l2 * STE_SIZE
+            (desc.0[0] & bits(L1Std::L2PTR) & MODEL_PA_MASK) + l2 * STE_SIZE
         }
     };
     let mut b = [0u8; 16];
@@ -105,25 +116,35 @@ pub enum Attach {
 }
 
 /// STE word 0 bits the kernel accepts in a vSTE: V, Config, S1Fmt,
-/// S1ContextPtr (51:6), S1CDMax (63:59).
-const W0_ALLOWED: u64 = 1 | (0b111 << 1) | (0b11 << 4) | (((1u64 << 46) - 1) << 6) | (0x1f << 59);
+/// S1ContextPtr (within the model's physical addresses), S1CDMax.
+pub(crate) const VSTE_W0_ALLOWED: u64 = bits(Ste::V)
+    | bits(Ste::CONFIG.field)
+    | bits(Ste::S1FMT.field)
+    | (bits(Ste::S1CONTEXTPTR) & MODEL_PA_MASK)
+    | bits(Ste::S1CDMAX);
 /// STE word 1 bits the kernel accepts: S1DSS, S1CIR, S1COR, S1CSH, S1STALLD, EATS.
-const W1_ALLOWED: u64 = 0xff | (1 << 27) | (0b11 << 28);
+pub(crate) const VSTE_W1_ALLOWED: u64 = bits(Ste::S1DSS.field)
+    | bits(Ste::S1CIR.field)
+    | bits(Ste::S1COR.field)
+    | bits(Ste::S1CSH.field)
+    | bits(Ste::S1STALLD)
+    | bits(Ste::EATS.field);
 
 /// Decides the attachment for an STE's first two words. Stage-2 configs are
 /// not offered to the guest (IDR0.S2P = 0), so they abort, as an invalid STE
 /// does; reserved EATS values do too.
 pub fn decide(ste: [u64; 2]) -> Attach {
-    if ste[0] & 1 == 0 {
+    let s = Ste([ste[0], ste[1], 0, 0, 0, 0, 0, 0]);
+    if s.get(Ste::V) == 0 {
         return Attach::Abort;
     }
-    match (ste[0] >> 1) & 0b111 {
-        0b100 => Attach::Bypass,
-        0b101 => {
-            if (ste[1] >> 28) & 0b11 > 1 {
+    match s.get_enum(Ste::CONFIG) {
+        Some(SteConfig::BYPASS) => Attach::Bypass,
+        Some(SteConfig::S1_TRANS) => {
+            if s.get(Ste::EATS) > Eats::TRANS.value() {
                 return Attach::Abort;
             }
-            Attach::Nested([ste[0] & W0_ALLOWED, ste[1] & W1_ALLOWED])
+            Attach::Nested([ste[0] & VSTE_W0_ALLOWED, ste[1] & VSTE_W1_ALLOWED])
         }
         _ => Attach::Abort,
     }
@@ -131,11 +152,13 @@ pub fn decide(ste: [u64; 2]) -> Attach {
 
 /// The vSTE words that ask the kernel for an abort or bypass nested domain.
 pub fn vste_for(a: Attach) -> [u64; 2] {
-    match a {
-        Attach::Abort => [1, 0],
-        Attach::Bypass => [1 | (0b100 << 1), 0],
-        Attach::Nested(w) => w,
-    }
+    let valid = Ste::new().with(Ste::V, 1);
+    let s = match a {
+        Attach::Abort => valid,
+        Attach::Bypass => valid.with_enum(Ste::CONFIG, SteConfig::BYPASS),
+        Attach::Nested(w) => return w,
+    };
+    [s.0[0], s.0[1]]
 }
 
 // The tests take guest memory (or a host's ID registers) from the simulator.
@@ -172,7 +195,10 @@ mod tests {
         assert_eq!(decide([1 | (0b100 << 1), 0]), Attach::Bypass);
         assert_eq!(decide([1 | (0b110 << 1), 0]), Attach::Abort);
         let s1 = 1 | (0b101 << 1) | 0x4_0000 | (1 << 55);
-        assert_eq!(decide([s1, 1 << 40]), Attach::Nested([s1 & W0_ALLOWED, 0]));
+        assert_eq!(
+            decide([s1, 1 << 40]),
+            Attach::Nested([s1 & VSTE_W0_ALLOWED, 0])
+        );
         assert_eq!(decide([s1, 2 << 28]), Attach::Abort);
     }
 }

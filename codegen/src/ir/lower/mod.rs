@@ -154,7 +154,16 @@ impl Cx<'_> {
             device: dev.name.clone(),
             root_ty: camel(&dev.name),
             doc: doc::lines(&dev.description),
-            windows: dev.windows.iter().map(|w| (w.offset, w.size)).collect(),
+            windows: dev
+                .windows
+                .iter()
+                .map(|w| super::Window {
+                    module: crate::names::upper(&w.name),
+                    offset: w.offset,
+                    size: w.size,
+                    doc: doc::lines(&w.description),
+                })
+                .collect(),
             layouts,
             regs,
             root_regs,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use cmdqv_regs::VINTF;
+use cmdqv_regs::VINTF_PAGE0::LVCMDQ;
 use smmuv3_regs::enums::CmdOpcode;
 use smmuv3_regs::structs::{CmdAtcInv, CmdSync, CmdTlbiNhAsid, CmdTlbiNhVa, Command, Words};
 
@@ -15,38 +16,41 @@ use crate::backend::sim::journal::Journal;
 use crate::backend::{ObjId, Op, Result};
 use crate::vmm::GuestMemory;
 
-/// Register offsets and fields of the VINTF logical-VCMDQ page 0, as Linux's
-/// `tegra241-cmdqv.c` uses them (facts only). Kept here until the generated
-/// `cmdqv-regs` crate provides accessor constants.
+/// Register offsets and fields of the VINTF logical-VCMDQ page 0, each the
+/// generated `cmdqv-regs` item (the names the simulator's kernel side and
+/// the tests use).
 pub mod regs {
     use cmdqv_regs::enums::VcmdqError;
+    use cmdqv_regs::VINTF_PAGE0::LVCMDQ as Q;
+    use cmdqv_regs::{VCMDQ_PAGE1, VINTF, VINTF_PAGE0, VINTF_PAGE1};
 
-    /// Size of the VINTF page 0 the kernel lets user space mmap.
-    pub const VINTF_PAGE0_SIZE: usize = 0x1_0000;
+    /// Size of the VINTF page 0 the kernel lets user space mmap: up to the
+    /// VINTF's page 1.
+    pub const VINTF_PAGE0_SIZE: usize = VINTF_PAGE1::OFFSET - VINTF_PAGE0::OFFSET;
     /// Stride between logical VCMDQs in the page.
-    pub const LVCMDQ_STRIDE: usize = 0x80;
-    /// `VCMDQ_CONS`: consumer index (with wrap bit), error code in bits 30:24.
-    pub const CONS: usize = 0x00;
+    pub const LVCMDQ_STRIDE: usize = Q::STRIDE;
+    /// `VCMDQ_CONS`: consumer index (with wrap bit) and error code.
+    pub const CONS: usize = Q::CONS::REL_OFFSET;
     /// `VCMDQ_PROD`: producer index (with wrap bit).
-    pub const PROD: usize = 0x04;
-    /// `VCMDQ_CONFIG`: bit 0 enables the queue.
-    pub const CONFIG: usize = 0x08;
-    /// `VCMDQ_STATUS`: bit 0 reports the queue enabled.
-    pub const STATUS: usize = 0x0c;
-    /// `VCMDQ_GERROR`: bit 0 (CMDQ_ERR) toggles on a command error.
-    pub const GERROR: usize = 0x10;
+    pub const PROD: usize = Q::PROD::REL_OFFSET;
+    /// `VCMDQ_CONFIG`: CMDQ_EN enables the queue.
+    pub const CONFIG: usize = Q::CONFIG::REL_OFFSET;
+    /// `VCMDQ_STATUS`: CMDQ_EN_OK reports the queue enabled.
+    pub const STATUS: usize = Q::STATUS::REL_OFFSET;
+    /// `VCMDQ_GERROR`: CMDQ_ERR toggles on a command error.
+    pub const GERROR: usize = Q::GERROR::REL_OFFSET;
     /// `VCMDQ_GERRORN`: the guest toggles it to match GERROR to acknowledge.
-    pub const GERRORN: usize = 0x14;
-    /// `VCMDQ_CONS_ERR` field shift (bits 30:24).
-    pub const CONS_ERR_SHIFT: u32 = 24;
-    /// `VCMDQ_CONS_ERR` field mask.
-    pub const CONS_ERR_MASK: u32 = 0x7f << 24;
-    /// `VCMDQ_EN`.
-    pub const CONFIG_EN: u32 = 1;
-    /// `VCMDQ_ENABLED`.
-    pub const STATUS_ENABLED: u32 = 1;
-    /// SMMU `GERROR.CMDQ_ERR`.
-    pub const GERROR_CMDQ_ERR: u32 = 1;
+    pub const GERRORN: usize = Q::GERRORN::REL_OFFSET;
+    /// `VCMDQ_CONS.ERR` field shift.
+    pub const CONS_ERR_SHIFT: u32 = Q::CONS::ERR.shift as u32;
+    /// `VCMDQ_CONS.ERR` field mask, in place.
+    pub const CONS_ERR_MASK: u32 = Q::CONS::ERR.mask << Q::CONS::ERR.shift;
+    /// `VCMDQ_CONFIG.CMDQ_EN`.
+    pub const CONFIG_EN: u32 = Q::CONFIG::CMDQ_EN::SET.value;
+    /// `VCMDQ_STATUS.CMDQ_EN_OK`.
+    pub const STATUS_ENABLED: u32 = Q::STATUS::CMDQ_EN_OK::SET.value;
+    /// `VCMDQ_GERROR.CMDQ_ERR`.
+    pub const GERROR_CMDQ_ERR: u32 = Q::GERROR::CMDQ_ERR::SET.value;
     /// `CERROR_NONE` (the map's `VcmdqError` codes).
     pub const CERROR_NONE: u32 = VcmdqError::CERROR_NONE.value() as u32;
     /// `CERROR_ILL_OPCODE`: illegal or unsupported command.
@@ -55,42 +59,19 @@ pub mod regs {
     pub const CERROR_ABT: u32 = VcmdqError::CERROR_ABT.value() as u32;
     /// `CERROR_ILL_ACCESS`: a StreamID the VINTF has not matched.
     pub const CERROR_ILL_ACCESS: u32 = VcmdqError::CERROR_ILL_ACCESS.value() as u32;
-    /// `VINTF_CONFIG.EN` (bit 0).
-    pub const VINTF_EN: u32 = 1;
-    /// `VINTF_CONFIG.VMID` shift (bits 16:1).
-    pub const VINTF_VMID_SHIFT: u32 = 1;
-    /// `VINTF_CONFIG.HYP_OWN` (bit 17).
-    pub const VINTF_HYP_OWN: u32 = 1 << 17;
-    /// `VCMDQ_ADDR`: bits 47:5 of a queue base.
-    pub const VCMDQ_ADDR_MASK: u64 = ((1u64 << 48) - 1) & !0x1f;
+    /// `VINTF_CONFIG.ENABLE`.
+    pub const VINTF_EN: u32 = VINTF::CONFIG::ENABLE::SET.value;
+    /// `VINTF_CONFIG.VMID` shift.
+    pub const VINTF_VMID_SHIFT: u32 = VINTF::CONFIG::VMID.shift as u32;
+    /// `VINTF_CONFIG.HYP_OWN`.
+    pub const VINTF_HYP_OWN: u32 = VINTF::CONFIG::HYP_OWN::SET.value;
+    /// `VCMDQ_BASE.ADDR`, in place: the bits a queue base may have.
+    pub const VCMDQ_ADDR_MASK: u64 = VCMDQ_PAGE1::BASE::ADDR.val(u64::MAX).value;
 
     /// Offset of register `reg` of logical VCMDQ `lidx` in the page.
     pub const fn lvcmdq(lidx: usize, reg: usize) -> usize {
-        lidx * LVCMDQ_STRIDE + reg
+        Q::REL_OFFSET + lidx * LVCMDQ_STRIDE + reg
     }
-}
-
-/// SMMUv3 command opcodes the simulator's kernel side checks, from the
-/// generated `smmuv3-regs` enum.
-pub mod opcode {
-    use smmuv3_regs::enums::CmdOpcode;
-
-    /// `CMD_CFGI_CD`.
-    pub const CFGI_CD: u8 = CmdOpcode::CFGI_CD.value() as u8;
-    /// `CMD_CFGI_CD_ALL`.
-    pub const CFGI_CD_ALL: u8 = CmdOpcode::CFGI_CD_ALL.value() as u8;
-    /// `CMD_TLBI_NH_ALL`.
-    pub const TLBI_NH_ALL: u8 = CmdOpcode::TLBI_NH_ALL.value() as u8;
-    /// `CMD_TLBI_NH_ASID`.
-    pub const TLBI_NH_ASID: u8 = CmdOpcode::TLBI_NH_ASID.value() as u8;
-    /// `CMD_TLBI_NH_VA`.
-    pub const TLBI_NH_VA: u8 = CmdOpcode::TLBI_NH_VA.value() as u8;
-    /// `CMD_TLBI_NH_VAA`.
-    pub const TLBI_NH_VAA: u8 = CmdOpcode::TLBI_NH_VAA.value() as u8;
-    /// `CMD_TLBI_NSNH_ALL`.
-    pub const TLBI_NSNH_ALL: u8 = CmdOpcode::TLBI_NSNH_ALL.value() as u8;
-    /// `CMD_ATC_INV`.
-    pub const ATC_INV: u8 = CmdOpcode::ATC_INV.value() as u8;
 }
 
 /// Memory of a mmap-able region: 32-bit words the "hardware" and the mapping
@@ -227,7 +208,7 @@ fn decode(
             Ok(HwCommand::TlbiNhVa {
                 vmid,
                 asid: c.get(CmdTlbiNhVa::ASID) as u16,
-                addr: c.get(CmdTlbiNhVa::ADDR) << 12,
+                addr: c.get(CmdTlbiNhVa::ADDR) << CmdTlbiNhVa::ADDR.shift,
                 leaf: c.get(CmdTlbiNhVa::LEAF) != 0,
             })
         }
@@ -251,7 +232,7 @@ fn decode(
                     .map(|r| VINTF::SID_REPLACE::PHYS_SID.read(*r))
                     .unwrap_or(0),
                 ssid: ssv.then_some(c.get(CmdAtcInv::SSID) as u32),
-                addr: c.get(CmdAtcInv::ADDR) << 12,
+                addr: c.get(CmdAtcInv::ADDR) << CmdAtcInv::ADDR.shift,
                 size: c.get(CmdAtcInv::SIZE) as u8,
                 global: c.get(CmdAtcInv::GLOBAL) != 0,
             })
@@ -302,14 +283,14 @@ fn run_queue(
     let entries = 1u32 << q.log2size;
     let mask = (entries << 1) - 1; // index bits plus the wrap bit
     for _ in 0..entries {
-        let prod = page.r(reg(regs::PROD)) & mask;
-        let cons = page.r(reg(regs::CONS)) & mask;
+        let prod = LVCMDQ::PROD::INDEX.read(page.r(reg(regs::PROD))) & mask;
+        let cons = LVCMDQ::CONS::INDEX.read(page.r(reg(regs::CONS))) & mask;
         if prod == cons {
             break;
         }
         let slot = (cons & (entries - 1)) as u64;
-        let mut raw = [0u8; 16];
-        let result = if mem.read(q.base_gpa + slot * 16, &mut raw) {
+        let mut raw = [0u8; Command::SIZE_BYTES];
+        let result = if mem.read(q.base_gpa + slot * Command::SIZE_BYTES as u64, &mut raw) {
             let w0 = u64::from_le_bytes(raw[..8].try_into().unwrap_or([0; 8]));
             let w1 = u64::from_le_bytes(raw[8..].try_into().unwrap_or([0; 8]));
             decode([w0, w1], vmid, sid_match, sid_replace)
@@ -320,10 +301,14 @@ fn run_queue(
             Ok(cmd) => {
                 let lidx = lidx as u32;
                 log.record((viommu, lidx), HwInvalidation { viommu, lidx, cmd });
-                page.write(reg(regs::CONS), (cons + 1) & mask);
+                page.write(
+                    reg(regs::CONS),
+                    LVCMDQ::CONS::INDEX.val((cons + 1) & mask).value,
+                );
             }
             Err(code) => {
-                page.write(reg(regs::CONS), cons | (code << regs::CONS_ERR_SHIFT));
+                let stopped = LVCMDQ::CONS::INDEX.val(cons) + LVCMDQ::CONS::ERR.val(code);
+                page.write(reg(regs::CONS), stopped.value);
                 page.write(reg(regs::GERROR), gerror ^ regs::GERROR_CMDQ_ERR);
                 *err_map |= 1u128 << lidx;
                 return RunOutcome::Error;

@@ -21,7 +21,10 @@ pub(crate) mod hw;
 
 use std::sync::Arc;
 
-use self::hw::{opcode as o, regs, Lvq, PageMem};
+use smmuv3_regs::enums::{CmdOpcode as Op, SteConfig};
+use smmuv3_regs::structs::{CmdAtcInv, CmdCfgiCd, CmdCfgiCdAll, Command, Words};
+
+use self::hw::{regs, Lvq, PageMem};
 use super::config::Tegra241Host;
 use super::iommufd::invalidate::{word64, KernelInvalidation};
 use super::iommufd::mmap;
@@ -226,23 +229,23 @@ pub(crate) fn check_nested_data(
 
 /// Validates a guest STE's two words as Linux's `arm_smmu_validate_vste` does.
 fn validate_vste(ste: [u64; 2]) -> std::result::Result<(), i32> {
-    const V: u64 = 1;
-    const CFG_MASK: u64 = 0b111 << 1;
-    // V, CFG, S1FMT, S1CTXPTR (51:6), S1CDMAX (63:59)
-    const W0_ALLOWED: u64 = V | CFG_MASK | (0b11 << 4) | (((1u64 << 46) - 1) << 6) | (0x1f << 59);
-    // S1DSS, S1CIR, S1COR, S1CSH, S1STALLD, EATS
-    const W1_ALLOWED: u64 = 0xff | (1 << 27) | (0b11 << 28);
-    if ste[0] & V == 0 {
+    use crate::smmuv3::strtab::{VSTE_W0_ALLOWED, VSTE_W1_ALLOWED};
+    use smmuv3_regs::enums::Eats;
+    use smmuv3_regs::structs::Ste;
+    let s = Ste([ste[0], ste[1], 0, 0, 0, 0, 0, 0]);
+    if s.get(Ste::V) == 0 {
         return Ok(());
     }
-    let cfg = (ste[0] & CFG_MASK) >> 1;
-    if !matches!(cfg, 0b000 | 0b100 | 0b101) {
+    if !matches!(
+        s.get_enum(Ste::CONFIG),
+        Some(SteConfig::ABORT | SteConfig::BYPASS | SteConfig::S1_TRANS)
+    ) {
         return Err(libc::EIO);
     }
-    if ste[0] & !W0_ALLOWED != 0 || ste[1] & !W1_ALLOWED != 0 {
+    if ste[0] & !VSTE_W0_ALLOWED != 0 || ste[1] & !VSTE_W1_ALLOWED != 0 {
         return Err(libc::EIO);
     }
-    if (ste[1] >> 28) & 0b11 > 1 {
+    if s.get(Ste::EATS) > Eats::TRANS.value() {
         return Err(libc::EIO);
     }
     Ok(())
@@ -256,19 +259,31 @@ pub(crate) fn smmu_invalidation(
     viommu: ObjId,
     entry: &[u8],
 ) -> std::result::Result<KernelInvalidation, i32> {
-    let mut cmd = [word64(entry, 0), word64(entry, 1)];
-    match (cmd[0] & 0xff) as u8 {
-        o::TLBI_NSNH_ALL | o::TLBI_NH_VA | o::TLBI_NH_VAA | o::TLBI_NH_ALL | o::TLBI_NH_ASID => {
+    let cmd = [word64(entry, 0), word64(entry, 1)];
+    // The StreamID field of the commands that carry one, in each
+    // command's own layout.
+    let sid = match Command(cmd).get_enum(Command::OPCODE) {
+        Some(
+            Op::TLBI_NSNH_ALL
+            | Op::TLBI_NH_VA
+            | Op::TLBI_NH_VAA
+            | Op::TLBI_NH_ALL
+            | Op::TLBI_NH_ASID,
+        ) => {
+            return Ok(KernelInvalidation::Smmuv3 { viommu, cmd });
+        }
+        Some(Op::ATC_INV) => CmdAtcInv::SID,
+        Some(Op::CFGI_CD) => CmdCfgiCd::SID,
+        Some(Op::CFGI_CD_ALL) => CmdCfgiCdAll::SID,
+        _ => return Err(libc::EIO),
+    };
+    let vsid = Command(cmd).get(sid);
+    match st.vsid_to_psid(viommu, vsid) {
+        Some(psid) => {
+            let cmd = Command(cmd).with(sid, u64::from(psid)).0;
             Ok(KernelInvalidation::Smmuv3 { viommu, cmd })
         }
-        o::ATC_INV | o::CFGI_CD | o::CFGI_CD_ALL => match st.vsid_to_psid(viommu, cmd[0] >> 32) {
-            Some(psid) => {
-                cmd[0] = (cmd[0] & 0xffff_ffff) | ((psid as u64) << 32);
-                Ok(KernelInvalidation::Smmuv3 { viommu, cmd })
-            }
-            None => Err(libc::EIO),
-        },
-        _ => Err(libc::EIO),
+        None => Err(libc::EIO),
     }
 }
 
