@@ -26,7 +26,9 @@ impl CmdError {
             Some(E::CERROR_ILL) => CmdError::Ill,
             Some(E::CERROR_ABT) => CmdError::Abt,
             Some(E::CERROR_ATC_INV_SYNC) => CmdError::AtcInvSync,
-            None => CmdError::Other((code & 0x7f) as u8),
+            None => CmdError::Other(
+                smmuv3_regs::CMDQ_CONS::ERR.read(code << smmuv3_regs::CMDQ_CONS::ERR.shift) as u8,
+            ),
         }
     }
 

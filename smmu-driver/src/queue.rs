@@ -7,9 +7,10 @@
 
 use crate::dma::DmaBuf;
 
-/// Largest LOG2SIZE the register format can express (the index field is
-/// 20 bits: 19 index bits and the wrap flag).
-pub const MAX_LOG2SIZE: u32 = 19;
+/// Largest LOG2SIZE the register format can express: the index field
+/// (`CMDQ_PROD.WR`, 20 bits in the map) holds the index bits and the wrap
+/// flag.
+pub const MAX_LOG2SIZE: u32 = smmuv3_regs::CMDQ_PROD::WR.mask.count_ones() - 1;
 
 /// Queue geometry and the driver's copy of one index pair.
 pub struct Queue<'a> {

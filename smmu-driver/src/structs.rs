@@ -128,7 +128,8 @@ pub mod cd {
             .with(Cd::ASET, 1)
             .with(Cd::ASID, u64::from(cfg.asid))
             .with(Cd::TTB0, cfg.ttb0 >> 4)
-            .with(Cd::MAIR0, cfg.mair & 0xffff_ffff)
+            // `with` keeps the field's width: the low half of MAIR.
+            .with(Cd::MAIR0, cfg.mair)
             .with(Cd::MAIR1, cfg.mair >> 32)
     }
 

@@ -15,9 +15,12 @@ pub(super) const XFER: u32 = 2048;
 /// Bytes of the transfers that are expected to fault.
 pub(super) const PROBE_LEN: u32 = 64;
 
-/// IOVAs the stage-1 tables map, and one they leave unmapped.
+/// IOVAs of the scenarios' layout (scenario parameters): the source page
+/// the stage-1 tables map,
 pub(super) const IOVA_SRC: u64 = 0x1000;
+/// the destination page they map,
 pub(super) const IOVA_DST: u64 = 0x2000;
+/// and one they leave unmapped.
 const IOVA_UNMAPPED: u64 = 0x5000;
 
 /// What a destination buffer holds after a transfer.

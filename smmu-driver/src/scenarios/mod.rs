@@ -191,9 +191,12 @@ pub struct World<'r, P: Platform> {
     dst: Option<DmaBuf<'static>>,
 }
 
-/// log2 sizes of the tables and queues the scenarios install.
+/// log2 sizes of the tables and queues the scenarios install (scenario
+/// parameters): StreamIDs of the stream table,
 const STRTAB_LOG2: u32 = 8;
+/// entries of the command queue,
 const CMDQ_LOG2: u32 = 8;
+/// entries of the event queue.
 const EVTQ_LOG2: u32 = 7;
 /// Records the event queue holds: the capacity of the drain's batch, so
 /// one [`Smmu::pop_events`] takes everything pending.

@@ -8,8 +8,9 @@ use smmuv3_regs::enums::{EventId, StrtabFmt};
 use smmuv3_regs::structs::EvtCBadStreamid;
 use smmuv3_regs::GERROR;
 
-/// StreamID bits and SPLIT of the two-level table.
+/// StreamID bits of the two-level table (scenario parameter).
 const SID_BITS: u32 = 16;
+/// Its SPLIT (scenario parameter).
 const SPLIT: u32 = 8;
 
 /// two_level: the master through a two-level table (16-bit StreamIDs,

@@ -55,17 +55,18 @@ pub use super::transition::{
 };
 
 /// Logical VCMDQs the model exposes per VINTF unless
-/// [`Lifecycle::with_lvcmdqs`] says otherwise (QEMU's model: two).
+/// [`Lifecycle::with_lvcmdqs`] says otherwise (model parameter; QEMU's
+/// model: two).
 pub const NUM_LVCMDQS: usize = 2;
 /// The most logical VCMDQs a VINTF can have: one per global VCMDQ the
 /// CMDQV map has (`CMDQ_ALLOC_MAP`), which is also the width of
 /// `LVCMDQ_ERR_MAP` and of `CMDQ_ALLOC_MAP.LVCMDQ`.
 pub const MAX_LVCMDQS: usize = CMDQ_ALLOC_MAP::COUNT;
-/// SID_MATCH/SID_REPLACE slots the model exposes.
+/// SID_MATCH/SID_REPLACE slots the model exposes (model parameter).
 pub const NUM_SIDS: usize = 16;
-/// log2 of the largest VCMDQ in 16-byte entries (8 MiB).
+/// log2 of the largest VCMDQ in 16-byte entries (model parameter: 8 MiB).
 pub const MAX_LOG2_ENTRIES: u32 = 19;
-/// Depth of the vEVENTQ that carries the LVCMDQ error maps.
+/// Depth of the vEVENTQ that carries the LVCMDQ error maps (VMM parameter).
 pub const VEVENTQ_DEPTH: u32 = 64;
 
 /// CONFIG.CMDQV_EN after a reset: the register file's reset value, so the

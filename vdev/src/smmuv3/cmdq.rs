@@ -150,7 +150,7 @@ pub struct Outcome {
     pub executed: u64,
 }
 
-/// Most commands batched into one flush.
+/// Most commands batched into one flush (model parameter).
 pub const MAX_BATCH: usize = 128;
 
 /// Consumes the commands between `cons` and `prod` (CMDQ register values).

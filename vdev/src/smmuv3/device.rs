@@ -44,8 +44,8 @@ use crate::cmdqv::device::{Cmdqv, CmdqvStats, CMDQV_WINDOW};
 use crate::cmdqv::lifecycle::{LifecycleError, Transition};
 use crate::vmm::{IrqLine, MmioDevice};
 
-/// Bytes of the SMMU register window (page 0 and page 1).
-pub const SMMU_WINDOW: u64 = 0x2_0000;
+/// Bytes of the SMMU register window (the map's page 0 and page 1).
+pub const SMMU_WINDOW: u64 = smmuv3_regs::windows::PAGE1::END as u64;
 
 /// The interrupt lines of the device.
 #[derive(Clone)]

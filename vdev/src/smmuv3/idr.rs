@@ -38,9 +38,10 @@ mod f {
     pub const IDR5_VAX: u32 = bits(IDR5::VAX);
 }
 
-/// StreamID bits the model exposes (its stream table walk handles 2^16).
+/// StreamID bits the model exposes (model parameter: its stream table walk
+/// handles 2^16).
 pub const MODEL_SIDSIZE: u32 = 16;
-/// Largest queue the model offers (2^19 entries, 8 MiB).
+/// Largest queue the model offers (model parameter: 2^19 entries, 8 MiB).
 pub const MODEL_MAX_QS: u32 = 19;
 
 /// The guest-visible identification registers.

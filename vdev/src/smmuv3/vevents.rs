@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use crate::backend::{uapi, Backend, ObjId, Result, Viommu};
 
-/// Records the vEVENTQ holds before the kernel drops events.
+/// Records the vEVENTQ holds before the kernel drops events (VMM parameter:
+/// the depth the model asks the kernel for).
 pub const DEPTH: u32 = 64;
 
 /// An SMMUv3 vEVENTQ on a vIOMMU; destroyed on drop (before the vIOMMU it

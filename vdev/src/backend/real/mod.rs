@@ -50,7 +50,8 @@ pub const MMAP_PROT: libc::c_int = libc::PROT_READ | libc::PROT_WRITE;
 /// Flags of every iommufd mapping (the kernel refuses private ones).
 pub const MMAP_FLAGS: libc::c_int = libc::MAP_SHARED;
 
-/// Bytes of type-specific data `IOMMU_GET_HW_INFO` may return here.
+/// Bytes of type-specific data `IOMMU_GET_HW_INFO` may return here (VMM
+/// parameter: room for the largest record the backend decodes).
 const HW_INFO_BUF: usize = 64;
 
 /// Linux errno inside an `iommufd-ioctls` error.

@@ -30,27 +30,41 @@ pub struct Tegra241Host {
 
 impl Default for Tegra241Host {
     fn default() -> Self {
+        use smmuv3_regs::{IDR0, IDR1, IDR5};
+        // The simulated host (model parameters, from a Grace host's SMMU):
         // IDR0: S2P, S1P, TTF=AArch64, COHACC, ATS, ASID16, VMID16, 2-level tables.
-        let idr0 =
-            1 | (1 << 1) | (2 << 2) | (1 << 4) | (1 << 10) | (1 << 12) | (1 << 18) | (1 << 27);
+        let idr0 = (IDR0::S2P::SET
+            + IDR0::S1P::SET
+            + IDR0::TTF::AARCH64
+            + IDR0::COHACC::SET
+            + IDR0::ATS::SET
+            + IDR0::ASID16::SET
+            + IDR0::VMID16::SET
+            + IDR0::ST_LEVEL::TWO_LEVEL)
+            .value;
         // IDR1: SIDSIZE=16, EVENTQS=19, CMDQS=19 (8 MiB VCMDQs at most).
-        let idr1 = 16 | (19 << 16) | (19 << 21);
+        let idr1 = (IDR1::SIDSIZE.val(16) + IDR1::EVENTQS.val(19) + IDR1::CMDQS.val(19)).value;
+        // IDR5: 48-bit OAS, 4K/16K/64K granules.
+        let idr5 =
+            (IDR5::OAS::BITS_48 + IDR5::GRAN4K::SET + IDR5::GRAN16K::SET + IDR5::GRAN64K::SET)
+                .value;
         Tegra241Host {
             version: 1,
             num_vintfs: 4,
             lvcmdqs_per_vintf: 2,
             sids_per_vintf: 16,
-            idr: [idr0, idr1, 0, 0, 0, 0x75],
-            iidr: 0x0000_043b,
-            aidr: 0x2,
+            idr: [idr0, idr1, 0, 0, 0, idr5],
+            // Implementer ARM (JEP106 0x43b), SMMUv3.2.
+            iidr: smmuv3_regs::IIDR::IMPLEMENTER.val(0x43b).value,
+            aidr: smmuv3_regs::AIDR::ARCHMINORREV.val(2).value,
         }
     }
 }
 
 impl Tegra241Host {
-    /// IDR1.CMDQS (bits 25:21): log2 of the largest command queue in entries.
+    /// IDR1.CMDQS: log2 of the largest command queue in entries.
     pub fn cmdqs(&self) -> u32 {
-        (self.idr[1] >> 21) & 0x1f
+        smmuv3_regs::IDR1::CMDQS.read(self.idr[1])
     }
 }
 

@@ -28,7 +28,7 @@ pub struct SimGuestRam {
     regions: Vec<Region>,
 }
 
-/// Where synthetic host physical addresses start.
+/// Where synthetic host physical addresses start (simulator parameter).
 const PHYS_BASE: u64 = 0x80_0000_0000;
 
 impl SimGuestRam {

@@ -200,7 +200,8 @@ impl State {
                 data,
             });
         }
-        *seq = (*seq + 1) & 0x7fff_ffff;
+        // The kernel wraps the sequence at INT_MAX.
+        *seq = (*seq + 1) & i32::MAX as u32;
         Ok(())
     }
 }
