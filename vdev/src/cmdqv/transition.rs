@@ -198,7 +198,7 @@ impl QueueBase {
 
     /// Bytes of the queue: what `IOMMU_HW_QUEUE_ALLOC` is asked for.
     pub fn bytes(&self) -> u64 {
-        1u64 << (self.log2size + 4)
+        (smmuv3_regs::structs::Command::SIZE_BYTES as u64) << self.log2size
     }
 }
 

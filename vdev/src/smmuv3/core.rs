@@ -82,7 +82,7 @@ impl SmmuCore {
             gbpa_abort: false,
             bindings: BTreeMap::new(),
             stranded: Vec::new(),
-            batch: Vec::with_capacity(16 * cmdq::MAX_BATCH),
+            batch: Vec::with_capacity(smmuv3_regs::structs::Command::SIZE_BYTES * cmdq::MAX_BATCH),
             batch_len: 0,
             stats: Stats::default(),
         }

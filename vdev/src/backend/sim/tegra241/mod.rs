@@ -24,6 +24,8 @@ use std::sync::Arc;
 use smmuv3_regs::enums::{CmdOpcode as Op, SteConfig};
 use smmuv3_regs::structs::{CmdAtcInv, CmdCfgiCd, CmdCfgiCdAll, Command, Words};
 
+use cmdqv_regs::VINTF::SID_MATCH;
+
 use self::hw::{regs, Lvq, PageMem};
 use super::config::Tegra241Host;
 use super::iommufd::invalidate::{word64, KernelInvalidation};
@@ -151,7 +153,7 @@ pub(crate) fn queue_rules(
     } else {
         None
     };
-    let max = 1u64 << (h.cmdqs() + 4);
+    let max = (Command::SIZE_BYTES as u64) << h.cmdqs();
     if !length.is_power_of_two() || length < 32 || length > max {
         return Err(libc::EINVAL);
     }
@@ -198,10 +200,13 @@ pub(crate) fn take_sid_slot(
     let slot = vi
         .sid_match
         .iter()
-        .position(|m| m & 1 == 0)
+        .position(|m| !SID_MATCH::ENABLE.is_set(*m))
         .ok_or(libc::ENOSPC)?;
     vi.sid_replace[slot] = psid;
-    vi.sid_match[slot] = ((virt_id as u32) << 1) | 1;
+    // The whole id at VIRT_SID's position, as the driver writes it (bits
+    // beyond the field never match a command's StreamID).
+    vi.sid_match[slot] =
+        ((virt_id as u32) << SID_MATCH::VIRT_SID.shift) | SID_MATCH::ENABLE::SET.value;
     Ok(slot)
 }
 
