@@ -46,7 +46,7 @@ pub mod ste {
             .with(Ste::V, 1)
             .with_enum(Ste::CONFIG, SteConfig::S1_TRANS)
             .with_enum(Ste::S1FMT, S1Fmt::LINEAR)
-            .with(Ste::S1CONTEXTPTR, cd_phys >> 6)
+            .with(Ste::S1CONTEXTPTR, cd_phys >> Ste::S1CONTEXTPTR.shift)
             .with(Ste::S1CDMAX, 0)
             .with_enum(Ste::S1DSS, S1Dss::TERMINATE)
             .with_enum(Ste::S1CIR, WalkCache::WBRA)
@@ -127,10 +127,11 @@ pub mod cd {
             .with(Cd::A, 1)
             .with(Cd::ASET, 1)
             .with(Cd::ASID, u64::from(cfg.asid))
-            .with(Cd::TTB0, cfg.ttb0 >> 4)
-            // `with` keeps the field's width: the low half of MAIR.
+            .with(Cd::TTB0, cfg.ttb0 >> Cd::TTB0.shift)
+            // `with` keeps the field's width: the low half of MAIR; the high
+            // half sits where MAIR1 does in the one 64-bit word.
             .with(Cd::MAIR0, cfg.mair)
-            .with(Cd::MAIR1, cfg.mair >> 32)
+            .with(Cd::MAIR1, cfg.mair >> Cd::MAIR1.shift)
     }
 
     /// Whether V is set.
@@ -209,7 +210,7 @@ pub mod cmd {
     pub fn tlbi_nh_va(asid: u16, addr: u64, leaf: bool) -> Command {
         CmdTlbiNhVa::new()
             .with(CmdTlbiNhVa::ASID, u64::from(asid))
-            .with(CmdTlbiNhVa::ADDR, addr >> 12)
+            .with(CmdTlbiNhVa::ADDR, addr >> CmdTlbiNhVa::ADDR.shift)
             .with(CmdTlbiNhVa::LEAF, u64::from(leaf))
             .into()
     }

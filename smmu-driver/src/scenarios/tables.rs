@@ -5,7 +5,7 @@ use super::setup::{expect_enabled, expect_strtab_cfg, linear_bring_up, queues};
 use super::{ensure, expect, Fail, Outcome, Platform, World, CMDQ_LOG2, EVTQ_LOG2, STRTAB_LOG2};
 use crate::structs::{ste, Event};
 use smmuv3_regs::enums::{EventId, StrtabFmt};
-use smmuv3_regs::structs::EvtCBadStreamid;
+use smmuv3_regs::structs::{EvtCBadStreamid, L1Std, Ste};
 use smmuv3_regs::GERROR;
 
 /// StreamID bits of the two-level table (scenario parameter).
@@ -20,8 +20,8 @@ const SPLIT: u32 = 8;
 pub(super) fn two_level<P: Platform>(w: &mut World<'_, P>) -> Outcome {
     let sid = w.sid()?;
     let cd_phys = w.cd_phys.ok_or(Fail::Msg("no CD (stage1_dma failed)"))?;
-    let l1 = w.alloc(8 << (SID_BITS - SPLIT), 4096)?;
-    let l2 = w.alloc(64 << SPLIT, 64 << SPLIT)?;
+    let l1 = w.alloc(L1Std::SIZE_BYTES << (SID_BITS - SPLIT), 4096)?;
+    let l2 = w.alloc(Ste::SIZE_BYTES << SPLIT, Ste::SIZE_BYTES << SPLIT)?;
     let (cmdq, evtq) = queues(w)?;
     let smmu = w.smmu()?;
     smmu.disable()?;

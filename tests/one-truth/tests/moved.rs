@@ -36,58 +36,40 @@ macro_rules! refuse_for {
 refuse_for!(moved_cmdq);
 refuse_for!(real_cmdq);
 
+/// CMDQ_CONS after the queue at `base` (CMDQ_BASE) ran from `cons` to
+/// `prod` with every command refused: (the moved copy's, vdev's).
+fn consume_both(m: &SimGuestRam, base: u64, prod: u32, cons: u32) -> (u32, u32) {
+    let g = moved_cmdq::Geometry::from_base(base, 19);
+    let moved = moved_cmdq::consume(g, prod, cons, m, &mut Refuse);
+    let g = real_cmdq::Geometry::from_base(base, 19);
+    let real = real_cmdq::consume(g, prod, cons, m, &mut Refuse);
+    assert_eq!(moved.error, real.error, "the codes do not move");
+    (moved.cons, real.cons)
+}
+
 #[test]
 fn cmdq_error_code_lands_where_the_map_puts_cons_err() {
     let m = ram();
     // A 16-entry queue at 0x1000, CONS at 2, PROD at 3: one command, refused.
     let base = 0x1000 | 4;
     assert!(m.write_u64(0x1000 + 2 * 16, 0x7f));
-    let moved = moved_cmdq::consume(
-        moved_cmdq::Geometry::from_base(base, 19),
-        3,
-        2,
-        &m,
-        &mut Refuse,
-    );
-    let real = real_cmdq::consume(
-        real_cmdq::Geometry::from_base(base, 19),
-        3,
-        2,
-        &m,
-        &mut Refuse,
-    );
+    let (moved, real) = consume_both(&m, base, 3, 2);
     let ill = 1u32; // CERROR_ILL in both maps
-    assert_eq!(moved.error, Some(ill));
-    assert_eq!(real.error, Some(ill));
-    // Index 2 stays in RD (19:0); the code sits at ERR's lowest bit.
-    assert_eq!(moved.cons, 2 | (ill << 23), "moved map: ERR at 29:23");
-    assert_eq!(real.cons, 2 | (ill << 24), "shipped map: ERR at 30:24");
+                    // Index 2 stays in RD (19:0); the code sits at ERR's lowest bit.
+    assert_eq!(moved, 2 | (ill << 23), "moved map: ERR at 29:23");
+    assert_eq!(real, 2 | (ill << 24), "shipped map: ERR at 30:24");
     // And each map's own accessor reads it back.
-    assert_eq!(smmuv3_regs_moved_err(moved.cons), ill);
-    assert_eq!(vdev_err(real.cons), ill);
+    assert_eq!(smmuv3_regs_moved_err(moved), ill);
+    assert_eq!(vdev_err(real), ill);
 }
 
 #[test]
 fn cmdq_abort_on_unbacked_queue_follows_the_map_too() {
     let m = ram();
     // A queue beyond guest RAM: the fetch aborts (CERROR_ABT, 2).
-    let base = 0x10_0000 | 4;
-    let moved = moved_cmdq::consume(
-        moved_cmdq::Geometry::from_base(base, 19),
-        1,
-        0,
-        &m,
-        &mut Refuse,
-    );
-    let real = real_cmdq::consume(
-        real_cmdq::Geometry::from_base(base, 19),
-        1,
-        0,
-        &m,
-        &mut Refuse,
-    );
-    assert_eq!(moved.cons, 2 << 23);
-    assert_eq!(real.cons, 2 << 24);
+    let (moved, real) = consume_both(&m, 0x10_0000 | 4, 1, 0);
+    assert_eq!(moved, 2 << 23);
+    assert_eq!(real, 2 << 24);
 }
 
 #[test]

@@ -278,21 +278,27 @@ impl SmmuCore {
     }
 }
 
+/// The commands one `IOMMU_HWPT_INVALIDATE` forwards: stage-1 TLB and ATC
+/// invalidations and CD invalidations.
+fn is_invalidation(cmd: &Command) -> bool {
+    matches!(
+        cmd.op(),
+        Some(
+            Op::TLBI_NH_ALL
+                | Op::TLBI_NH_ASID
+                | Op::TLBI_NH_VA
+                | Op::TLBI_NH_VAA
+                | Op::TLBI_NSNH_ALL
+                | Op::ATC_INV
+                | Op::CFGI_CD
+                | Op::CFGI_CD_ALL
+        )
+    )
+}
+
 impl Executor for SmmuCore {
     fn batchable(&self, cmd: &Command) -> bool {
-        let invalidation = matches!(
-            cmd.op(),
-            Some(
-                Op::TLBI_NH_ALL
-                    | Op::TLBI_NH_ASID
-                    | Op::TLBI_NH_VA
-                    | Op::TLBI_NH_VAA
-                    | Op::TLBI_NSNH_ALL
-                    | Op::ATC_INV
-                    | Op::CFGI_CD
-                    | Op::CFGI_CD_ALL
-            )
-        );
+        let invalidation = is_invalidation(cmd);
         // Without a vIOMMU there is no cache to invalidate, and a command
         // naming a StreamID without a vDEVICE has nothing to act on (the
         // kernel would refuse it): those complete as no-ops in `execute`.
@@ -336,16 +342,7 @@ impl Executor for SmmuCore {
     fn execute(&mut self, cmd: &Command) -> Result<(), u32> {
         match cmd.op() {
             // Not batched (see `batchable`): nothing to invalidate.
-            Some(
-                Op::TLBI_NH_ALL
-                | Op::TLBI_NH_ASID
-                | Op::TLBI_NH_VA
-                | Op::TLBI_NH_VAA
-                | Op::TLBI_NSNH_ALL
-                | Op::ATC_INV
-                | Op::CFGI_CD
-                | Op::CFGI_CD_ALL,
-            ) => Ok(()),
+            _ if is_invalidation(cmd) => Ok(()),
             Some(Op::PREFETCH_CONFIG | Op::PREFETCH_ADDR) => Ok(()),
             Some(Op::CFGI_STE) => {
                 self.configure(cmd.sid());
