@@ -64,8 +64,9 @@ pub const NUM_LVCMDQS: usize = 2;
 pub const MAX_LVCMDQS: usize = CMDQ_ALLOC_MAP::COUNT;
 /// SID_MATCH/SID_REPLACE slots the model exposes (model parameter).
 pub const NUM_SIDS: usize = 16;
-/// log2 of the largest VCMDQ in 16-byte entries (model parameter: 8 MiB).
-pub const MAX_LOG2_ENTRIES: u32 = 19;
+/// log2 of the largest VCMDQ in 16-byte entries (8 MiB): the most the
+/// index field (`VCMDQ_PROD.INDEX`, index bits and the wrap flag) can count.
+pub const MAX_LOG2_ENTRIES: u32 = cmdqv_regs::VCMDQ::PROD::INDEX.mask.count_ones() - 1;
 /// Depth of the vEVENTQ that carries the LVCMDQ error maps (VMM parameter).
 pub const VEVENTQ_DEPTH: u32 = 64;
 

@@ -41,8 +41,10 @@ mod f {
 /// StreamID bits the model exposes (model parameter: its stream table walk
 /// handles 2^16).
 pub const MODEL_SIDSIZE: u32 = 16;
-/// Largest queue the model offers (model parameter: 2^19 entries, 8 MiB).
-pub const MODEL_MAX_QS: u32 = 19;
+/// Largest queue the model offers: the architecture's largest, 2^19
+/// entries, the most the index field (`CMDQ_PROD.WR`, index bits and the
+/// wrap flag) can count.
+pub const MODEL_MAX_QS: u32 = smmuv3_regs::CMDQ_PROD::WR.mask.count_ones() - 1;
 
 /// The guest-visible identification registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +113,8 @@ pub fn guest_idrs(host: &Smmuv3Info, backing_page: u64) -> Result<GuestIdrs, Inc
     let host_cmdqs = IDR1::CMDQS.read(h1);
     // 16-byte entries: a queue of 2^n entries spans 2^(n+4) bytes.
     let page_log2 = backing_page.max(4096).ilog2();
-    let cmdqs = host_cmdqs.min(MODEL_MAX_QS).min(page_log2 - 4);
+    let entry_log2 = (smmuv3_regs::structs::Command::SIZE_BYTES as u32).ilog2();
+    let cmdqs = host_cmdqs.min(MODEL_MAX_QS).min(page_log2 - entry_log2);
     // SSIDSIZE capped at 20, the architecture's largest.
     let i1 = (IDR1::SIDSIZE.val(MODEL_SIDSIZE)
         + IDR1::SSIDSIZE.val(host_ssid.min(20))
