@@ -380,3 +380,21 @@ fn event_record_decodes() {
     assert_eq!(build(&dev, s, &[])[0], 0x10);
     assert_eq!(build(&dev, "EvtFPermission", &[])[0], 0x13);
 }
+
+#[test]
+fn windows_are_the_two_64k_pages() {
+    use smmuv3_regs::windows::{PAGE0, PAGE1};
+    // SMMUv3 architecture: the Non-secure programming interface is page 0
+    // at the base and page 1 64 KiB above it (EVENTQ/PRIQ PROD and CONS).
+    assert_eq!(
+        (PAGE0::OFFSET, PAGE0::SIZE, PAGE0::END),
+        (0, 0x1_0000, 0x1_0000)
+    );
+    assert_eq!(
+        (PAGE1::OFFSET, PAGE1::SIZE, PAGE1::END),
+        (0x1_0000, 0x1_0000, 0x2_0000)
+    );
+    // Page 1's registers fall inside page 1.
+    let prod = smmuv3_regs::EVENTQ_PROD::OFFSET;
+    assert!((PAGE1::OFFSET..PAGE1::END).contains(&prod));
+}
