@@ -106,23 +106,6 @@ fn guest_addr(inp: &mut Input<'_>) -> u64 {
     }
 }
 
-/// Operations faults may be injected into.
-const FAULT_OPS: &[Op] = &[
-    Op::HwptAlloc,
-    Op::HwptInvalidate,
-    Op::ViommuAlloc,
-    Op::VdeviceAlloc,
-    Op::HwQueueAlloc,
-    Op::VeventqAlloc,
-    Op::VeventqRead,
-    Op::Destroy,
-    Op::Mmap,
-    Op::Kick,
-    Op::VfioAttach,
-    Op::VfioDetach,
-    Op::GetHwInfo,
-];
-
 struct Rig {
     sim: SimBackend,
     ram: Arc<SimGuestRam>,
@@ -240,7 +223,7 @@ fn step(r: &mut Rig, inp: &mut Input<'_>) {
                 r.sim.clear_faults();
                 return;
             }
-            let op = FAULT_OPS[usize::from(sel) % FAULT_OPS.len()];
+            let op = Op::ALL[usize::from(sel) % Op::ALL.len()];
             let when = match inp.u8() {
                 0 => FaultWhen::Every,
                 n => FaultWhen::Nth(u64::from(n % 16) + 1),
