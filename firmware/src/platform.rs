@@ -34,9 +34,12 @@ impl Platform for Qemu {
     type Mmio = VolatileMmio;
 
     fn smmu_mmio(&mut self) -> VolatileMmio {
-        // SAFETY: the virt machine's SMMUv3 register window, device memory
-        // with the MMU off; nothing else in the firmware maps it.
-        unsafe { VolatileMmio::new(SMMU_BASE as *mut u8) }
+        let len = smmu_driver::smmuv3_regs::WINDOW_SIZE;
+        // SAFETY: the virt machine's SMMUv3 register window (page 0 and 1:
+        // the map's WINDOW_SIZE, 128 KiB), 64 KiB-aligned device memory with
+        // the MMU off; nothing else in the firmware accesses it, and the
+        // scenarios ask for it once per run.
+        unsafe { VolatileMmio::new(SMMU_BASE as *mut u8, len) }
     }
 
     fn alloc(&mut self, bytes: usize, align: usize) -> Option<DmaBuf<'static>> {

@@ -247,6 +247,43 @@ mod tests {
         assert_eq!(t.get(far), 0);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: if cfg!(miri) { 16 } else { 2048 },
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Any field, hand-made ones included (a word past the structure, a
+        /// shift of 64 or more, a mask wider than the bits left): `get` and
+        /// `with` never panic, `with` touches only the field's bits of its
+        /// word, and a field that fits reads back what was set.
+        #[test]
+        fn any_field_is_total(
+            words in proptest::array::uniform2(proptest::prelude::any::<u64>()),
+            word in 0usize..4,
+            shift in proptest::prop_oneof![0u32..64, 60u32..70, proptest::prelude::any::<u32>()],
+            mask in proptest::prelude::any::<u64>(),
+            value in proptest::prelude::any::<u64>(),
+        ) {
+            let f = StructField::new(word, shift, mask);
+            let t = Two(words);
+            let _ = t.get(f);
+            let u = t.with(f, value);
+            let bits = mask.checked_shl(shift).unwrap_or(0);
+            for i in 0..2 {
+                let changed = u.0[i] ^ t.0[i];
+                let allowed = if i == word { bits } else { 0 };
+                proptest::prop_assert_eq!(changed & !allowed, 0, "word {}", i);
+            }
+            if word < 2 && shift < 64 {
+                // The bits of the mask that survive the shift.
+                let fits = mask & (u64::MAX >> shift);
+                proptest::prop_assert_eq!(u.get(f) & fits, value & fits);
+            }
+        }
+    }
+
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     #[repr(u64)]
     enum Mode {

@@ -91,6 +91,14 @@ impl Rig {
         self.core.plug(&d0, 0x10).unwrap();
         self.core.plug(&d1, 0x11).unwrap();
     }
+    /// Both devices plugged, the SMMU enabled on a linear stream table in
+    /// which vSID 0x10 translates through stage 1 (0x11's STE is zero).
+    fn nested_0x10(&mut self) {
+        self.plug_both();
+        self.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
+        self.put_ste(STRTAB + 0x10 * 64, ste_s1());
+        self.core.set_enable(true, false);
+    }
     fn finish(mut self) {
         self.core.teardown();
         assert_eq!(self.sim.live_objects(), self.baseline, "leak");
@@ -222,10 +230,7 @@ fn kernel_refused_invalidation_is_an_illegal_command_at_its_index() {
 #[test]
 fn unplug_detaches_and_frees_and_teardown_is_clean() {
     let mut r = rig();
-    r.plug_both();
-    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
-    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
-    r.core.set_enable(true, false);
+    r.nested_0x10();
     let before = r.sim.live_objects();
     let t = r.core.unplug(0x10);
     assert_eq!(
@@ -244,10 +249,7 @@ fn unplug_detaches_and_frees_and_teardown_is_clean() {
 /// A nested device whose STE the guest then clears, with every HWPT
 /// allocation failing from now on: the model cannot build an abort HWPT.
 fn nested_then_cleared_without_hwpts(r: &mut Rig) {
-    r.plug_both();
-    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
-    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
-    r.core.set_enable(true, false);
+    r.nested_0x10();
     assert!(matches!(r.core.attachment(0x10), Some(Attach::Nested(_))));
     r.sim.inject(Fault {
         op: Some(Op::HwptAlloc),
@@ -300,10 +302,7 @@ fn neither_abort_nor_detach_is_reported_and_retried() {
 #[test]
 fn an_unplug_whose_detach_is_refused_keeps_the_hwpt_until_teardown() {
     let mut r = rig();
-    r.plug_both();
-    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
-    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
-    r.core.set_enable(true, false);
+    r.nested_0x10();
     let hwpt = r.sim.device_attachment(r.devs[0].id()).expect("attached");
     r.sim.inject(Fault {
         op: Some(Op::VfioDetach),
@@ -322,10 +321,7 @@ fn an_unplug_whose_detach_is_refused_keeps_the_hwpt_until_teardown() {
 #[test]
 fn teardown_keeps_and_reports_what_it_cannot_release() {
     let mut r = rig();
-    r.plug_both();
-    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
-    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
-    r.core.set_enable(true, false);
+    r.nested_0x10();
     r.sim.inject(Fault {
         op: Some(Op::VfioDetach),
         when: FaultWhen::Every,
@@ -344,10 +340,7 @@ fn teardown_keeps_and_reports_what_it_cannot_release() {
 #[test]
 fn a_destroy_refused_in_drop_is_kept_and_retried_at_teardown() {
     let mut r = rig();
-    r.plug_both();
-    r.core.set_strtab(Config::from_regs(STRTAB, 8, 16));
-    r.put_ste(STRTAB + 0x10 * 64, ste_s1());
-    r.core.set_enable(true, false);
+    r.nested_0x10();
     // The guest moves 0x10 to bypass; the old nested HWPT's destroy fails.
     r.sim.inject(Fault {
         op: Some(Op::Destroy),

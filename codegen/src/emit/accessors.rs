@@ -3,7 +3,7 @@
 //! `regmap_rt::Layout` (name, masks, field table), tock-registers field
 //! types, field constants and field-value modules.
 
-use regmap::model::RegAccess;
+use regmap::model::{Access, RegAccess};
 
 use super::{lit, mask_calls, supers, word};
 use crate::ir::{Block, Field, Ir, Layout, LayoutUse, Reg};
@@ -223,11 +223,23 @@ fn field_items(ir: &Ir, l: &Layout, f: &Field, out: &mut Out) {
     out.close();
 }
 
-/// The access marker type of a register.
-pub fn access_handle(a: RegAccess) -> &'static str {
-    match a {
-        RegAccess::Rw => "regmap_rt::Rw",
-        RegAccess::Ro => "regmap_rt::Ro",
-        RegAccess::Wo => "regmap_rt::Wo",
+/// The handle type of a register: its access, and whether a read changes
+/// it (any `rc` field), in which case its reads take `&mut self`.
+pub fn access_handle(r: &Reg) -> &'static str {
+    match (r.access, clears_on_read(r)) {
+        (RegAccess::Rw, false) => "regmap_rt::Rw",
+        (RegAccess::Rw, true) => "regmap_rt::RwRc",
+        (RegAccess::Ro, false) => "regmap_rt::Ro",
+        (RegAccess::Ro, true) => "regmap_rt::RoRc",
+        // Nothing to read, nothing to clear.
+        (RegAccess::Wo, _) => "regmap_rt::Wo",
     }
+}
+
+/// Whether reading register `r` clears some of its bits.
+pub fn clears_on_read(r: &Reg) -> bool {
+    Access::ALL
+        .iter()
+        .zip(&r.masks)
+        .any(|(a, m)| *a == Access::Rc && *m != 0)
 }

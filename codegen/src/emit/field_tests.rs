@@ -13,6 +13,7 @@ use std::collections::HashSet;
 
 use regmap::model::RegAccess;
 
+use super::accessors::clears_on_read;
 use super::lit;
 use crate::ir::{Block, Ir, Reg};
 use crate::names::hex;
@@ -136,10 +137,12 @@ fn register_tests(ir: &Ir, r: &Reg, blocks: &[&Block], names: &mut Names, out: &
             None => out.line(&format!("let reg = e.{}();", r.method)),
             Some((count, _)) => last_element(out, "reg", &r.method, count),
         }
-        let check = match r.access {
-            RegAccess::Rw => "rw(",
-            RegAccess::Ro => "ro(",
-            RegAccess::Wo => "wo(",
+        let check = match (r.access, clears_on_read(r)) {
+            (RegAccess::Rw, false) => "rw(",
+            (RegAccess::Rw, true) => "rw_rc(",
+            (RegAccess::Ro, false) => "ro(",
+            (RegAccess::Ro, true) => "ro_rc(",
+            (RegAccess::Wo, _) => "wo(",
         };
         let args = [
             "&mmio".into(),
@@ -207,14 +210,14 @@ mod support {
             self.0.borrow().get(&offset).copied().unwrap_or(0)
         }
         fn read64(&self, offset: usize) -> u64 {
-            u64::from(self.read32(offset)) | (u64::from(self.read32(offset + 4)) << 32)
+            u64::from(self.read32(offset)) | (u64::from(self.read32(offset.wrapping_add(4))) << 32)
         }
         fn write32(&self, offset: usize, value: u32) {
             self.0.borrow_mut().insert(offset, value);
         }
         fn write64(&self, offset: usize, value: u64) {
             self.write32(offset, value as u32);
-            self.write32(offset + 4, (value >> 32) as u32);
+            self.write32(offset.wrapping_add(4), (value >> 32) as u32);
         }
     }
     /// The stored value of a `W` register at `offset`.
@@ -237,45 +240,56 @@ mod support {
         assert_eq!(f.shift, shift, "shift as in the map");
         assert_eq!(f.read(reset), v, "reset as in the map");
     }
-    /// A read/write register at `at`: a field write lands in place and reads
-    /// back; a modify of the field keeps the others and never writes back w1c
-    /// or self-clearing bits.
-    pub(super) fn rw<L: Layout>(
-        m: &TestMmio,
-        reg: regmap_rt::Rw<'_, &TestMmio, L>,
-        f: Field<L::Word, L>,
-        at: usize,
-    ) {
-        assert_eq!(reg.offset(), at, "element offset");
-        let shifted = f.mask.to_u64() << f.shift;
-        reg.write(L::Word::field_value(f, f.mask));
-        assert_eq!(
-            peek::<L::Word>(m, at),
-            shifted,
-            "the write puts the field in place"
-        );
-        assert_eq!(reg.read(f), f.mask);
-        poke::<L::Word>(m, at, u64::MAX);
-        reg.modify(L::Word::field_value(f, L::Word::from_u64(0)));
-        let expect = L::Word::from_u64(!shifted & !L::MASKS.keep_zero()).to_u64();
-        assert_eq!(
-            peek::<L::Word>(m, at),
-            expect,
-            "modify keeps other fields, not w1c/sc bits"
-        );
+    /// The read/write and read-only checks, for handles `$rw` and `$ro`
+    /// (the plain ones, or those of registers with clear-on-read fields,
+    /// whose reads take `&mut self`).
+    macro_rules! readable_checks {
+        ($rw_fn:ident, $rw:ident, $ro_fn:ident, $ro:ident) => {
+            /// A read/write register at `at`: a field write lands in place and
+            /// reads back; a modify of the field keeps the others and never
+            /// writes back w1c or self-clearing bits.
+            #[allow(unused_mut)]
+            pub(super) fn $rw_fn<L: Layout>(
+                m: &TestMmio,
+                mut reg: regmap_rt::$rw<'_, &TestMmio, L>,
+                f: Field<L::Word, L>,
+                at: usize,
+            ) {
+                assert_eq!(reg.offset(), at, "element offset");
+                let shifted = f.mask.to_u64() << f.shift;
+                reg.write(L::Word::field_value(f, f.mask));
+                assert_eq!(
+                    peek::<L::Word>(m, at),
+                    shifted,
+                    "the write puts the field in place"
+                );
+                assert_eq!(reg.read(f), f.mask);
+                poke::<L::Word>(m, at, u64::MAX);
+                reg.modify(L::Word::field_value(f, L::Word::from_u64(0)));
+                let expect = L::Word::from_u64(!shifted & !L::MASKS.keep_zero()).to_u64();
+                assert_eq!(
+                    peek::<L::Word>(m, at),
+                    expect,
+                    "modify keeps other fields, not w1c/sc bits"
+                );
+            }
+            /// A read-only register at `at`: the field reads what the device stored.
+            #[allow(unused_mut)]
+            pub(super) fn $ro_fn<L: Layout>(
+                m: &TestMmio,
+                mut reg: regmap_rt::$ro<'_, &TestMmio, L>,
+                f: Field<L::Word, L>,
+                at: usize,
+            ) {
+                assert_eq!(reg.offset(), at, "element offset");
+                poke::<L::Word>(m, at, f.mask.to_u64() << f.shift);
+                assert_eq!(reg.read(f), f.mask);
+                assert!(reg.is_set(f));
+            }
+        };
     }
-    /// A read-only register at `at`: the field reads what the device stored.
-    pub(super) fn ro<L: Layout>(
-        m: &TestMmio,
-        reg: regmap_rt::Ro<'_, &TestMmio, L>,
-        f: Field<L::Word, L>,
-        at: usize,
-    ) {
-        assert_eq!(reg.offset(), at, "element offset");
-        poke::<L::Word>(m, at, f.mask.to_u64() << f.shift);
-        assert_eq!(reg.read(f), f.mask);
-        assert!(reg.is_set(f));
-    }
+    readable_checks!(rw, Rw, ro, Ro);
+    readable_checks!(rw_rc, RwRc, ro_rc, RoRc);
     /// A write-only register at `at`: a field write lands in place.
     pub(super) fn wo<L: Layout>(
         m: &TestMmio,

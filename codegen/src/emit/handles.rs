@@ -3,7 +3,7 @@
 //! Handles are built on `regmap_rt::Window`; arrays are bounds-checked
 //! (`None` out of range).
 
-use super::accessors::access_handle;
+use super::accessors::{access_handle, clears_on_read};
 use crate::ir::{Block, Ir, Reg};
 use crate::names::hex;
 use crate::out::{Out, E};
@@ -11,6 +11,14 @@ use crate::out::{Out, E};
 /// The root handle and every block handle.
 pub fn emit(ir: &Ir, out: &mut Out) {
     let ty = &ir.root_ty;
+    out.doc_line(&format!(
+        "Bytes of the `{}` register window from offset 0 to the end of its last address window: the length to give `regmap_rt::VolatileMmio::new` when the platform maps all of it.",
+        ir.device
+    ));
+    out.line(&format!(
+        "pub const WINDOW_SIZE: usize = {};",
+        hex(window_size(ir))
+    ));
     out.doc_line(&format!(
         "The `{}` register window: typed accessors over any [`regmap_rt::Mmio`] backend.",
         ir.device
@@ -55,6 +63,16 @@ pub fn emit(ir: &Ir, out: &mut Out) {
     }
 }
 
+/// The end of the last address window of `ir`: the validator puts every
+/// register inside a window (saturating: a validated map is far below).
+pub fn window_size(ir: &Ir) -> u64 {
+    ir.windows
+        .iter()
+        .map(|w| w.offset.saturating_add(w.size))
+        .max()
+        .unwrap_or(0)
+}
+
 /// `self` and the links reaching the handle's window, then `link`.
 fn reach(window: &[E], link: E) -> E {
     let mut links = window.to_vec();
@@ -64,8 +82,12 @@ fn reach(window: &[E], link: E) -> E {
 
 fn reg_accessor(r: &Reg, lt: &str, window: &[E], out: &mut Out) {
     let path = r.module.join("::");
-    let handle = format!("{}<{lt}, M, {path}::Register>", access_handle(r.access));
+    let handle = format!("{}<{lt}, M, {path}::Register>", access_handle(r));
     out.doc(&r.doc);
+    if clears_on_read(r) {
+        out.doc_line("");
+        out.doc_line("Reading clears its `rc` fields, so the handle reads through `&mut self`.");
+    }
     match r.array {
         None => {
             out.line("#[inline(always)]");

@@ -184,3 +184,48 @@ fn many_block_arrays_are_split_into_a_search_tree() {
     // The middle split is at the fifth block array.
     assert!(rf.contains("if o0 < 0x5000 {"));
 }
+
+#[test]
+fn clear_on_read_handles_and_the_window_size() {
+    let map = "registers:\n\
+         \x20 - { name: ST, offset: 0x0, access: ro, fields: [ { name: LATCH, bits: 0, access: rc } ] }\n\
+         \x20 - { name: EV, offset: 0x8, width: 64, fields: [ { name: HI, bits: 40, access: rc }, { name: EN, bits: 0 } ] }\n\
+         \x20 - { name: CTL, offset: 0x10, fields: [ { name: EN, bits: 0 } ] }\n\
+         \x20 - { name: RO, offset: 0x14, access: ro, fields: [ { name: X, bits: 0 } ] }\n\
+         blocks:\n\
+         \x20 - name: Q\n\
+         \x20   offset: 0x1000\n\
+         \x20   count: 3\n\
+         \x20   stride: 0x40\n\
+         \x20   registers:\n\
+         \x20     - { name: TAIL, offset: 0x3c, fields: [ { name: V, bits: \"31:0\" } ] }\n";
+    let ir = load_str(&format!(
+        "device: {{ name: d, windows: [ {{ name: p, offset: 0, size: 0x100 }}, \
+         {{ name: q, offset: 0x1000, size: 0x1000 }} ] }}\n{map}"
+    ));
+    let acc = crate::accessors_source(&ir);
+    for (method, handle) in [
+        ("st", "regmap_rt::RoRc<'_, M, ST::Register>"),
+        ("ev", "regmap_rt::RwRc<'_, M, EV::Register>"),
+        ("ctl", "regmap_rt::Rw<'_, M, CTL::Register>"),
+        ("ro", "regmap_rt::Ro<'_, M, RO::Register>"),
+    ] {
+        assert!(
+            acc.contains(&format!("pub fn {method}(&self) -> {handle}")),
+            "{method}: {acc}"
+        );
+    }
+    // The end of the last window (past the last register, Q[2].TAIL at
+    // 0x10bc).
+    assert!(
+        acc.contains("pub const WINDOW_SIZE: usize = 0x2000;"),
+        "{acc}"
+    );
+    let tests = crate::field_tests_source(&ir, "d");
+    assert!(
+        tests.contains("ro_rc(&mmio, reg, r::LATCH, 0x0)"),
+        "{tests}"
+    );
+    assert!(tests.contains("rw_rc(&mmio, reg, r::HI, 0x8)"), "{tests}");
+    assert!(tests.contains("rw(&mmio, reg, r::EN, 0x10)"), "{tests}");
+}

@@ -11,9 +11,10 @@ use smmuv3_regs::{structs::CmdCfgiSte, Smmuv3, CR0};
 /// Enables the SMMU's queues on a real window (aarch64: single ldr/str).
 ///
 /// # Safety
-/// `base` must be the SMMU's mapped MMIO window.
+/// `base` must be the SMMU's mapped MMIO window (both pages, 8-aligned),
+/// accessed through nothing else meanwhile.
 pub unsafe fn enable(base: *mut u8) -> u32 {
-    let smmu = Smmuv3::new(unsafe { VolatileMmio::new(base) });
+    let smmu = Smmuv3::new(unsafe { VolatileMmio::new(base, smmuv3_regs::WINDOW_SIZE) });
     smmu.cr0().modify(CR0::EVENTQEN::SET + CR0::CMDQEN::SET);
     smmu.cr0ack().get()
 }
@@ -40,7 +41,7 @@ pub fn emulate(offset: u64) -> u64 {
 /// `base` must be the SMMU's mapped MMIO window.
 #[no_mangle]
 pub unsafe extern "C" fn generated_modify(base: *mut u8) {
-    let smmu = Smmuv3::new(unsafe { VolatileMmio::new(base) });
+    let smmu = Smmuv3::new(unsafe { VolatileMmio::new(base, smmuv3_regs::WINDOW_SIZE) });
     smmu.cr0().modify(CR0::EVENTQEN::SET);
 }
 
@@ -52,7 +53,7 @@ pub unsafe extern "C" fn generated_modify(base: *mut u8) {
 #[no_mangle]
 pub unsafe extern "C" fn handwritten_modify(base: *mut u8) {
     use regmap_rt::Mmio;
-    let mmio = unsafe { VolatileMmio::new(base) };
+    let mmio = unsafe { VolatileMmio::new(base, smmuv3_regs::WINDOW_SIZE) };
     let v = mmio.read32(0x20);
     mmio.write32(0x20, (v & !0x4) | 0x4);
 }
@@ -79,7 +80,7 @@ pub unsafe extern "C" fn volatile_modify(base: *mut u8) {
 /// # Safety
 /// `base` must be the SMMU's mapped MMIO window.
 pub unsafe fn probe_and_log(base: *mut u8) {
-    let mmio = unsafe { VolatileMmio::new(base) };
+    let mmio = unsafe { VolatileMmio::new(base, smmuv3_regs::WINDOW_SIZE) };
     match Smmu::probe(mmio) {
         Ok(smmu) => {
             defmt::info!("SMMUv3 {}", smmu.capabilities());

@@ -54,6 +54,32 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every call, in declaration order (fault-injection sweeps and fuzzers
+    /// iterate over it).
+    pub const ALL: &'static [Op] = &[
+        Op::Open,
+        Op::GetHwInfo,
+        Op::IoasAlloc,
+        Op::IoasMap,
+        Op::IoasUnmap,
+        Op::HwptAlloc,
+        Op::HwptInvalidate,
+        Op::ViommuAlloc,
+        Op::VdeviceAlloc,
+        Op::HwQueueAlloc,
+        Op::VeventqAlloc,
+        Op::VeventqFd,
+        Op::VeventqRead,
+        Op::Destroy,
+        Op::Mmap,
+        Op::TestCmd,
+        Op::Kick,
+        Op::VfioBind,
+        Op::VfioAttach,
+        Op::VfioDetach,
+        Op::SmmuEvent,
+    ];
+
     /// The kernel's name for the call, for messages.
     pub fn name(self) -> &'static str {
         match self {
