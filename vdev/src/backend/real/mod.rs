@@ -18,7 +18,7 @@ use super::deferred::DeferredDestroys;
 use super::uapi::{self, selftest};
 use super::{
     Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Op, PollFd,
-    Result, Selftest, VEvent, ViommuDataIn, ViommuDataOut,
+    RawRegion, Result, Selftest, VEvent, ViommuDataIn, ViommuDataOut,
 };
 
 pub mod requests;
@@ -163,46 +163,32 @@ impl IommufdBackend {
     }
 }
 
-/// A `MAP_SHARED` read/write mapping of an iommufd region.
+/// A `MAP_SHARED` read/write mapping of an iommufd region: checked accesses
+/// through [`RawRegion`], `munmap` on drop.
 struct RealMapping {
-    ptr: *mut u8,
-    len: usize,
+    raw: RawRegion,
 }
-
-// SAFETY: the mapping is plain shared memory; accesses go through volatile loads
-// and stores of single aligned words, which any thread may issue.
-unsafe impl Send for RealMapping {}
-// SAFETY: see above.
-unsafe impl Sync for RealMapping {}
 
 impl MappedRegion for RealMapping {
     fn len(&self) -> usize {
-        self.len
+        self.raw.len()
     }
     fn read32(&self, offset: usize) -> Option<u32> {
-        if !offset.is_multiple_of(4) || offset.checked_add(4)? > self.len {
-            return None;
-        }
-        // SAFETY: in bounds and aligned (mmap returns page-aligned memory).
-        Some(unsafe { std::ptr::read_volatile(self.ptr.add(offset) as *const u32) })
+        self.raw.read32(offset)
     }
     fn write32(&self, offset: usize, value: u32) -> bool {
-        if !offset.is_multiple_of(4) || offset.checked_add(4).is_none_or(|e| e > self.len) {
-            return false;
-        }
-        // SAFETY: in bounds and aligned; the mapping is writable.
-        unsafe { std::ptr::write_volatile(self.ptr.add(offset) as *mut u32, value) };
-        true
+        self.raw.write32(offset, value)
     }
     fn host_ptr(&self) -> *mut u8 {
-        self.ptr
+        self.raw.host_ptr()
     }
 }
 
 impl Drop for RealMapping {
     fn drop(&mut self) {
-        // SAFETY: exactly the range mmap returned, unmapped once.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        // SAFETY: exactly the range mmap returned, unmapped once; the
+        // `RawRegion` over it is gone with `self`.
+        unsafe { libc::munmap(self.raw.host_ptr() as *mut libc::c_void, self.raw.len()) };
     }
 }
 
@@ -441,10 +427,19 @@ impl Backend for IommufdBackend {
                 .unwrap_or(libc::EIO);
             return Err(Error::new(Op::Mmap, e));
         }
-        Ok(Box::new(RealMapping {
-            ptr: ptr as *mut u8,
-            len,
-        }))
+        // SAFETY: the kernel mapped `len` bytes read/write at `ptr` for us
+        // (MAP_SHARED of the device's region); they stay mapped until
+        // `RealMapping::drop`, after the `RawRegion`, and no Rust reference
+        // points into them.
+        match unsafe { RawRegion::new(ptr as *mut u8, len) } {
+            Some(raw) => Ok(Box::new(RealMapping { raw })),
+            None => {
+                // A kernel answer no mmap gives (null or wrapping): unmap it.
+                // SAFETY: exactly the range mmap returned, unmapped once.
+                unsafe { libc::munmap(ptr, len) };
+                Err(Error::new(Op::Mmap, libc::EFAULT))
+            }
+        }
     }
 }
 

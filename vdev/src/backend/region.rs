@@ -1,0 +1,139 @@
+//! [`RawRegion`]: checked 32-bit accesses to memory mapped from a device or
+//! the kernel, the one place the crate dereferences such a mapping.
+
+use std::ptr::NonNull;
+
+use super::MappedRegion;
+
+/// Memory this process mapped from a device or the kernel (an iommufd
+/// region, a VFIO BAR), accessed only through checked volatile 32-bit loads
+/// and stores. It does not own the mapping: whoever created it unmaps it
+/// after this value is gone (the real backend's mapping wraps one and
+/// `munmap`s in its `Drop`).
+///
+/// Every access checks the offset against the length and the alignment of
+/// the address it would touch (the pointer is not required to be aligned:
+/// a misaligned base only makes every access fail), so no call can reach
+/// outside the mapping or perform a misaligned access.
+#[derive(Debug)]
+pub struct RawRegion {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the memory is device or kernel memory (contract of `new`), which any
+// thread may access with single aligned volatile words; nothing else is owned.
+unsafe impl Send for RawRegion {}
+// SAFETY: as above; the accessors take `&self` and issue single volatile words.
+unsafe impl Sync for RawRegion {}
+
+impl RawRegion {
+    /// Wraps `len` bytes at `ptr`; `None` for a null pointer or a range that
+    /// wraps around the address space.
+    ///
+    /// # Safety
+    ///
+    /// For as long as the value lives:
+    /// * `[ptr, ptr + len)` is mapped, readable and writable by this process;
+    /// * the memory is not accessed through Rust references (it is device or
+    ///   kernel memory, or memory only this value accesses), so volatile
+    ///   accesses from any thread cannot form a data race with Rust code.
+    pub unsafe fn new(ptr: *mut u8, len: usize) -> Option<Self> {
+        (ptr as usize).checked_add(len)?;
+        Some(RawRegion {
+            ptr: NonNull::new(ptr)?,
+            len,
+        })
+    }
+
+    /// The word at byte `offset`, if it lies inside and is 4-byte aligned in
+    /// the address space (not only relative to the base).
+    fn word(&self, offset: usize) -> Option<*mut u32> {
+        if offset.checked_add(4)? > self.len {
+            return None;
+        }
+        // SAFETY (of `add`): `offset + 4 <= len`, inside the mapping.
+        let p = unsafe { self.ptr.as_ptr().add(offset) } as *mut u32;
+        p.is_aligned().then_some(p)
+    }
+}
+
+impl MappedRegion for RawRegion {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn read32(&self, offset: usize) -> Option<u32> {
+        let p = self.word(offset)?;
+        // SAFETY: in bounds, aligned, mapped readable (contract of `new`);
+        // volatile because a device or the kernel owns the contents.
+        Some(unsafe { std::ptr::read_volatile(p) })
+    }
+    fn write32(&self, offset: usize, value: u32) -> bool {
+        let Some(p) = self.word(offset) else {
+            return false;
+        };
+        // SAFETY: as in `read32`; mapped writable.
+        unsafe { std::ptr::write_volatile(p, value) };
+        true
+    }
+    fn host_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Memory of `words` words only the region under test accesses.
+    fn backing(words: usize) -> Box<[u32]> {
+        vec![0u32; words].into_boxed_slice()
+    }
+
+    #[test]
+    fn raw_region_checks_bounds() {
+        let mut mem = backing(4);
+        // SAFETY: 16 bytes of live memory only `r` accesses until `mem` is read.
+        let r = unsafe { RawRegion::new(mem.as_mut_ptr() as *mut u8, 16) }.unwrap();
+        assert!(r.write32(12, 0x1234_5678));
+        assert_eq!(r.read32(12), Some(0x1234_5678));
+        assert_eq!(r.read32(16), None);
+        assert!(!r.write32(16, 1));
+        assert!(!r.write32(13, 1));
+        assert_eq!(r.read32(2), None);
+        assert_eq!(r.read32(usize::MAX - 1), None);
+        assert!(!r.write32(usize::MAX, 1));
+        drop(r);
+        assert_eq!(mem[3], 0x1234_5678);
+    }
+
+    #[test]
+    fn raw_region_with_a_misaligned_base_refuses_every_access() {
+        let mut mem = backing(4);
+        // SAFETY: 12 bytes from byte 1 of live memory only `r` accesses.
+        let r = unsafe { RawRegion::new((mem.as_mut_ptr() as *mut u8).add(1), 12) }.unwrap();
+        for off in 0..16 {
+            assert_eq!(r.read32(off), None, "offset {off}");
+            assert!(!r.write32(off, u32::MAX), "offset {off}");
+        }
+        drop(r);
+        assert!(mem.iter().all(|w| *w == 0));
+        // Offsets that bring the address back onto a word boundary work.
+        // SAFETY: 12 bytes from byte 1, as above.
+        let r = unsafe { RawRegion::new((mem.as_mut_ptr() as *mut u8).add(1), 12) }.unwrap();
+        assert!(r.write32(3, 7));
+        assert_eq!(r.read32(3), Some(7));
+        assert_eq!(r.read32(11), None, "ends past the region");
+        drop(r);
+        assert_eq!(mem[1], 7);
+    }
+
+    #[test]
+    fn raw_region_refuses_null_and_wrapping_ranges() {
+        // SAFETY: refused before any access.
+        assert!(unsafe { RawRegion::new(std::ptr::null_mut(), 4) }.is_none());
+        let top = std::ptr::without_provenance_mut::<u8>(usize::MAX);
+        // SAFETY: refused before any access.
+        assert!(unsafe { RawRegion::new(top, 2) }.is_none());
+    }
+}
