@@ -237,12 +237,18 @@ impl RecordingRegions {
     /// installed region (the access would trap), the word does not fit in it,
     /// or the access is misaligned.
     pub fn read32(&self, gpa: u64) -> Option<u32> {
+        if !gpa.is_multiple_of(4) {
+            return None;
+        }
         self.with_region(gpa, |r, off| r.read32(off)).flatten()
     }
 
     /// A guest 32-bit store to installed RAM; `false` when it would trap, or
     /// is misaligned or does not fit in the region.
     pub fn write32(&self, gpa: u64, value: u32) -> bool {
+        if !gpa.is_multiple_of(4) {
+            return false;
+        }
         self.with_region(gpa, |r, off| r.write32(off, value))
             .unwrap_or(false)
     }
