@@ -348,21 +348,25 @@ mod tests {
         assert_eq!(b, [0; 4]);
     }
 
-    /// A region over `words` words of memory only it accesses.
-    fn raw(mem: &mut [u32], skew: usize, len: usize) -> SharedRegion {
-        assert!(skew + len <= mem.len() * 4);
-        // SAFETY: `len` bytes from byte `skew` of `mem`, which the tests leave
-        // alone (no reference into it is used) until the region is dropped.
-        Arc::new(unsafe { RawRegion::new((mem.as_mut_ptr() as *mut u8).add(skew), len) }.unwrap())
+    /// A region over `len` bytes from byte `skew` of the words at `base`.
+    /// The tests take `base` once (`Vec::as_mut_ptr`, which makes no
+    /// reference to the elements) and read the vector only after the last
+    /// access through a region: a `&mut` of it in between would invalidate
+    /// the regions' pointer (Miri's Stacked Borrows reports it).
+    fn raw(base: *mut u32, skew: usize, len: usize) -> SharedRegion {
+        // SAFETY: the callers' vectors hold `skew + len` bytes at `base` and
+        // are not touched through references while a region is in use.
+        Arc::new(unsafe { RawRegion::new((base as *mut u8).add(skew), len) }.unwrap())
     }
 
     #[test]
     fn recording_regions_route_accesses() {
         let mut mem = vec![0u32; 16];
+        let base = mem.as_mut_ptr();
         let r = RecordingRegions::new();
         assert!(!r.write32(0x1000, 1));
-        r.install(0x1000, raw(&mut mem, 0, 64)).unwrap();
-        assert!(r.install(0x1000, raw(&mut mem, 0, 64)).is_err());
+        r.install(0x1000, raw(base, 0, 64)).unwrap();
+        assert!(r.install(0x1000, raw(base, 0, 64)).is_err());
         assert_eq!(r.installed(), vec![(0x1000, 64)]);
         assert!(r.write32(0x1004, 0xabcd));
         assert_eq!(r.read32(0x1004), Some(0xabcd));
@@ -377,9 +381,10 @@ mod tests {
     #[test]
     fn recording_regions_refuse_out_of_range_and_misaligned_accesses() {
         let mut mem = vec![0u32; 8];
+        let base = mem.as_mut_ptr();
         let r = RecordingRegions::new();
         // 6 bytes: the word at 4 would straddle the end.
-        r.install(0x1000, raw(&mut mem, 0, 6)).unwrap();
+        r.install(0x1000, raw(base, 0, 6)).unwrap();
         assert!(r.write32(0x1000, 5));
         assert!(!r.write32(0x1004, 1));
         assert_eq!(r.read32(0x1004), None);
@@ -390,12 +395,12 @@ mod tests {
             assert!(!r.write32(gpa, 1));
         }
         // A region at the top of the guest address space: no wrap-around.
-        r.install(u64::MAX - 3, raw(&mut mem, 16, 4)).unwrap();
+        r.install(u64::MAX - 3, raw(base, 16, 4)).unwrap();
         assert!(r.write32(u64::MAX - 3, 9));
         assert_eq!(r.read32(u64::MAX - 3), Some(9));
         assert_eq!(r.read32(u64::MAX), None);
         // A host mapping that is not word aligned: every access fails.
-        r.install(0x2000, raw(&mut mem, 21, 8)).unwrap();
+        r.install(0x2000, raw(base, 21, 8)).unwrap();
         assert_eq!(r.read32(0x2000), None);
         assert!(!r.write32(0x2000, 1));
         r.remove(0x1000, 6);
@@ -434,13 +439,16 @@ mod tests {
                     started.send(()).unwrap();
                     release.lock().unwrap().recv().unwrap();
                 }
-                let w = self.words.get(offset / 4).filter(|_| offset % 4 == 0)?;
+                let w = self
+                    .words
+                    .get(offset / 4)
+                    .filter(|_| offset.is_multiple_of(4))?;
                 Some(w.load(Ordering::SeqCst))
             })
         }
         fn write32(&self, offset: usize, value: u32) -> bool {
             self.access(|| match self.words.get(offset / 4) {
-                Some(w) if offset % 4 == 0 => {
+                Some(w) if offset.is_multiple_of(4) => {
                     w.store(value, Ordering::SeqCst);
                     true
                 }
