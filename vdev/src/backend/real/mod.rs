@@ -496,6 +496,8 @@ mod tests {
     }
 
     #[test]
+    // Miri does not model it: opens /dev/iommu.
+    #[cfg_attr(miri, ignore)]
     fn constructor_without_dev_iommu_is_a_clear_error() {
         if std::path::Path::new("/dev/iommu").exists() {
             return; // a host with iommufd: nothing to show here
@@ -545,6 +547,8 @@ mod tests {
     }
 
     #[test]
+    // Miri does not model it: ioctls on /dev/null.
+    #[cfg_attr(miri, ignore)]
     fn kernel_errnos_come_back_per_call() {
         let b = not_iommufd();
         let e = b.ioas_alloc().unwrap_err();
@@ -597,6 +601,8 @@ mod tests {
     }
 
     #[test]
+    // Miri does not model it: memfd_create and mmap.
+    #[cfg_attr(miri, ignore)]
     fn mapping_reads_and_writes_words() {
         // A memfd stands in for /dev/iommu: the same MAP_SHARED mapping path.
         // SAFETY: a plain syscall with a valid C string.
