@@ -48,6 +48,8 @@ pub use error::{errno_name, Error, Op, Result};
 pub use handles::{
     Device, HwQueue, Ioas, NestParent, NestedHwpt, VDevice, VEventQ, VintfPage, Viommu,
 };
+#[cfg(unix)]
+pub use region::MmapRegion;
 pub use region::RawRegion;
 #[cfg(unix)]
 pub use types::PollFd;

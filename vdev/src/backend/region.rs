@@ -1,5 +1,6 @@
 //! [`RawRegion`]: checked 32-bit accesses to memory mapped from a device or
-//! the kernel, the one place the crate dereferences such a mapping.
+//! the kernel, the one place the crate dereferences such a mapping, and
+//! [`MmapRegion`], one that unmaps it when dropped.
 
 use std::ptr::NonNull;
 
@@ -79,6 +80,64 @@ impl MappedRegion for RawRegion {
     }
     fn host_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
+    }
+}
+
+/// A shared read/write mapping this process made with `mmap` (an iommufd
+/// region): accesses through [`RawRegion`], `munmap` when dropped.
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct MmapRegion {
+    raw: RawRegion,
+}
+
+#[cfg(unix)]
+impl MmapRegion {
+    /// Takes over the mapping of `len` bytes at `ptr`. `None` (and the range
+    /// unmapped) for a null pointer or a range that wraps around, which no
+    /// successful `mmap` returns.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` and `len` are exactly what a successful `mmap` with
+    /// `PROT_READ | PROT_WRITE` returned, of a device's or the kernel's
+    /// memory; nothing else unmaps it or makes Rust references into it.
+    pub unsafe fn new(ptr: *mut u8, len: usize) -> Option<Self> {
+        // SAFETY: mapped readable and writable until `drop` unmaps it, and
+        // only accessed through the region (the caller's contract).
+        match unsafe { RawRegion::new(ptr, len) } {
+            Some(raw) => Some(MmapRegion { raw }),
+            None => {
+                // SAFETY: the range the caller's mmap returned, unmapped once.
+                unsafe { libc::munmap(ptr as *mut libc::c_void, len) };
+                None
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+impl MappedRegion for MmapRegion {
+    fn len(&self) -> usize {
+        self.raw.len
+    }
+    fn read32(&self, offset: usize) -> Option<u32> {
+        self.raw.read32(offset)
+    }
+    fn write32(&self, offset: usize, value: u32) -> bool {
+        self.raw.write32(offset, value)
+    }
+    fn host_ptr(&self) -> *mut u8 {
+        self.raw.host_ptr()
+    }
+}
+
+#[cfg(unix)]
+impl Drop for MmapRegion {
+    fn drop(&mut self) {
+        // SAFETY: exactly the range mmap returned (contract of `new`),
+        // unmapped once, by its only owner.
+        unsafe { libc::munmap(self.raw.ptr.as_ptr() as *mut libc::c_void, self.raw.len) };
     }
 }
 

@@ -17,8 +17,8 @@ use iommufd_ioctls::{IommuFd, IommufdError};
 use super::deferred::DeferredDestroys;
 use super::uapi::{self, selftest};
 use super::{
-    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Op, PollFd,
-    RawRegion, Result, Selftest, VEvent, ViommuDataIn, ViommuDataOut,
+    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MmapRegion, MockDomain, ObjId, ObjectTypes,
+    Op, PollFd, Result, Selftest, VEvent, ViommuDataIn, ViommuDataOut,
 };
 
 pub mod requests;
@@ -160,35 +160,6 @@ impl IommufdBackend {
             ));
         }
         Ok(())
-    }
-}
-
-/// A `MAP_SHARED` read/write mapping of an iommufd region: checked accesses
-/// through [`RawRegion`], `munmap` on drop.
-struct RealMapping {
-    raw: RawRegion,
-}
-
-impl MappedRegion for RealMapping {
-    fn len(&self) -> usize {
-        self.raw.len()
-    }
-    fn read32(&self, offset: usize) -> Option<u32> {
-        self.raw.read32(offset)
-    }
-    fn write32(&self, offset: usize, value: u32) -> bool {
-        self.raw.write32(offset, value)
-    }
-    fn host_ptr(&self) -> *mut u8 {
-        self.raw.host_ptr()
-    }
-}
-
-impl Drop for RealMapping {
-    fn drop(&mut self) {
-        // SAFETY: exactly the range mmap returned, unmapped once; the
-        // `RawRegion` over it is gone with `self`.
-        unsafe { libc::munmap(self.raw.host_ptr() as *mut libc::c_void, self.raw.len()) };
     }
 }
 
@@ -427,18 +398,12 @@ impl Backend for IommufdBackend {
                 .unwrap_or(libc::EIO);
             return Err(Error::new(Op::Mmap, e));
         }
-        // SAFETY: the kernel mapped `len` bytes read/write at `ptr` for us
-        // (MAP_SHARED of the device's region); they stay mapped until
-        // `RealMapping::drop`, after the `RawRegion`, and no Rust reference
-        // points into them.
-        match unsafe { RawRegion::new(ptr as *mut u8, len) } {
-            Some(raw) => Ok(Box::new(RealMapping { raw })),
-            None => {
-                // A kernel answer no mmap gives (null or wrapping): unmap it.
-                // SAFETY: exactly the range mmap returned, unmapped once.
-                unsafe { libc::munmap(ptr, len) };
-                Err(Error::new(Op::Mmap, libc::EFAULT))
-            }
+        // SAFETY: what the mmap above returned, MAP_SHARED read/write of the
+        // device's region; only the returned value unmaps or accesses it.
+        match unsafe { MmapRegion::new(ptr as *mut u8, len) } {
+            Some(m) => Ok(Box::new(m)),
+            // A kernel answer no mmap gives (null or wrapping), unmapped.
+            None => Err(Error::new(Op::Mmap, libc::EFAULT)),
         }
     }
 }
