@@ -259,9 +259,21 @@ impl RegionInstaller for RecordingRegions {
         if *self.refuse.lock().unwrap_or_else(|p| p.into_inner()) {
             return Err(RegionError("refused by test".into()));
         }
+        // The last byte, in u128: a region may end exactly at 2^64.
+        let len = region.len() as u128;
+        let last = (gpa as u128 + len)
+            .checked_sub(1)
+            .filter(|l| len > 0 && *l <= u64::MAX as u128)
+            .ok_or_else(|| RegionError(format!("{gpa:#x}: empty or past the address space")))?;
         let mut r = self.table();
-        if r.contains_key(&gpa) {
-            return Err(RegionError(format!("{gpa:#x} already installed")));
+        // One region per address: the one starting last at or below our last
+        // byte must end at or before `gpa`.
+        if let Some((at, old)) = r.range(..=last as u64).next_back() {
+            if *at as u128 + old.len() as u128 > gpa as u128 {
+                return Err(RegionError(format!(
+                    "{gpa:#x} overlaps the region at {at:#x}"
+                )));
+            }
         }
         r.insert(gpa, region);
         self.installs.fetch_add(1, Ordering::Relaxed);
@@ -367,6 +379,12 @@ mod tests {
         assert!(!r.write32(0x1000, 1));
         r.install(0x1000, raw(base, 0, 64)).unwrap();
         assert!(r.install(0x1000, raw(base, 0, 64)).is_err());
+        // Overlapping either end, inside, or empty: refused.
+        assert!(r.install(0xff0, raw(base, 0, 32)).is_err());
+        assert!(r.install(0x103c, raw(base, 0, 8)).is_err());
+        assert!(r.install(0x1010, raw(base, 0, 4)).is_err());
+        assert!(r.install(0x2000, raw(base, 0, 0)).is_err());
+        assert_eq!(r.counts(), (1, 0));
         assert_eq!(r.installed(), vec![(0x1000, 64)]);
         assert!(r.write32(0x1004, 0xabcd));
         assert_eq!(r.read32(0x1004), Some(0xabcd));
