@@ -7,7 +7,7 @@
 //! | HW queues are destroyed before their vIOMMU     | [`HwQueue`] holds `Arc<Viommu>`                |
 //! | HW queues are freed in descending index order   | queue *n* holds `Arc` of queue *n−1*           |
 //! | HW queues are allocated in ascending order      | [`Viommu::alloc_hw_queue`] takes the previous queue and derives the index |
-//! | munmap before the vIOMMU's destroy (else EBUSY) | [`VintfPage`] holds `Arc<Viommu>`              |
+//! | munmap before the vIOMMU's destroy (else EBUSY) | [`VintfPage`]'s shared mapping holds `Arc<Viommu>` |
 //! | a vDEVICE before its device                     | [`VDevice`] holds `Arc<Device>`                |
 //! | vIOMMU before its nesting parent, HWPT before IOAS | [`Viommu`] holds `Arc<NestParent>`, which holds `Arc<Ioas>` |
 //!
@@ -18,8 +18,8 @@
 use std::sync::Arc;
 
 use super::{
-    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, ObjId, Op, Result, Selftest, VEvent,
-    ViommuDataIn, ViommuDataOut,
+    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, ObjId, Op, Result, Selftest, SharedRegion,
+    VEvent, ViommuDataIn, ViommuDataOut,
 };
 
 /// Destroys `id` for a handle's `Drop`; a refusal is kept by the backend for
@@ -238,8 +238,10 @@ impl Viommu {
         }
         let region = self.b().mmap(self.out.mmap_offset, self.out.mmap_length)?;
         Ok(VintfPage {
-            region,
-            viommu: self.clone(),
+            mapping: Arc::new(PageMapping {
+                region,
+                viommu: self.clone(),
+            }),
         })
     }
 
@@ -338,31 +340,60 @@ impl Drop for Viommu {
     }
 }
 
-/// The vIOMMU's mmap'd page (VINTF page 0). Dropping it unmaps it, before the
-/// vIOMMU it keeps alive can be destroyed.
+/// The vIOMMU's mmap'd page (VINTF page 0). Dropping its last holder (this
+/// value, or a [`crate::vmm::RegionInstaller`] it was installed into through
+/// [`VintfPage::shared`]) unmaps it, before the vIOMMU it keeps alive can be
+/// destroyed.
 pub struct VintfPage {
+    mapping: Arc<PageMapping>,
+}
+
+/// The mapping and the vIOMMU it belongs to, shared by the page and the
+/// regions it is installed as: however the holders drop, the munmap comes
+/// before the vIOMMU's destroy.
+struct PageMapping {
     // Field order matters: the mapping is dropped (munmap) before the vIOMMU.
     region: Box<dyn MappedRegion>,
     viommu: Arc<Viommu>,
 }
 
+impl MappedRegion for PageMapping {
+    fn len(&self) -> usize {
+        self.region.len()
+    }
+    fn read32(&self, offset: usize) -> Option<u32> {
+        self.region.read32(offset)
+    }
+    fn write32(&self, offset: usize, value: u32) -> bool {
+        self.region.write32(offset, value)
+    }
+    fn host_ptr(&self) -> *mut u8 {
+        self.region.host_ptr()
+    }
+}
+
 impl VintfPage {
     /// The vIOMMU.
     pub fn viommu(&self) -> &Arc<Viommu> {
-        &self.viommu
+        &self.mapping.viommu
     }
     /// The mapping.
     pub fn region(&self) -> &dyn MappedRegion {
-        self.region.as_ref()
+        self.mapping.region.as_ref()
+    }
+    /// The mapping as a shared handle, to install as guest RAM: it keeps the
+    /// page mapped (and its vIOMMU alive) for as long as it is held.
+    pub fn shared(&self) -> SharedRegion {
+        self.mapping.clone()
     }
     /// A 32-bit load from the page.
     pub fn read32(&self, offset: usize) -> Option<u32> {
-        self.region.read32(offset)
+        self.mapping.read32(offset)
     }
     /// A 32-bit store to the page (on the simulator, [`super::Kick::kick`]
     /// the vIOMMU after guest writes).
     pub fn write32(&self, offset: usize, value: u32) -> bool {
-        self.region.write32(offset, value)
+        self.mapping.write32(offset, value)
     }
 }
 

@@ -38,6 +38,7 @@ mod error;
 pub mod handles;
 #[cfg(target_os = "linux")]
 pub mod real;
+mod region;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod types;
@@ -48,10 +49,13 @@ pub use handles::{
     Device, HwQueue, Ioas, NestParent, NestedHwpt, VDevice, VEventQ, VintfPage, Viommu,
 };
 #[cfg(unix)]
+pub use region::MmapRegion;
+pub use region::RawRegion;
+#[cfg(unix)]
 pub use types::PollFd;
 pub use types::{
-    HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Smmuv3Info, Tegra241Info,
-    VEvent, ViommuDataIn, ViommuDataOut, ViommuDataShape,
+    HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, SharedRegion, Smmuv3Info,
+    Tegra241Info, VEvent, ViommuDataIn, ViommuDataOut, ViommuDataShape,
 };
 
 /// The iommufd operations a VMM makes, on raw object ids: what a production

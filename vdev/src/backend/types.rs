@@ -247,6 +247,11 @@ impl VEvent {
 
 /// Memory a backend mapped into this process (the VINTF page 0, or the mock's
 /// pages). Dropping it unmaps it (`munmap`).
+///
+/// The safe accessors are the only way this crate touches the memory: each
+/// one checks the offset against the length and the alignment of the address
+/// it accesses, so no call can reach outside the mapping. Sharing a mapping
+/// ([`SharedRegion`]) keeps it mapped for as long as any holder needs it.
 pub trait MappedRegion: Send + Sync {
     /// Length in bytes.
     fn len(&self) -> usize;
@@ -258,9 +263,18 @@ pub trait MappedRegion: Send + Sync {
     fn read32(&self, offset: usize) -> Option<u32>;
     /// A 32-bit store at a 4-byte aligned offset (`false` when out of range or unaligned).
     fn write32(&self, offset: usize, value: u32) -> bool;
-    /// Start of the mapping in this process, e.g. to install it as guest RAM.
+    /// Start of the mapping in this process, e.g. for a VMM to install it as
+    /// guest RAM (a KVM memory slot). The pointer is valid for [`Self::len`]
+    /// bytes while the region lives; whoever dereferences it takes on the
+    /// memory's rules (the simulator's pages are `AtomicU32` words, accessed
+    /// with aligned atomic 32-bit operations only).
     fn host_ptr(&self) -> *mut u8;
 }
+
+/// A mapping shared between its owner and the VMM it was installed into
+/// ([`crate::vmm::RegionInstaller`]): the memory stays mapped until the last
+/// holder drops it, so an installed region cannot outlive its mapping.
+pub type SharedRegion = std::sync::Arc<dyn MappedRegion>;
 
 impl fmt::Debug for dyn MappedRegion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -514,8 +514,7 @@ impl Lifecycle {
         }
         self.for_queues_without_hw(|l, p| cache.to_page(l, p));
         let Some(page) = self.page() else { return };
-        let (ptr, len) = (page.region().host_ptr(), page.region().len());
-        match self.regions.install(self.vintf_gpa, ptr, len) {
+        match self.regions.install(self.vintf_gpa, page.shared()) {
             Ok(()) => {
                 self.installed = true;
                 out.push(Transition::RegionInstalled {

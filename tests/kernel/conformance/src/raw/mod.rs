@@ -20,61 +20,9 @@ use std::sync::{Mutex, MutexGuard};
 use self::uapi::*;
 use crate::ctx::{Errno, Res};
 use vdev::backend::{
-    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MockDomain, ObjId, ObjectTypes, Op, Result,
-    Selftest, VEvent, ViommuDataIn, ViommuDataOut,
+    Backend, Error, HwInfo, HwInfoQuery, MappedRegion, MmapRegion, MockDomain, ObjId, ObjectTypes,
+    Op, Result, Selftest, VEvent, ViommuDataIn, ViommuDataOut,
 };
-
-/// A live mmap of the iommufd.
-struct Mapping {
-    ptr: *mut libc::c_void,
-    len: usize,
-}
-
-// SAFETY: plain shared memory, read and written with single aligned volatile
-// accesses, which any thread may issue.
-unsafe impl Send for Mapping {}
-// SAFETY: see above.
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    /// The 32-bit word at `at` bytes, if in bounds and aligned.
-    fn word(&self, at: usize) -> Option<*mut u32> {
-        let inside = at.checked_add(4).is_some_and(|end| end <= self.len);
-        // SAFETY (of the `add`): `at` is inside the mapping.
-        (inside && at.is_multiple_of(4))
-            .then(|| unsafe { (self.ptr as *mut u8).add(at) } as *mut u32)
-    }
-}
-
-impl MappedRegion for Mapping {
-    fn len(&self) -> usize {
-        self.len
-    }
-    fn read32(&self, at: usize) -> Option<u32> {
-        let w = self.word(at)?;
-        // SAFETY: in bounds and aligned inside a live mapping; volatile
-        // because the kernel owns the page contents.
-        Some(unsafe { std::ptr::read_volatile(w) })
-    }
-    fn write32(&self, at: usize, value: u32) -> bool {
-        let Some(w) = self.word(at) else {
-            return false;
-        };
-        // SAFETY: as in `read32`; the mapping is writable.
-        unsafe { std::ptr::write_volatile(w, value) };
-        true
-    }
-    fn host_ptr(&self) -> *mut u8 {
-        self.ptr as *mut u8
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: ptr/len came from a successful mmap and are unmapped once.
-        unsafe { libc::munmap(self.ptr, self.len) };
-    }
-}
 
 /// One open `/dev/iommu`: a fresh, empty iommufd context.
 pub struct RawKernel {
@@ -470,7 +418,12 @@ impl Backend for RawKernel {
         if ptr == libc::MAP_FAILED {
             return Err(Error::new(Op::Mmap, last_errno().0));
         }
-        Ok(Box::new(Mapping { ptr, len }))
+        // SAFETY: what the mmap above returned, shared read/write of the
+        // iommufd's region; only the returned value unmaps or accesses it.
+        match unsafe { MmapRegion::new(ptr as *mut u8, len) } {
+            Some(m) => Ok(Box::new(m)),
+            None => Err(Error::new(Op::Mmap, libc::EFAULT)),
+        }
     }
 }
 
@@ -532,22 +485,5 @@ mod tests {
         );
         // A record cut short keeps what arrived.
         assert_eq!(parse_vevents(&bytes[..10], 4)[0].data, vec![0x99, 0]);
-    }
-
-    #[test]
-    fn mapping_bounds() {
-        let mut page = [0u32; 4];
-        let m = Mapping {
-            ptr: page.as_mut_ptr().cast(),
-            len: 16,
-        };
-        assert!(m.write32(12, 7));
-        assert_eq!(m.read32(12), Some(7));
-        assert_eq!(m.read32(14), None);
-        assert_eq!(m.read32(16), None);
-        assert!(!m.write32(usize::MAX - 1, 1));
-        // Not a real mapping: skip the munmap.
-        std::mem::forget(m);
-        assert_eq!(page[3], 7);
     }
 }

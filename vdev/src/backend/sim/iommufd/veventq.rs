@@ -278,6 +278,8 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    // Miri does not model it: libc::poll.
+    #[cfg_attr(miri, ignore)]
     fn the_descriptor_is_readable_while_records_are_queued_and_holds_the_object() {
         use std::os::fd::AsFd;
         let (b, dev, q) = reporting_queue(1);

@@ -75,7 +75,9 @@ pub mod regs {
 }
 
 /// Memory of a mmap-able region: 32-bit words the "hardware" and the mapping
-/// share.
+/// share. Every access, the simulator's and the guest's (through the mapping
+/// and the regions it is installed as), is an atomic operation on one of
+/// these words, so concurrent guest stores and hardware loads never race.
 pub(crate) struct PageMem {
     words: Box<[AtomicU32]>,
 }
@@ -110,6 +112,9 @@ impl PageMem {
     fn r(&self, off: usize) -> u32 {
         self.read(off).unwrap_or(0)
     }
+    /// The words' address, for [`crate::backend::MappedRegion::host_ptr`]:
+    /// writing through it is allowed (atomics are interior-mutable) but only
+    /// with aligned 32-bit atomic operations, as the type's own accesses are.
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.words.as_ptr() as *mut u8
     }
