@@ -3,11 +3,13 @@
 //! master; and the recorder that prints what they observed on the UART.
 
 use crate::arena::Arena;
-use crate::pci::Edu;
+use crate::pci::{Edu, EDU_IDENT_MAGIC};
 use smmu_driver::scenarios::{write_outcome, write_value, Fail, Outcome, Platform, Recorder};
 use smmu_driver::{DmaBuf, VolatileMmio};
 
-/// QEMU virt's SMMUv3 (page 0 and page 1).
+/// Base of QEMU virt's SMMUv3 (`VIRT_SMMU`: page 0 and page 1). Platform
+/// parameter, not a map fact: the window's length and every register offset
+/// inside it come from `smmuv3-regs` (through `smmu_driver`).
 const SMMU_BASE: usize = 0x0905_0000;
 
 /// QEMU's virt machine as a scenario platform.
@@ -48,8 +50,8 @@ impl Platform for Qemu {
 
     fn find_dma_master(&mut self) -> Option<u32> {
         let edu = Edu::find()?;
-        // edu 1.0 identifies itself as 0x010000ed.
-        if edu.ident() & 0xff != 0xed {
+        // edu 1.0 identifies itself as 0x010000ed: the low byte is the magic.
+        if edu.ident() & 0xff != EDU_IDENT_MAGIC {
             return None;
         }
         let rid = edu.rid;

@@ -1,9 +1,11 @@
 //! Arm semihosting, used only to leave QEMU with a status
 //! (`-semihosting` must be on QEMU's command line).
 
-/// SYS_EXIT operation number.
+/// SYS_EXIT operation number (Arm semihosting specification). Platform
+/// parameter, not a register map fact.
 const SYS_EXIT: u64 = 0x18;
-/// ADP_Stopped_ApplicationExit: the reason code that carries a status.
+/// ADP_Stopped_ApplicationExit: the reason code that carries a status (Arm
+/// semihosting specification). Platform parameter, not a register map fact.
 const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
 
 /// Ends the emulation; QEMU's own exit status becomes `status`.

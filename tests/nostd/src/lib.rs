@@ -21,7 +21,10 @@ pub unsafe fn enable(base: *mut u8) -> u32 {
 
 /// Builds a CFGI_STE command.
 pub fn cfgi_ste(sid: u64) -> [u64; 2] {
-    CmdCfgiSte::new().with(CmdCfgiSte::SID, sid).with(CmdCfgiSte::LEAF, 1).words()
+    CmdCfgiSte::new()
+        .with(CmdCfgiSte::SID, sid)
+        .with(CmdCfgiSte::LEAF, 1)
+        .words()
 }
 
 /// A trapped read through the SMMU's emulated register file.
@@ -93,4 +96,24 @@ pub unsafe fn probe_and_log(base: *mut u8) {
         defmt::warn!("trapped read refused: {}", e);
     }
     defmt::debug!("{}", CmdCfgiSte::new().with(CmdCfgiSte::SID, 1));
+}
+
+/// Transmits one byte on a PL011 (the firmware's console, through the
+/// generated accessors) and logs the flags it saw and the UART's emulated
+/// reset flags through defmt, so the third generated crate's accessors,
+/// register file and `Format` impls are built for the target too.
+///
+/// # Safety
+/// `base` must be a PL011's mapped MMIO window, accessed through nothing
+/// else meanwhile.
+pub unsafe fn pl011_putc(base: *mut u8, byte: u8) {
+    use pl011_regs::{Pl011, UARTDR, UARTFR};
+    let uart = Pl011::new(unsafe { VolatileMmio::new(base, pl011_regs::WINDOW_SIZE) });
+    while uart.uartfr().is_set(UARTFR::TXFF) {}
+    uart.uartdr().write(UARTDR::DATA.val(u32::from(byte)));
+    defmt::debug!("{}", uart.uartfr().value());
+    let reset = pl011_regs::regfile::RegFile::new().read(UARTFR::OFFSET as u64, 4);
+    if let Ok(flags) = reset {
+        defmt::debug!("UARTFR reset {=u64:#x}", flags);
+    }
 }

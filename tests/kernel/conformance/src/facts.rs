@@ -13,8 +13,8 @@ use crate::cases::{
 use crate::ctx::Ctx;
 use crate::raw::RawKernel;
 
-/// Size of `struct iommufd_vevent_header`.
-const VEVENT_HDR: usize = 8;
+/// Size of `struct iommufd_vevent_header` (from iommufd-bindings).
+const VEVENT_HDR: usize = std::mem::size_of::<iommufd_bindings::iommufd::iommufd_vevent_header>();
 
 /// A fresh iommufd on the raw uAPI.
 type K = Ctx<RawKernel>;

@@ -21,37 +21,38 @@ use vdev::backend::VEvent;
 pub use table::all;
 
 /// Page size of the booted x86-64 kernel (the mock maps in CPU pages).
+/// A parameter of the test kernel, not a uAPI value.
 pub const PAGE: u64 = 4096;
-/// First IOVA of the mock domain's aperture.
+/// First IOVA of the mock domain's aperture (`MOCK_APERTURE_START` of the
+/// selftest mock: selftest interface, not in iommufd-bindings nor in vdev's
+/// `selftest` module, which does not need it).
 pub const MOCK_APERTURE_START: u64 = 1 << 24;
-/// `IOMMU_HW_INFO_TYPE_SELFTEST`.
-pub const HW_INFO_TYPE_SELFTEST: u32 = 0xfeed_beef;
-/// `IOMMU_VIOMMU_TYPE_SELFTEST`.
-pub const VIOMMU_TYPE_SELFTEST: u32 = 0xdead_beef;
-/// `IOMMU_HW_QUEUE_TYPE_SELFTEST`.
-pub const HW_QUEUE_TYPE_SELFTEST: u32 = 0xdead_beef;
-/// `IOMMU_HW_QUEUE_TYPE_DEFAULT`.
-pub const HW_QUEUE_TYPE_DEFAULT: u32 = 0;
-/// `IOMMU_TEST_HW_QUEUE_MAX`: the mock's number of queues per vIOMMU.
-pub const HW_QUEUE_MAX: u32 = 2;
-/// `IOMMU_VEVENTQ_TYPE_SELFTEST`.
-pub const VEVENTQ_TYPE_SELFTEST: u32 = 0xbeef_beef;
-/// The core's upper bound on `veventq_depth`.
-pub const VEVENTQ_MAX_DEPTH: u32 = 1 << 19;
-/// `IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST`.
-pub const VIOMMU_INVALIDATE_SELFTEST: u32 = 0xdead_beef;
-/// `IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID`.
+
+// The selftest interface (not uAPI, so not in iommufd-bindings) from vdev's
+// `selftest` module, which the simulator and the real backend use too.
+pub use vdev::backend::uapi::selftest::{
+    DEV_CACHE_ID_MAX as MOCK_DEV_CACHE_ID_MAX, HWPT_DATA_SELFTEST, HW_INFO_TYPE_SELFTEST,
+    HW_QUEUE_MAX, HW_QUEUE_TYPE_SELFTEST, INVALIDATE_FLAG_ALL, VEVENTQ_TYPE_SELFTEST,
+    VIOMMU_INVALIDATE_DATA_SELFTEST as VIOMMU_INVALIDATE_SELFTEST, VIOMMU_TYPE_SELFTEST,
+};
+/// The core's upper bound on `veventq_depth` (kernel-internal, so not in
+/// iommufd-bindings; vdev's note says where it comes from).
+pub use vdev::backend::uapi::VEVENTQ_MAX_DEPTH;
+
+/// `IOMMU_HW_QUEUE_TYPE_DEFAULT`, from iommufd-bindings.
+pub const HW_QUEUE_TYPE_DEFAULT: u32 =
+    iommufd_bindings::iommufd::iommu_hw_queue_type_IOMMU_HW_QUEUE_TYPE_DEFAULT;
+/// `IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID`: selftest interface, not
+/// in iommufd-bindings nor in vdev's `selftest` module (only these cases
+/// send it, to see it refused).
 pub const VIOMMU_INVALIDATE_SELFTEST_INVALID: u32 = 0x0dad_beef;
-/// `IOMMU_TEST_INVALIDATE_FLAG_ALL`.
-pub const INVALIDATE_FLAG_ALL: u32 = 1;
-/// `MOCK_DEV_CACHE_ID_MAX`.
-pub const MOCK_DEV_CACHE_ID_MAX: u32 = 3;
-/// `IOMMU_HWPT_DATA_SELFTEST`.
-pub const HWPT_DATA_SELFTEST: u32 = 0xdead;
-/// `IOMMU_TEST_IOTLB_DEFAULT` (initial IOTLB tag of a nested domain).
+/// `IOMMU_TEST_IOTLB_DEFAULT` (initial IOTLB tag of a nested domain):
+/// selftest interface, not in iommufd-bindings nor in vdev's `selftest`
+/// module (only these cases send it, as a nested domain's data).
 pub const IOTLB_DEFAULT: u32 = 0x0bad_beef;
 /// Size of one `struct iommu_viommu_invalidate_selftest`.
-pub const INV_ENTRY_LEN: u32 = 12;
+pub const INV_ENTRY_LEN: u32 =
+    std::mem::size_of::<vdev::backend::uapi::selftest::IommuViommuInvalidateSelftest>() as u32;
 
 /// Why a case did not produce a comparable result.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! The one adapter: `vdev::backend::{Backend, Selftest}` straight on the
-//! kernel uAPI with raw ioctls and this program's own structures ([`uapi`]).
+//! kernel uAPI with raw ioctls on the uAPI structures of `iommufd-bindings`
+//! and the selftest ones of `vdev::backend::uapi::selftest` ([`uapi`]).
 //! This is the bring-up path and the reference column: it shows what the
 //! kernel answers without the project's backend in between, so a
 //! disagreement between it and the project's real backend is a backend bug,
@@ -79,16 +80,15 @@ impl RawKernel {
         }
     }
 
-    fn test_cmd(&self, op: u32, id: u32, payload: &[u32]) -> Res<[u32; 12]> {
-        let mut cmd = TestCmd {
-            size: size_of::<TestCmd>(),
-            op,
-            id,
-            ..Default::default()
-        };
-        cmd.payload[..payload.len()].copy_from_slice(payload);
+    /// `IOMMU_TEST_CMD` of `op` on `id` with the union's first words set
+    /// to `payload`; returns the command as the kernel left it.
+    fn test_cmd(&self, op: u32, id: u32, payload: &[u32]) -> Res<TestCmd> {
+        let mut cmd = TestCmd::new(op, id);
+        for (i, &w) in payload.iter().enumerate() {
+            cmd.set_payload_u32(i, w);
+        }
         self.ioctl(IOMMU_TEST_CMD, &mut cmd)?;
-        Ok(cmd.payload)
+        Ok(cmd)
     }
 
     /// `IOMMU_DESTROY` leaving any vEVENTQ file open.
@@ -166,7 +166,11 @@ pub fn parse_vevents(bytes: &[u8], record_len: usize) -> Vec<VEvent> {
         let flags = word(at);
         let sequence = word(at + 4);
         at += VEVENT_HDR;
-        let len = if flags & 1 != 0 { 0 } else { record_len };
+        let len = if flags & VEVENTQ_FLAG_LOST_EVENTS != 0 {
+            0
+        } else {
+            record_len
+        };
         let end = (at + len).min(bytes.len());
         out.push(VEvent {
             flags,
@@ -184,8 +188,7 @@ impl Backend for RawKernel {
     }
 
     fn get_hw_info(&self, dev_id: ObjId, query: HwInfoQuery) -> Result<HwInfo> {
-        // struct iommu_test_hw_info { flags, test_reg }
-        let mut data: [u32; 2] = [0; 2];
+        let mut data = TestHwInfo::default();
         let input_type = match query {
             HwInfoQuery::Default => None,
             HwInfoQuery::Type(t) => Some(t),
@@ -198,17 +201,26 @@ impl Backend for RawKernel {
                 0
             },
             dev_id,
-            data_len: 8,
-            data_uptr: data.as_mut_ptr() as u64,
-            data_type: input_type.unwrap_or(0),
-            ..Default::default()
+            data_len: size_of::<TestHwInfo>(),
+            data_uptr: &mut data as *mut TestHwInfo as u64,
+            __bindgen_anon_1: HwInfoType {
+                in_data_type: input_type.unwrap_or(0),
+            },
+            out_max_pasid_log2: 0,
+            __reserved: [0; 3],
+            out_capabilities: 0,
         };
         self.ioctl(IOMMU_GET_HW_INFO, &mut cmd)
             .map_err(err(Op::GetHwInfo))?;
-        let bytes: Vec<u8> = data.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let bytes: Vec<u8> = [data.flags, data.test_reg]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
         let n = (cmd.data_len as usize).min(bytes.len());
+        // SAFETY: both members of the union are a plain u32.
+        let data_type = unsafe { cmd.__bindgen_anon_1.out_data_type };
         Ok(HwInfo {
-            data_type: cmd.data_type,
+            data_type,
             data: bytes[..n].to_vec(),
             capabilities: cmd.out_capabilities,
             max_pasid_log2: cmd.out_max_pasid_log2,
@@ -295,7 +307,7 @@ impl Backend for RawKernel {
         };
         let mut cmd = ViommuAlloc {
             size: size_of::<ViommuAlloc>(),
-            viommu_type,
+            type_: viommu_type,
             dev_id,
             hwpt_id: hwpt,
             ..Default::default()
@@ -342,7 +354,7 @@ impl Backend for RawKernel {
         let mut cmd = HwQueueAlloc {
             size: size_of::<HwQueueAlloc>(),
             viommu_id: viommu,
-            queue_type,
+            type_: queue_type,
             index,
             nesting_parent_iova: iova,
             length,
@@ -373,7 +385,7 @@ impl Backend for RawKernel {
         let mut cmd = VeventqAlloc {
             size: size_of::<VeventqAlloc>(),
             viommu_id: viommu,
-            veventq_type,
+            type_: veventq_type,
             veventq_depth: depth,
             ..Default::default()
         };
@@ -433,9 +445,9 @@ impl Selftest for RawKernel {
             .test_cmd(TEST_OP_MOCK_DOMAIN, ioas, &[])
             .map_err(err(Op::TestCmd))?;
         Ok(MockDomain {
-            stdev_id: out[0],
-            hwpt_id: out[1],
-            idev_id: out[2],
+            stdev_id: out.payload_u32(0),
+            hwpt_id: out.payload_u32(1),
+            idev_id: out.payload_u32(2),
         })
     }
 

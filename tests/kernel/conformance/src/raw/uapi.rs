@@ -1,201 +1,86 @@
-//! The iommufd uAPI as the raw adapter passes it: ioctl numbers and the
-//! request structures, typed here from `include/uapi/linux/iommufd.h` and
-//! the selftests' `iommufd_test.h` (facts only), layout-tested.
+//! The iommufd uAPI as the raw adapter passes it. Every number and
+//! structure `include/uapi/linux/iommufd.h` defines comes from
+//! `iommufd-bindings` (the same crate `vdev::backend::uapi` re-exports), so
+//! nothing of the header is typed twice. The selftest interface
+//! (`iommufd_test.h`) is not uAPI and so not in the bindings: it comes from
+//! `vdev::backend::uapi::selftest`, whose items each say so. Written here
+//! is only the `_IO` encoding the ioctl numbers need (Linux's ioctl
+//! encoding, not a value of either header).
 
-/// `_IO(';', 0x80 + nr)`: iommufd ioctls carry no size or direction bits.
-pub(super) const fn iommufd_ioctl(nr: u32) -> libc::c_ulong {
-    ((b';' as u32) << 8 | (0x80 + nr)) as libc::c_ulong
+use iommufd_bindings::iommufd as b;
+use vdev::backend::uapi::selftest;
+
+pub(super) use b::{
+    iommu_destroy as Destroy, iommu_hw_info as HwInfoCmd,
+    iommu_hw_info__bindgen_ty_1 as HwInfoType, iommu_hw_queue_alloc as HwQueueAlloc,
+    iommu_hwpt_alloc as HwptAlloc, iommu_hwpt_invalidate as HwptInvalidate,
+    iommu_ioas_alloc as IoasAlloc, iommu_ioas_map as IoasMap, iommu_ioas_unmap as IoasUnmap,
+    iommu_vdevice_alloc as VdeviceAlloc, iommu_veventq_alloc as VeventqAlloc,
+    iommu_viommu_alloc as ViommuAlloc, iommufd_vevent_header as VeventHeader,
+};
+pub(super) use b::{
+    iommu_veventq_flag_IOMMU_VEVENTQ_FLAG_LOST_EVENTS as VEVENTQ_FLAG_LOST_EVENTS,
+    iommufd_hw_info_flags_IOMMU_HW_INFO_FLAG_INPUT_TYPE as HW_INFO_FLAG_INPUT_TYPE,
+    iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_NEST_PARENT as HWPT_ALLOC_NEST_PARENT,
+    iommufd_ioas_map_flags_IOMMU_IOAS_MAP_FIXED_IOVA as IOAS_MAP_FIXED_IOVA,
+    iommufd_ioas_map_flags_IOMMU_IOAS_MAP_READABLE as IOAS_MAP_READABLE,
+    iommufd_ioas_map_flags_IOMMU_IOAS_MAP_WRITEABLE as IOAS_MAP_WRITEABLE,
+};
+// Selftest interface: not in iommufd-bindings (see vdev's `selftest`).
+pub(super) use selftest::{
+    IommuTestCmd as TestCmd, IommuTestHwInfo as TestHwInfo,
+    IommuViommuEventSelftest as SelftestVevent, IommuViommuSelftest as ViommuSelftest,
+    OP_MOCK_DOMAIN as TEST_OP_MOCK_DOMAIN, OP_MOCK_DOMAIN_REPLACE as TEST_OP_MOCK_DOMAIN_REPLACE,
+    OP_TRIGGER_VEVENT as TEST_OP_TRIGGER_VEVENT,
+};
+
+/// `_IO(IOMMUFD_TYPE, nr)`: iommufd ioctls carry no size or direction bits,
+/// so the number is the type in bits 15:8 and `nr` in bits 7:0 (Linux's
+/// ioctl encoding; both values from the bindings).
+const fn iommufd_ioctl(nr: u32) -> libc::c_ulong {
+    ((b::IOMMUFD_TYPE as u32) << 8 | nr) as libc::c_ulong
 }
 
-pub(super) const IOMMU_DESTROY: libc::c_ulong = iommufd_ioctl(0);
-pub(super) const IOMMU_IOAS_ALLOC: libc::c_ulong = iommufd_ioctl(1);
-pub(super) const IOMMU_IOAS_MAP: libc::c_ulong = iommufd_ioctl(5);
-pub(super) const IOMMU_IOAS_UNMAP: libc::c_ulong = iommufd_ioctl(6);
-pub(super) const IOMMU_HWPT_ALLOC: libc::c_ulong = iommufd_ioctl(9);
-pub(super) const IOMMU_GET_HW_INFO: libc::c_ulong = iommufd_ioctl(0xa);
-pub(super) const IOMMU_HWPT_INVALIDATE: libc::c_ulong = iommufd_ioctl(0xd);
-pub(super) const IOMMU_VIOMMU_ALLOC: libc::c_ulong = iommufd_ioctl(0x10);
-pub(super) const IOMMU_VDEVICE_ALLOC: libc::c_ulong = iommufd_ioctl(0x11);
-pub(super) const IOMMU_VEVENTQ_ALLOC: libc::c_ulong = iommufd_ioctl(0x13);
-pub(super) const IOMMU_HW_QUEUE_ALLOC: libc::c_ulong = iommufd_ioctl(0x14);
-pub(super) const IOMMU_TEST_CMD: libc::c_ulong = iommufd_ioctl(32);
+pub(super) const IOMMU_DESTROY: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_DESTROY);
+pub(super) const IOMMU_IOAS_ALLOC: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_IOAS_ALLOC);
+pub(super) const IOMMU_IOAS_MAP: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_IOAS_MAP);
+pub(super) const IOMMU_IOAS_UNMAP: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_IOAS_UNMAP);
+pub(super) const IOMMU_HWPT_ALLOC: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_HWPT_ALLOC);
+pub(super) const IOMMU_GET_HW_INFO: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_GET_HW_INFO);
+pub(super) const IOMMU_HWPT_INVALIDATE: libc::c_ulong =
+    iommufd_ioctl(b::IOMMUFD_CMD_HWPT_INVALIDATE);
+pub(super) const IOMMU_VIOMMU_ALLOC: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_VIOMMU_ALLOC);
+pub(super) const IOMMU_VDEVICE_ALLOC: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_VDEVICE_ALLOC);
+pub(super) const IOMMU_VEVENTQ_ALLOC: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_VEVENTQ_ALLOC);
+pub(super) const IOMMU_HW_QUEUE_ALLOC: libc::c_ulong = iommufd_ioctl(b::IOMMUFD_CMD_HW_QUEUE_ALLOC);
+/// Selftest interface, not in iommufd-bindings: its nr is vdev's
+/// `selftest::TEST_CMD_NR` (the bindings' base plus `iommufd_test.h`'s 32).
+pub(super) const IOMMU_TEST_CMD: libc::c_ulong = iommufd_ioctl(selftest::TEST_CMD_NR);
 
-pub(super) const TEST_OP_MOCK_DOMAIN: u32 = 2;
-pub(super) const TEST_OP_MOCK_DOMAIN_REPLACE: u32 = 10;
-pub(super) const TEST_OP_TRIGGER_VEVENT: u32 = 17;
-
-pub(super) const IOAS_MAP_FIXED_IOVA: u32 = 1;
-pub(super) const HWPT_ALLOC_NEST_PARENT: u32 = 1;
-pub(super) const HW_INFO_FLAG_INPUT_TYPE: u32 = 1;
-/// Size of `struct iommufd_vevent_header`.
-pub(super) const VEVENT_HDR: usize = 8;
-/// Payload bytes of one selftest vEVENT (`virt_id`).
-pub(super) const SELFTEST_VEVENT_LEN: usize = 4;
-pub(super) const IOAS_MAP_WRITEABLE: u32 = 2;
-pub(super) const IOAS_MAP_READABLE: u32 = 4;
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct Destroy {
-    pub(super) size: u32,
-    pub(super) id: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct IoasAlloc {
-    pub(super) size: u32,
-    pub(super) flags: u32,
-    pub(super) out_ioas_id: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct IoasMap {
-    pub(super) size: u32,
-    pub(super) flags: u32,
-    pub(super) ioas_id: u32,
-    pub(super) reserved: u32,
-    pub(super) user_va: u64,
-    pub(super) length: u64,
-    pub(super) iova: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct IoasUnmap {
-    pub(super) size: u32,
-    pub(super) ioas_id: u32,
-    pub(super) iova: u64,
-    pub(super) length: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct HwptAlloc {
-    pub(super) size: u32,
-    pub(super) flags: u32,
-    pub(super) dev_id: u32,
-    pub(super) pt_id: u32,
-    pub(super) out_hwpt_id: u32,
-    pub(super) reserved: u32,
-    pub(super) data_type: u32,
-    pub(super) data_len: u32,
-    pub(super) data_uptr: u64,
-    pub(super) fault_id: u32,
-    pub(super) reserved2: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct HwInfoCmd {
-    pub(super) size: u32,
-    pub(super) flags: u32,
-    pub(super) dev_id: u32,
-    pub(super) data_len: u32,
-    pub(super) data_uptr: u64,
-    pub(super) data_type: u32,
-    pub(super) out_max_pasid_log2: u8,
-    pub(super) reserved: [u8; 3],
-    pub(super) out_capabilities: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct HwptInvalidate {
-    pub(super) size: u32,
-    pub(super) hwpt_id: u32,
-    pub(super) data_uptr: u64,
-    pub(super) data_type: u32,
-    pub(super) entry_len: u32,
-    pub(super) entry_num: u32,
-    pub(super) reserved: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct ViommuAlloc {
-    pub(super) size: u32,
-    pub(super) flags: u32,
-    pub(super) viommu_type: u32,
-    pub(super) dev_id: u32,
-    pub(super) hwpt_id: u32,
-    pub(super) out_viommu_id: u32,
-    pub(super) data_len: u32,
-    pub(super) reserved: u32,
-    pub(super) data_uptr: u64,
-}
-
-/// `struct iommu_viommu_selftest`.
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct ViommuSelftest {
-    pub(super) in_data: u32,
-    pub(super) out_data: u32,
-    pub(super) out_mmap_offset: u64,
-    pub(super) out_mmap_length: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct VdeviceAlloc {
-    pub(super) size: u32,
-    pub(super) viommu_id: u32,
-    pub(super) dev_id: u32,
-    pub(super) out_vdevice_id: u32,
-    pub(super) virt_id: u64,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct VeventqAlloc {
-    pub(super) size: u32,
-    pub(super) flags: u32,
-    pub(super) viommu_id: u32,
-    pub(super) veventq_type: u32,
-    pub(super) veventq_depth: u32,
-    pub(super) out_veventq_id: u32,
-    pub(super) out_veventq_fd: u32,
-    pub(super) reserved: u32,
-}
-
-#[repr(C)]
-#[derive(Default)]
-pub(super) struct HwQueueAlloc {
-    pub(super) size: u32,
-    pub(super) flags: u32,
-    pub(super) viommu_id: u32,
-    pub(super) queue_type: u32,
-    pub(super) index: u32,
-    pub(super) out_hw_queue_id: u32,
-    pub(super) nesting_parent_iova: u64,
-    pub(super) length: u64,
-}
-
-/// `struct iommu_test_cmd` with the union as twelve words (its largest
-/// member is 48 bytes) followed by `last`.
-#[repr(C, align(8))]
-#[derive(Default)]
-pub(super) struct TestCmd {
-    pub(super) size: u32,
-    pub(super) op: u32,
-    pub(super) id: u32,
-    pub(super) reserved: u32,
-    pub(super) payload: [u32; 12],
-    pub(super) last: u32,
-}
+/// Size of `struct iommufd_vevent_header`, which precedes every vEVENT.
+pub(super) const VEVENT_HDR: usize = std::mem::size_of::<VeventHeader>();
+/// Payload bytes of one selftest vEVENT (`virt_id`; selftest interface).
+pub(super) const SELFTEST_VEVENT_LEN: usize = std::mem::size_of::<SelftestVevent>();
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::mem::{offset_of, size_of};
 
+    // Independent of the bindings: the numbers and sizes as Linux builds
+    // them, so a wrong binding or a wrong encoding fails here.
     #[test]
     fn ioctl_numbers() {
         assert_eq!(IOMMU_DESTROY, 0x3b80);
         assert_eq!(IOMMU_IOAS_ALLOC, 0x3b81);
+        assert_eq!(IOMMU_IOAS_MAP, 0x3b85);
+        assert_eq!(IOMMU_IOAS_UNMAP, 0x3b86);
+        assert_eq!(IOMMU_HWPT_ALLOC, 0x3b89);
+        assert_eq!(IOMMU_GET_HW_INFO, 0x3b8a);
         assert_eq!(IOMMU_HWPT_INVALIDATE, 0x3b8d);
         assert_eq!(IOMMU_VIOMMU_ALLOC, 0x3b90);
+        assert_eq!(IOMMU_VDEVICE_ALLOC, 0x3b91);
+        assert_eq!(IOMMU_VEVENTQ_ALLOC, 0x3b93);
         assert_eq!(IOMMU_HW_QUEUE_ALLOC, 0x3b94);
         assert_eq!(IOMMU_TEST_CMD, 0x3ba0);
     }
@@ -207,7 +92,7 @@ mod tests {
         assert_eq!(size_of::<HwptAlloc>(), 48);
         assert_eq!(offset_of!(HwptAlloc, data_uptr), 32);
         assert_eq!(size_of::<HwInfoCmd>(), 40);
-        assert_eq!(offset_of!(HwInfoCmd, data_type), 24);
+        assert_eq!(offset_of!(HwInfoCmd, __bindgen_anon_1), 24);
         assert_eq!(size_of::<HwptInvalidate>(), 32);
         assert_eq!(size_of::<ViommuAlloc>(), 40);
         assert_eq!(size_of::<ViommuSelftest>(), 24);
@@ -217,5 +102,14 @@ mod tests {
         // 16-byte head, 48-byte union, `last`, padded to 8.
         assert_eq!(size_of::<TestCmd>(), 72);
         assert_eq!(offset_of!(TestCmd, last), 64);
+        assert_eq!(size_of::<TestHwInfo>(), 8);
+        assert_eq!(VEVENT_HDR, 8);
+        assert_eq!(SELFTEST_VEVENT_LEN, 4);
+        assert_eq!(
+            (IOAS_MAP_FIXED_IOVA, IOAS_MAP_WRITEABLE, IOAS_MAP_READABLE),
+            (1, 2, 4)
+        );
+        assert_eq!((HWPT_ALLOC_NEST_PARENT, HW_INFO_FLAG_INPUT_TYPE), (1, 1));
+        assert_eq!(VEVENTQ_FLAG_LOST_EVENTS, 1);
     }
 }
