@@ -44,6 +44,19 @@ fn features(text: &str) -> [bool; 6] {
 #[test]
 fn generated_maps_compile_and_their_generated_tests_pass() {
     let mut maps: Vec<(String, String, codegen::Generated)> = Vec::new();
+    // Found by this test: an index-mapped alias block of a block outside
+    // every array (the dispatcher called the target's unit variant).
+    let mapped_plain = "device: { name: d, windows: [ { name: p, offset: 0, size: 0x1000 } ] }\n\
+        hooks: [ { name: h } ]\n\
+        blocks:\n  - { name: B, offset: 0, registers: [ { name: R, offset: 0 } ] }\n\
+        \x20 - { name: MB, offset: 0x10, count: 4, stride: 0x10, alias: B, index_map: h }\n\
+        \x20 - { name: X, offset: 0x60, blocks: [ { name: M, offset: 0, registers: [ { name: R, offset: 0 } ] } ] }\n";
+    let ir = codegen::load_str("mapped.yaml", mapped_plain).unwrap_or_else(|d| panic!("{d}"));
+    maps.push((
+        "m0".into(),
+        mapped_plain.into(),
+        codegen::generate_ir(&ir, "generated_maps::m0"),
+    ));
     let mut covered = [false; 6];
     let mut accepted = 0;
     for seed in 0..2000u64 {
@@ -54,7 +67,7 @@ fn generated_maps_compile_and_their_generated_tests_pass() {
         accepted += 1;
         let f = features(&text);
         let adds = f.iter().zip(&covered).any(|(a, c)| *a && !*c);
-        if adds || maps.len() < 3 {
+        if adds || maps.len() < 4 {
             for (c, a) in covered.iter_mut().zip(f) {
                 *c |= a;
             }
@@ -62,7 +75,7 @@ fn generated_maps_compile_and_their_generated_tests_pass() {
             let gen = codegen::generate_ir(&ir, &format!("generated_maps::{name}"));
             maps.push((name, text, gen));
         }
-        if covered.iter().all(|c| *c) && maps.len() >= 4 {
+        if covered.iter().all(|c| *c) && maps.len() >= 5 {
             break;
         }
     }

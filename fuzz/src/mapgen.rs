@@ -330,7 +330,7 @@ impl Gen<'_, '_> {
         let mut made: Vec<(String, u32)> = Vec::new();
         for _ in 0..self.c.below(6) {
             let name = self.name("S");
-            let _ = write!(out, "  - name: {name}\n");
+            let _ = writeln!(out, "  - name: {name}");
             // Each structure takes a fresh 8-bit lane of word 0 (or of word 1
             // past the eighth), so inherited fields never overlap.
             let lane = made.len() as u32;
