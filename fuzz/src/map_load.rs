@@ -34,11 +34,12 @@ pub fn run(data: &[u8]) -> Option<Outcome> {
     Some(check(&text))
 }
 
-/// Panics unless every diagnostic is located inside `text` (a parser error
-/// at the end of the text may point one line past the last).
+/// Panics unless every diagnostic is located inside `text`, its lines
+/// counted as YAML counts them (a parser error at the end of the text may
+/// point one line past the last).
 fn located(text: &str, items: &[Diagnostic]) {
     assert!(!items.is_empty(), "a rejection without a diagnostic");
-    let lines = text.lines().count() as u32 + 1;
+    let lines = regmap::diag::yaml_lines(text).count() as u32 + 1;
     for d in items {
         let Span { line, col } = d.span;
         assert!(

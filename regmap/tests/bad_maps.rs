@@ -76,3 +76,17 @@ fn rendered_diagnostics_are_rustc_style_with_a_caret() {
     assert_eq!(lines.next().unwrap(), "3 |   - { name: A, offset: 0x2 }");
     assert_eq!(lines.next().unwrap(), "  |                        ^");
 }
+
+#[test]
+fn lines_are_counted_as_yaml_counts_them() {
+    // Found by the map_load fuzz target: with lone carriage returns as line
+    // breaks the parser's line 3 was past the text's `lines()`, so the
+    // rendered diagnostic lost its source line.
+    let text = "device: { name: d, windows: [ { name: p, offset: 0, size: 0x100 } ] }\rregisters:\r  - { name: A, offset: 0x2 }\r";
+    let err = regmap::load_str("m.yaml", text).unwrap_err();
+    let r = err.render();
+    assert!(r.starts_with("m.yaml:3:24: error: offset 0x2"), "{r}");
+    assert!(r.contains("3 |   - { name: A, offset: 0x2 }"), "{r}");
+    let lines: Vec<&str> = regmap::diag::yaml_lines("a\r\nb\rc\n\nd").collect();
+    assert_eq!(lines, ["a", "b", "c", "", "d"]);
+}
