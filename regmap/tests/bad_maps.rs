@@ -2,7 +2,9 @@
 //! more `# expect: LINE:COL Kind` lines, and loading it must produce exactly
 //! those diagnostics (position and kind), in order.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use regmap::Kind;
 
@@ -25,8 +27,8 @@ fn expectations(text: &str) -> Vec<(u32, u32, String)> {
         .collect()
 }
 
-#[test]
-fn every_bad_map_gives_its_located_diagnostics() {
+/// The corpus files, sorted.
+fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -34,6 +36,12 @@ fn every_bad_map_gives_its_located_diagnostics() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
+    files
+}
+
+#[test]
+fn every_bad_map_gives_its_located_diagnostics() {
+    let files = corpus();
     assert!(files.len() >= 30, "the corpus must hold at least 30 maps");
     let mut failures = Vec::new();
     for f in &files {
@@ -89,4 +97,33 @@ fn lines_are_counted_as_yaml_counts_them() {
     assert!(r.contains("3 |   - { name: A, offset: 0x2 }"), "{r}");
     let lines: Vec<&str> = regmap::diag::yaml_lines("a\r\nb\rc\n\nd").collect();
     assert_eq!(lines, ["a", "b", "c", "", "d"]);
+}
+
+#[test]
+fn every_corpus_map_fails_the_cli_quickly_with_its_locations() {
+    // `regmap check` as a user runs it: exit status 1, each expected
+    // FILE:LINE:COL, no panic, in under a second (this is the debug build;
+    // the release build is quicker).
+    for f in corpus() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_regmap"))
+            .arg("check")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let took = start.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", f.display());
+        assert!(!err.contains("panicked"), "{}: {err}", f.display());
+        for (line, col, _) in expectations(&text) {
+            let want = format!("{}:{line}:{col}: error: ", f.display());
+            assert!(
+                err.contains(&want),
+                "{}: no `{want}` in\n{err}",
+                f.display()
+            );
+        }
+        assert!(took < Duration::from_secs(1), "{}: {took:?}", f.display());
+    }
 }
