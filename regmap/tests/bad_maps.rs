@@ -127,3 +127,25 @@ fn every_corpus_map_fails_the_cli_quickly_with_its_locations() {
         assert!(took < Duration::from_secs(1), "{}: {took:?}", f.display());
     }
 }
+
+#[test]
+fn a_map_that_is_not_utf8_is_located_at_the_invalid_byte() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for (bytes, pos) in [
+        (&b"device:\n  name: d\xff\n"[..], "2:10"),
+        (b"\xff", "1:1"),
+        (b"a\r\n\xff", "2:1"),
+    ] {
+        let f = dir.join("not-utf8.yaml");
+        std::fs::write(&f, bytes).unwrap();
+        let d = regmap::load_file(&f).unwrap_err();
+        let r = d.render();
+        assert!(
+            r.starts_with(&format!(
+                "{}:{pos}: error: the map is not UTF-8",
+                f.display()
+            )),
+            "{r}"
+        );
+    }
+}
