@@ -120,3 +120,18 @@ fn the_build_script_reports_them_like_the_loader() {
     );
     assert!(d.contains("^"), "{d}");
 }
+
+#[test]
+fn a_root_item_named_like_the_handles_type_parameter() {
+    // Found by the generated-maps compile test: inside the handles'
+    // `impl<M: Mmio>`, a root module `M` was shadowed by the parameter.
+    for item in [
+        "registers:\n  - { name: M, offset: 0x0 }\n",
+        "blocks:\n  - { name: M, offset: 0x0, registers: [ { name: R, offset: 0x0 } ] }\n",
+    ] {
+        let d = diagnostics(&format!("{HEAD}{item}"));
+        assert!(d.contains("t.yaml:3:"), "{d}");
+        assert!(d.contains("already emits an item of that name"), "{d}");
+        assert!(d.contains("`M`"), "{d}");
+    }
+}

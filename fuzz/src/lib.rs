@@ -3,11 +3,14 @@
 //! neighbours or anywhere, any size) and device-side stores, run against the
 //! generated dispatcher and the reference model in lockstep: a panic
 //! anywhere, or any disagreement with the model, is a crash. The whole-device
-//! target is [`device`].
+//! target is [`device`]; the map loader, validator and generator target is
+//! [`map_load`] (with its map generator, [`mapgen`]).
 
 pub use dispatch_tests::model::{unflatten, Model};
 
 pub mod device;
+pub mod map_load;
+pub mod mapgen;
 
 /// Reads fuzz input bytes, returning zeros once exhausted.
 pub struct Input<'a> {

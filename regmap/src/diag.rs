@@ -94,7 +94,7 @@ impl Diagnostic {
             file, self.span.line, self.span.col, self.message
         );
         if self.span.line > 0 {
-            if let Some(line) = source.lines().nth(self.span.line as usize - 1) {
+            if let Some(line) = yaml_lines(source).nth(self.span.line as usize - 1) {
                 let gutter = self.span.line.to_string();
                 let pad = " ".repeat(gutter.len());
                 // Long lines are cut to a window around the column.
@@ -123,6 +123,26 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// The lines of `source` as YAML counts them (and so the parser's line
+/// numbers): a line ends at `\r\n`, `\n` or a lone `\r`.
+pub fn yaml_lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match text.find(['\r', '\n']) {
+            None => {
+                rest = None;
+                (!text.is_empty()).then_some(text)
+            }
+            Some(i) => {
+                let skip = if text[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&text[i + skip..]);
+                Some(&text[..i])
+            }
+        }
+    })
 }
 
 impl fmt::Display for Diagnostic {

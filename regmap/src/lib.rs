@@ -62,18 +62,29 @@ pub fn load_file(path: &Path) -> Result<Device, Diagnostics> {
         }),
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => load_str(&file, &text),
-            Err(e) => Err(Diagnostics {
-                file,
-                source: String::new(),
-                items: vec![Diagnostic::new(
-                    Kind::Syntax,
-                    Span::default(),
-                    format!(
-                        "the map is not UTF-8 text (invalid byte at offset {})",
-                        e.utf8_error().valid_up_to()
-                    ),
-                )],
-            }),
+            Err(e) => {
+                // Located at the invalid byte, lines counted as YAML does,
+                // in the text before it (which is valid UTF-8).
+                let at = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
+                let line = diag::yaml_lines(&text).count().max(1);
+                let last = diag::yaml_lines(&text).last().unwrap_or("");
+                let ends_in_break = text.ends_with(['\n', '\r']);
+                let (line, col) = if ends_in_break {
+                    (line + usize::from(!text.is_empty()), 1)
+                } else {
+                    (line, last.chars().count() + 1)
+                };
+                Err(Diagnostics {
+                    file,
+                    source: text,
+                    items: vec![Diagnostic::new(
+                        Kind::Syntax,
+                        Span::new(line, col),
+                        format!("the map is not UTF-8 text (invalid byte at offset {at})"),
+                    )],
+                })
+            }
         },
     }
 }

@@ -341,13 +341,18 @@ impl Register {
         !covered & self.width.mask()
     }
 
-    /// Total number of elements (product of array counts).
+    /// Total number of elements (product of array counts), saturating at
+    /// `u64::MAX` (the loader rejects any register over
+    /// [`crate::elaborate::MAX_ELEMENTS`], but a model can be built by hand).
     pub fn element_count(&self) -> u64 {
-        self.arrays.iter().map(|a| u64::from(a.count)).product()
+        self.arrays
+            .iter()
+            .fold(1u64, |n, a| n.saturating_mul(u64::from(a.count)))
     }
 
     /// Absolute offset of the element at `indices` (one per array dimension),
-    /// or `None` when the number of indices is wrong or one is out of range.
+    /// or `None` when the number of indices is wrong, one is out of range or
+    /// the offset does not fit in 64 bits (never for a loaded map).
     pub fn element_offset(&self, indices: &[u32]) -> Option<u64> {
         if indices.len() != self.arrays.len() {
             return None;
@@ -357,7 +362,7 @@ impl Register {
             if *i >= dim.count {
                 return None;
             }
-            off += u64::from(*i) * dim.stride;
+            off = off.checked_add(u64::from(*i).checked_mul(dim.stride)?)?;
         }
         Some(off)
     }
@@ -450,13 +455,14 @@ impl StructField {
             (1u64 << self.width()) - 1
         }
     }
-    /// Lowest bit counted from the start of the structure (`word * 64 + lsb`).
+    /// Lowest bit counted from the start of the structure (`word * 64 +
+    /// lsb`; saturating, though a loaded structure is at most 4096 bytes).
     pub fn abs_lsb(&self) -> u32 {
-        self.word * 64 + self.lsb
+        self.word.saturating_mul(64).saturating_add(self.lsb)
     }
-    /// Highest bit counted from the start of the structure.
+    /// Highest bit counted from the start of the structure (saturating).
     pub fn abs_msb(&self) -> u32 {
-        self.word * 64 + self.msb
+        self.word.saturating_mul(64).saturating_add(self.msb)
     }
 }
 

@@ -472,12 +472,17 @@ fn leaf(ir: &Ir, pat: &str, c: &Cand, out: &mut Out) {
                 ],
                 ")?",
             );
-            out.assign("let t =", &remap, ";");
-            let pair = E::call_atoms(
-                "(",
-                &[format!("At::{}(t)", slot.variant), "lane".into()],
-                ")",
-            );
+            // A target outside every array (an index-mapped alias block of
+            // a plain block) has a unit variant: the remap only checks the
+            // hook's answer.
+            let at = if counts.is_empty() {
+                out.expr("", &remap, ";");
+                format!("At::{}", slot.variant)
+            } else {
+                out.assign("let t =", &remap, ";");
+                format!("At::{}(t)", slot.variant)
+            };
+            let pair = E::call_atoms("(", &[at, "lane".into()], ")");
             out.expr("", &E::call("Ok(", vec![pair], ")"), "");
             out.close();
         }

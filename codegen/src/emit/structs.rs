@@ -25,13 +25,15 @@ pub fn emit(ir: &Ir, out: &mut Out) {
     if enums {
         out.line("use super::enums as e;");
     }
+    // In rustfmt's order: `StructField` sorts before `Words`, a braced
+    // list after it.
+    let sf = !ir.structs.is_empty() && !enums;
+    if sf {
+        out.line("use regmap_rt::StructField as Sf;");
+    }
     out.line("pub use regmap_rt::Words;");
-    if !ir.structs.is_empty() {
-        out.line(if enums {
-            "use regmap_rt::{EnumField as Ef, StructField as Sf};"
-        } else {
-            "use regmap_rt::StructField as Sf;"
-        });
+    if !ir.structs.is_empty() && enums {
+        out.line("use regmap_rt::{EnumField as Ef, StructField as Sf};");
     }
     for s in &ir.structs {
         let n = s.fixed.len();

@@ -5,6 +5,8 @@
 //! a block array) are kept apart by exact-offset arms (see the dispatcher
 //! emitter); block arrays whose ranges overlap are tried in order.
 
+use std::collections::HashMap;
+
 use super::{Ir, Reg};
 
 /// One level of decoding: candidates matched against an offset relative to
@@ -106,6 +108,7 @@ fn node(ir: &Ir, keys: &[Vec<String>], items: Vec<Item>) -> Node {
     let mut cands = Vec::new();
     // Groups of items sharing the key of their next dimension, in first-seen order.
     let mut groups: Vec<(String, Vec<Item>)> = Vec::new();
+    let mut group_at: HashMap<String, usize> = HashMap::new();
     for it in items {
         let r = &ir.regs[it.reg];
         if it.depth >= r.dims.len() {
@@ -129,10 +132,13 @@ fn node(ir: &Ir, keys: &[Vec<String>], items: Vec<Item>) -> Node {
             }
             continue;
         }
-        let key = keys[it.reg][it.depth].clone();
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(it),
-            None => groups.push((key, vec![it])),
+        let key = &keys[it.reg][it.depth];
+        match group_at.get(key) {
+            Some(&g) => groups[g].1.push(it),
+            None => {
+                group_at.insert(key.clone(), groups.len());
+                groups.push((key.clone(), vec![it]));
+            }
         }
     }
     for (_, members) in groups {
@@ -152,7 +158,14 @@ fn node(ir: &Ir, keys: &[Vec<String>], items: Vec<Item>) -> Node {
                 })
                 .collect(),
         );
-        let extent = child.cands.iter().map(|c| c.hi + 1).max().unwrap_or(1);
+        // Saturating like the bounds above: a loaded map's elements end
+        // inside 64 bits, but the tree must not trust that.
+        let extent = child
+            .cands
+            .iter()
+            .map(|c| c.hi.saturating_add(1))
+            .max()
+            .unwrap_or(1);
         let span = dim
             .stride
             .saturating_mul(u64::from(dim.count.saturating_sub(1)));

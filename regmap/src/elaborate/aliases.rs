@@ -1,20 +1,25 @@
 //! Alias registers and alias blocks, resolved once every target is known.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 
 impl Cx {
+    /// Resolves every alias register against an index of the registers by
+    /// path, built once: linear in the registers, with no allocation per
+    /// comparison (the first register of a path wins, as duplicate paths
+    /// are already an error).
     pub(super) fn resolve_register_aliases(&mut self) {
         let pending = std::mem::take(&mut self.pending_register_aliases);
         let unresolved: HashSet<usize> = pending.iter().map(|(i, _)| *i).collect();
+        let mut by_path: HashMap<String, usize> = HashMap::new();
+        for (i, r) in self.registers.iter().enumerate() {
+            if !unresolved.contains(&i) && r.alias.is_none() {
+                by_path.entry(r.path()).or_insert(i);
+            }
+        }
         for (idx, target) in pending {
-            let found = (0..self.registers.len()).find(|&i| {
-                !unresolved.contains(&i)
-                    && self.registers[i].alias.is_none()
-                    && self.registers[i].path() == target.value
-            });
-            let Some(t) = found else {
+            let Some(&t) = by_path.get(target.value.as_str()) else {
                 self.err(Kind::UnknownReference, span(&target), format!("unknown alias target `{}`: expected the path of a register that is not itself an alias", target.value));
                 continue;
             };
@@ -36,6 +41,11 @@ impl Cx {
         }
     }
 
+    /// Expands every alias block into one alias register per register of
+    /// its target. The target's registers are the contiguous run its
+    /// [`BlockBase`] records, so each alias block costs what it creates;
+    /// what it creates is bounded by [`MAX_ELEMENTS`] and every offset is
+    /// checked ([`Cx::fits`]).
     pub(super) fn resolve_block_aliases(
         &mut self,
         pending: Vec<PendingBlockAlias>,
@@ -43,10 +53,11 @@ impl Cx {
     ) {
         for p in pending {
             let (target, tspan) = &p.target;
-            let Some((tbase, tarrays)) = self.block_bases.get(target).cloned() else {
+            let Some(tb) = self.block_bases.get(target) else {
                 self.err(Kind::UnknownReference, *tspan, format!("unknown alias target block `{target}`: expected the path of a block (e.g. `VCMDQ`)"));
                 continue;
             };
+            let (tbase, tarrays, range) = (tb.base, tb.arrays.clone(), tb.regs.clone());
             if p.index_map.is_none() {
                 let a: Vec<u32> = p.arrays.iter().map(|d| d.count).collect();
                 let b: Vec<u32> = tarrays.iter().map(|d| d.count).collect();
@@ -59,26 +70,64 @@ impl Cx {
                     continue;
                 }
             }
-            let prefix: Vec<String> = target.split('.').map(str::to_string).collect();
-            let members: Vec<usize> = (0..self.registers.len())
+            let depth = target.split('.').count();
+            let members: Vec<usize> = range
                 .filter(|&i| {
                     let r = &self.registers[i];
-                    r.alias.is_none()
-                        && r.blocks.len() >= prefix.len()
-                        && r.blocks[..prefix.len()] == prefix[..]
+                    r.alias.is_none() && r.blocks.len() >= depth
                 })
                 .collect();
-            let mut new_idx = Vec::new();
-            for t in members {
-                let tr = self.registers[t].clone();
+            // Every register has at least one element: more registers than
+            // elements allowed is an error before anything is built.
+            if (self.registers.len() + members.len()) as u64 > MAX_ELEMENTS {
+                let msg = format!(
+                    "alias block `{}` of `{target}` ({} registers) takes the map past {MAX_ELEMENTS} registers",
+                    p.path.join("."),
+                    members.len()
+                );
+                self.err(Kind::BadArray, p.span, msg);
+                continue;
+            }
+            // Place every mirrored register first: one that does not fit
+            // rejects the whole alias block, so none of it is half built.
+            let mut placed = Vec::with_capacity(members.len());
+            for &t in &members {
+                let tr = &self.registers[t];
                 let mut blocks = p.path.clone();
-                blocks.extend_from_slice(&tr.blocks[prefix.len()..]);
+                blocks.extend_from_slice(&tr.blocks[depth..]);
                 let mut arrays = p.arrays.clone();
                 arrays.extend_from_slice(&tr.arrays[tarrays.len().min(tr.arrays.len())..]);
+                // The target's register lies at or after the target's base;
+                // its distance from it, added to the alias block's base,
+                // must stay in 64 bits.
+                let rel = tr.offset.saturating_sub(tbase);
+                let (name, bytes) = (tr.name.clone(), tr.width.bytes());
+                let Some(offset) = p.base.checked_add(rel) else {
+                    let msg = format!(
+                        "alias block `{}` at {:#x} places `{}` ({rel:#x} into `{target}`) past the 64-bit address space",
+                        p.path.join("."),
+                        p.base,
+                        tr.path()
+                    );
+                    self.err(Kind::OutsideWindow, p.span, msg);
+                    break;
+                };
+                let path = format!("{}.{name}", blocks.join("."));
+                if !self.fits(&path, offset, &arrays, bytes, p.span) {
+                    break;
+                }
+                placed.push((t, blocks, offset, arrays));
+            }
+            if placed.len() != members.len() {
+                continue;
+            }
+            let mut new_idx = Vec::new();
+            for (t, blocks, offset, arrays) in placed {
+                let tr = self.registers[t].clone();
                 let mut r = Register {
                     name: tr.name.clone(),
                     blocks,
-                    offset: p.base + (tr.offset - tbase),
+                    offset,
                     arrays,
                     width: tr.width,
                     access: tr.access,

@@ -22,6 +22,10 @@ pub use layout::for_each_element;
 /// Upper bound on register elements after array expansion: a hostile map
 /// with huge counts gets an error instead of exhausting memory.
 pub const MAX_ELEMENTS: u64 = 1 << 20;
+/// Upper bound on the `extends` hops from a structure to its root: every
+/// structure carries its ancestors' fields, so an unbounded chain would copy
+/// fields quadratically in the map's length.
+pub const MAX_EXTENDS_DEPTH: usize = 64;
 /// Upper bound on a structure's size in bytes.
 pub const MAX_STRUCT_SIZE: u64 = 4096;
 
@@ -46,11 +50,22 @@ struct Cx {
     hooks: HashSet<String>,
     fieldsets: Vec<Fieldset>,
     registers: Vec<Register>,
-    /// Block path -> (absolute offset of element 0, all enclosing arrays
-    /// including the block's own dimension).
-    block_bases: HashMap<String, (u64, Vec<ArrayDim>)>,
+    /// Block path -> what an alias block of it needs.
+    block_bases: HashMap<String, BlockBase>,
     /// Alias registers waiting for their target: (register index, target path).
     pending_register_aliases: Vec<(usize, S<String>)>,
+}
+
+/// A (non-alias) block as alias blocks mirroring it see it.
+struct BlockBase {
+    /// Absolute offset of element 0.
+    base: u64,
+    /// All enclosing arrays, including the block's own dimension.
+    arrays: Vec<ArrayDim>,
+    /// The registers declared in the block and its nested blocks: the walk
+    /// pushes them depth first, so they are one contiguous run of
+    /// `Cx::registers` (alias blocks inside it expand later, at the end).
+    regs: std::ops::Range<usize>,
 }
 
 /// An alias block waiting for its target to be known.

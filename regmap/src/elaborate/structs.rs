@@ -1,81 +1,121 @@
 //! In-memory structures: `extends`, word/bit ranges, overlaps and fixed values.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::*;
 
+/// Where a structure is in the resolution of `extends`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not looked at yet.
+    Todo,
+    /// On the chain being followed now (seeing it again is a cycle).
+    OnChain,
+    /// Built, `extends` hops below its root.
+    Done(usize),
+    /// Rejected, or extends a rejected structure.
+    Failed,
+}
+
 impl Cx {
+    /// Resolves every structure. `extends` is followed iteratively (a chain
+    /// as long as the map costs no stack) and at most [`MAX_EXTENDS_DEPTH`]
+    /// hops deep, so inherited fields, copied into every descendant, stay
+    /// linear in the map's size.
     pub(super) fn structs(&mut self, raw: &[S<raw::RawStruct>]) -> Vec<Struct> {
         self.names_unique(raw.iter().map(|s| &s.value.name), "structure");
+        for s in raw {
+            self.ident(&s.value.name, "structure name");
+        }
         let by_name: HashMap<&str, usize> = raw
             .iter()
             .enumerate()
             .map(|(i, s)| (s.value.name.value.as_str(), i))
             .collect();
         let mut done: Vec<Option<Struct>> = vec![None; raw.len()];
-        let mut failed: HashSet<usize> = HashSet::new();
+        let mut state = vec![State::Todo; raw.len()];
         for i in 0..raw.len() {
-            let mut stack = Vec::new();
-            self.struct_at(i, raw, &by_name, &mut done, &mut failed, &mut stack);
+            // Follow `extends` from `i` to a built or rejected structure, a
+            // root, an unknown name or a cycle.
+            let mut chain = Vec::new();
+            let mut j = i;
+            let below = loop {
+                match state[j] {
+                    State::Done(depth) => break Some((Some(j), depth + 1)),
+                    State::Failed => break None,
+                    State::OnChain => {
+                        let name = &raw[j].value.name;
+                        self.err(
+                            Kind::UnknownReference,
+                            span(name),
+                            format!("structure `{}` extends itself through a cycle", name.value),
+                        );
+                        break None;
+                    }
+                    State::Todo => {
+                        state[j] = State::OnChain;
+                        chain.push(j);
+                        let Some(e) = &raw[j].value.extends else {
+                            break Some((None, 0));
+                        };
+                        match by_name.get(e.value.as_str()) {
+                            Some(&k) => j = k,
+                            None => {
+                                self.err(
+                                    Kind::UnknownReference,
+                                    span(e),
+                                    format!("unknown structure `{}` in `extends`", e.value),
+                                );
+                                break None;
+                            }
+                        }
+                    }
+                }
+            };
+            // Build the chain from its base outwards; once one fails, the
+            // rest (which extend it) fail without a diagnostic of their own.
+            let mut below = below;
+            while let Some(c) = chain.pop() {
+                let Some((base, depth)) = below else {
+                    state[c] = State::Failed;
+                    continue;
+                };
+                if depth > MAX_EXTENDS_DEPTH {
+                    let sv = &raw[c].value;
+                    let at = sv.extends.as_ref().map_or(span(&sv.name), span);
+                    self.err(
+                        Kind::UnknownReference,
+                        at,
+                        format!(
+                            "structure `{}` is {depth} `extends` below its root; at most {MAX_EXTENDS_DEPTH} are supported",
+                            sv.name.value
+                        ),
+                    );
+                    state[c] = State::Failed;
+                    below = None;
+                    continue;
+                }
+                let built = self.build_struct(&raw[c], base.and_then(|b| done[b].as_ref()));
+                match built {
+                    Some(st) => {
+                        done[c] = Some(st);
+                        state[c] = State::Done(depth);
+                        below = Some((Some(c), depth + 1));
+                    }
+                    None => {
+                        state[c] = State::Failed;
+                        below = None;
+                    }
+                }
+            }
         }
         done.into_iter().flatten().collect()
     }
 
-    pub(super) fn struct_at(
-        &mut self,
-        i: usize,
-        raw: &[S<raw::RawStruct>],
-        by_name: &HashMap<&str, usize>,
-        done: &mut Vec<Option<Struct>>,
-        failed: &mut HashSet<usize>,
-        stack: &mut Vec<usize>,
-    ) -> Option<Struct> {
-        if let Some(s) = &done[i] {
-            return Some(s.clone());
-        }
-        if failed.contains(&i) {
-            return None;
-        }
-        let sv = &raw[i].value;
-        if stack.contains(&i) {
-            self.err(
-                Kind::UnknownReference,
-                span(&sv.name),
-                format!(
-                    "structure `{}` extends itself through a cycle",
-                    sv.name.value
-                ),
-            );
-            failed.insert(i);
-            return None;
-        }
-        stack.push(i);
-        self.ident(&sv.name, "structure name");
-        let base = match &sv.extends {
-            None => None,
-            Some(e) => match by_name.get(e.value.as_str()) {
-                None => {
-                    self.err(
-                        Kind::UnknownReference,
-                        span(e),
-                        format!("unknown structure `{}` in `extends`", e.value),
-                    );
-                    failed.insert(i);
-                    stack.pop();
-                    return None;
-                }
-                Some(&j) => match self.struct_at(j, raw, by_name, done, failed, stack) {
-                    Some(b) => Some(b),
-                    None => {
-                        failed.insert(i);
-                        stack.pop();
-                        return None;
-                    }
-                },
-            },
-        };
-        stack.pop();
-        let size = match (&sv.size, &base) {
+    /// Builds one structure on top of its resolved base, if it has one.
+    fn build_struct(&mut self, raw: &S<raw::RawStruct>, base: Option<&Struct>) -> Option<Struct> {
+        let sv = &raw.value;
+        let size = match (&sv.size, base) {
             (Some(s), Some(b)) if s.value != b.size => {
                 self.err(
                     Kind::BadWidth,
@@ -90,7 +130,6 @@ impl Cx {
             (Some(s), _) => {
                 if s.value == 0 || s.value % 8 != 0 || s.value > MAX_STRUCT_SIZE {
                     self.err(Kind::BadWidth, span(s), format!("structure size must be a non-zero multiple of 8 bytes up to {MAX_STRUCT_SIZE}, found {}", s.value));
-                    failed.insert(i);
                     return None;
                 }
                 s.value
@@ -105,21 +144,18 @@ impl Cx {
                         sv.name.value
                     ),
                 );
-                failed.insert(i);
                 return None;
             }
         };
         let words = (size / 8) as u32;
-        let mut fields = base.as_ref().map(|b| b.fields.clone()).unwrap_or_default();
+        let mut fields = base.map(|b| b.fields.clone()).unwrap_or_default();
         let inherited = fields.len();
-        let names = fields
-            .iter()
-            .map(|f| (f.name.clone(), f.span))
-            .collect::<Vec<_>>();
+        let names: HashMap<String, Span> =
+            fields.iter().map(|f| (f.name.clone(), f.span)).collect();
         for f in &sv.fields {
             let fv = &f.value;
             self.ident(&fv.name, "field name");
-            if let Some((_, first)) = names.iter().find(|(n, _)| *n == fv.name.value) {
+            if let Some(first) = names.get(&fv.name.value) {
                 self.err(
                     Kind::Duplicate,
                     span(&fv.name),
@@ -192,10 +228,19 @@ impl Cx {
                 );
             }
         }
-        let mut fixed = base.as_ref().map(|b| b.fixed.clone()).unwrap_or_default();
+        let mut fixed = base.map(|b| b.fixed.clone()).unwrap_or_default();
+        let field_index: HashMap<&str, usize> = fields
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(k, f)| (f.name.as_str(), k))
+            .collect();
         for fx in &sv.fixed {
             let fxv = &fx.value;
-            let Some(field) = fields.iter().find(|f| f.name == fxv.field.value) else {
+            let Some(field) = field_index
+                .get(fxv.field.value.as_str())
+                .map(|&k| &fields[k])
+            else {
                 self.err(
                     Kind::UnknownReference,
                     span(&fxv.field),
@@ -247,9 +292,8 @@ impl Cx {
             extends: sv.extends.as_ref().map(|e| e.value.clone()),
             fields,
             fixed,
-            span: span(&raw[i]),
+            span: span(raw),
         };
-        done[i] = Some(s.clone());
         Some(s)
     }
 }

@@ -70,10 +70,9 @@ impl Cx {
         let mut extent = 0u64;
         let mut indices = Vec::new();
         for r in regs {
-            if let Some((idx, end)) = self.register(r, path, base, arrays) {
-                indices.push(idx);
-                extent = extent.max(end);
-            }
+            let (idx, end) = self.register(r, path, base, arrays);
+            indices.extend(idx);
+            extent = extent.max(end);
         }
         for b in blocks {
             let bv = &b.value;
@@ -147,8 +146,6 @@ impl Cx {
             };
             let mut sub_arrays = arrays.to_vec();
             sub_arrays.extend(provisional.clone());
-            self.block_bases
-                .insert(sub_path.join("."), (abs, sub_arrays.clone()));
             let mut children = Vec::new();
             let first = self.registers.len();
             let (regs_idx, inner_extent) = self.walk(
@@ -159,6 +156,14 @@ impl Cx {
                 &sub_arrays,
                 &mut children,
                 pending_blocks,
+            );
+            self.block_bases.insert(
+                sub_path.join("."),
+                BlockBase {
+                    base: abs,
+                    arrays: sub_arrays,
+                    regs: first..self.registers.len(),
+                },
             );
             let dim = self.array_dim(
                 &bv.name.value,
@@ -199,6 +204,72 @@ impl Cx {
         (indices, extent)
     }
 
+    /// Checks the arithmetic of a register's expansion before anything
+    /// computes with it: its element count (the product of every enclosing
+    /// array's count) must be at most [`MAX_ELEMENTS`], and the end of its
+    /// last element (`offset` plus `(count - 1) * stride` of each array plus
+    /// the width) must fit in 64 bits. Each is computed with checked
+    /// arithmetic, so a hostile map gets a diagnostic at `sp` naming the
+    /// arrays involved instead of an overflow. Returns whether it fits.
+    pub(super) fn fits(
+        &mut self,
+        path: &str,
+        offset: u64,
+        arrays: &[ArrayDim],
+        bytes: u64,
+        sp: Span,
+    ) -> bool {
+        let count = arrays
+            .iter()
+            .try_fold(1u64, |n, d| n.checked_mul(u64::from(d.count)))
+            .filter(|&n| n <= MAX_ELEMENTS);
+        if count.is_none() {
+            let dims: Vec<String> = arrays
+                .iter()
+                .map(|d| format!("{} (`{}`)", d.count, d.name))
+                .collect();
+            self.err(
+                Kind::BadArray,
+                sp,
+                format!(
+                    "register `{path}` expands to {} elements: more than the {MAX_ELEMENTS} supported",
+                    dims.join(" x ")
+                ),
+            );
+            return false;
+        }
+        let end = arrays
+            .iter()
+            .try_fold(offset, |off, d| {
+                u64::from(d.count.saturating_sub(1))
+                    .checked_mul(d.stride)
+                    .and_then(|step| off.checked_add(step))
+            })
+            .and_then(|last| last.checked_add(bytes));
+        if end.is_none() {
+            let mut terms = vec![format!("{offset:#x}")];
+            terms.extend(arrays.iter().map(|d| {
+                format!(
+                    "{} x {:#x} (`{}`)",
+                    d.count.saturating_sub(1),
+                    d.stride,
+                    d.name
+                )
+            }));
+            terms.push(bytes.to_string());
+            self.err(
+                Kind::OutsideWindow,
+                sp,
+                format!(
+                    "the last element of register `{path}` ends past the 64-bit address space: {} overflows",
+                    terms.join(" + ")
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
     pub(super) fn hook_ref(&mut self, h: &S<String>) -> Option<String> {
         if self.hooks.contains(&h.value) {
             Some(h.value.clone())
@@ -212,15 +283,16 @@ impl Cx {
         }
     }
 
-    /// Validates one register; returns its index and its end relative to
-    /// the level's base.
+    /// Validates one register; returns its index (none when it is
+    /// rejected) and its end relative to the level's base (for the
+    /// enclosing block's stride check, even when it is rejected).
     pub(super) fn register(
         &mut self,
         r: &S<raw::RawRegister>,
         path: &[String],
         base: u64,
         arrays: &[ArrayDim],
-    ) -> Option<(usize, u64)> {
+    ) -> (Option<usize>, u64) {
         let rv = &r.value;
         self.ident(&rv.name, "register name");
         let width = self.width(rv.width.as_ref());
@@ -231,7 +303,7 @@ impl Cx {
                 span(&rv.offset),
                 "register offset overflows 64 bits",
             );
-            return None;
+            return (None, 0);
         };
         if offset % bytes != 0 {
             self.err(
@@ -286,6 +358,22 @@ impl Cx {
         };
         let mut all_arrays = arrays.to_vec();
         all_arrays.extend(dim.clone());
+        let mut reg_path = path.join(".");
+        if !reg_path.is_empty() {
+            reg_path.push('.');
+        }
+        reg_path.push_str(&rv.name.value);
+        let end = rv
+            .offset
+            .value
+            .saturating_add(dim.as_ref().map_or(0, |d| {
+                d.stride
+                    .saturating_mul(u64::from(d.count.saturating_sub(1)))
+            }))
+            .saturating_add(bytes);
+        if !self.fits(&reg_path, offset, &all_arrays, bytes, span(r)) {
+            return (None, end);
+        }
         let on_write = rv.on_write.as_ref().and_then(|h| self.hook_ref(h));
         let on_read = rv.on_read.as_ref().and_then(|h| self.hook_ref(h));
         let mut reg = Register {
@@ -304,14 +392,6 @@ impl Cx {
             alias: None,
             span: span(r),
         };
-        let end = rv
-            .offset
-            .value
-            .saturating_add(
-                dim.as_ref()
-                    .map_or(0, |d| d.stride.saturating_mul(u64::from(d.count - 1))),
-            )
-            .saturating_add(bytes);
 
         if let Some(target) = &rv.alias {
             let own = [
@@ -339,7 +419,7 @@ impl Cx {
                 idx,
                 S::new(target.value.clone(), target.referenced, target.defined),
             ));
-            return Some((idx, end));
+            return (Some(idx), end);
         }
 
         let owner = reg.path().replace('.', "_");
@@ -408,7 +488,7 @@ impl Cx {
         };
         reg.reset = self.reset(&mut reg, rv.reset.as_ref());
         self.registers.push(reg);
-        Some((self.registers.len() - 1, end))
+        (Some(self.registers.len() - 1), end)
     }
 
     /// Reconciles the register reset with its fields' resets.

@@ -14,7 +14,9 @@ impl Cx<'_> {
     /// types and the fixed items of the root, block handles' methods.
     pub(super) fn check_modules(&mut self, ir: &Ir) {
         let mut root = Scope::new("the crate root");
-        for item in ["fieldsets", "enums", "structs", "regfile"] {
+        // `M` is the handles' MMIO type parameter: a root module or type of
+        // that name would be shadowed by it inside their impls.
+        for item in ["fieldsets", "enums", "structs", "regfile", "M"] {
             root.reserve(item);
         }
         root.claim(

@@ -93,7 +93,7 @@ impl Cx<'_> {
             let enum_ = f
                 .enum_name
                 .as_deref()
-                .and_then(|n| self.dev.enums.iter().position(|e| e.name == n));
+                .and_then(|n| self.enum_at.get(n).copied());
             let names_set_clear = enum_.is_some_and(|e| {
                 enums[e]
                     .values
@@ -150,7 +150,7 @@ impl Cx<'_> {
                 continue;
             }
             let l = match &r.fieldset {
-                Some(fs) => dev.fieldsets.iter().position(|f| &f.name == fs),
+                Some(fs) => self.fieldset_at.get(fs.as_str()).copied(),
                 None => {
                     let owner = format!("the module of register `{}`", r.path());
                     let array = r.arrays.len() > r.blocks_with_arrays();

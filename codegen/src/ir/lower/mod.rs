@@ -60,6 +60,9 @@ pub fn lower(dev: &Device) -> Result<Ir, Vec<Diagnostic>> {
     let mut cx = Cx {
         dev,
         diags: Vec::new(),
+        enum_at: index_by_name(&dev.enums, |e| &e.name),
+        fieldset_at: index_by_name(&dev.fieldsets, |f| &f.name),
+        struct_at: index_by_name(&dev.structs, |s| &s.name),
     };
     let ir = cx.run();
     if cx.diags.is_empty() {
@@ -74,6 +77,20 @@ pub fn lower(dev: &Device) -> Result<Ir, Vec<Diagnostic>> {
 struct Cx<'d> {
     dev: &'d Device,
     diags: Vec<Diagnostic>,
+    /// Enum, fieldset and structure name -> index in the device (the first
+    /// of a name), so lowering a map costs no scan of them per reference.
+    enum_at: HashMap<&'d str, usize>,
+    fieldset_at: HashMap<&'d str, usize>,
+    struct_at: HashMap<&'d str, usize>,
+}
+
+/// Name -> index of the first item of each name.
+fn index_by_name<T>(items: &[T], name: impl Fn(&T) -> &str) -> HashMap<&str, usize> {
+    let mut at = HashMap::new();
+    for (k, it) in items.iter().enumerate().rev() {
+        at.insert(name(it), k);
+    }
+    at
 }
 
 /// One namespace of generated items: the first claim of a name wins, a

@@ -55,12 +55,13 @@ impl Cx<'_> {
                     enum_: f
                         .enum_name
                         .as_deref()
-                        .and_then(|n| dev.enums.iter().position(|e| e.name == n)),
+                        .and_then(|n| self.enum_at.get(n).copied()),
                 });
             }
             let mut fixed = vec![0u64; s.words()];
+            let field_at = super::index_by_name(&s.fields, |f| &f.name);
             for (name, v) in &s.fixed {
-                if let Some(f) = s.fields.iter().find(|f| &f.name == name) {
+                if let Some(f) = field_at.get(name.as_str()).map(|&k| &s.fields[k]) {
                     if let Some(w) = fixed.get_mut(f.word as usize) {
                         *w |= (v & f.value_mask()) << f.lsb;
                     }
@@ -73,7 +74,10 @@ impl Cx<'_> {
                     break;
                 }
                 ancestors.push(camel(b));
-                cur = dev.struct_by_name(b).and_then(|p| p.extends.as_deref());
+                cur = self
+                    .struct_at
+                    .get(b)
+                    .and_then(|&k| dev.structs[k].extends.as_deref());
             }
             let doc = if s.description.trim().is_empty() {
                 vec![s.name.clone()]
