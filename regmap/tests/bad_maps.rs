@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use regmap::Kind;
 
@@ -100,10 +100,9 @@ fn lines_are_counted_as_yaml_counts_them() {
 }
 
 #[test]
-fn every_corpus_map_fails_the_cli_quickly_with_its_locations() {
+fn every_corpus_map_fails_the_cli_with_its_locations() {
     // `regmap check` as a user runs it: exit status 1, each expected
-    // FILE:LINE:COL, no panic, in under a second (this is the debug build;
-    // the release build is quicker).
+    // FILE:LINE:COL, no panic; the time each took is printed.
     for f in corpus() {
         let text = std::fs::read_to_string(&f).unwrap();
         let start = Instant::now();
@@ -124,7 +123,9 @@ fn every_corpus_map_fails_the_cli_quickly_with_its_locations() {
                 f.display()
             );
         }
-        assert!(took < Duration::from_secs(1), "{}: {took:?}", f.display());
+        // A figure, not a check (speed is measured, not unit-tested):
+        // `cargo test -p regmap --test bad_maps -- --nocapture` prints it.
+        eprintln!("{}: {took:?}", f.display());
     }
 }
 
