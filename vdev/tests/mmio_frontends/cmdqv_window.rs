@@ -343,6 +343,35 @@ fn an_init_error_keeps_the_page_out_until_the_guest_acknowledges_it() {
 }
 
 #[test]
+fn a_live_queue_rebased_to_a_base_the_kernel_refuses_loses_en_ok() {
+    use cq::VINTF_PAGE0::LVCMDQ as L;
+    let mut r = rig();
+    r.plug_all();
+    r.bring_up();
+    r.bus.write32(lv(0, L::CONFIG::OFFSET), 1);
+    let en_ok = |r: &mut Rig| {
+        let st = r.bus.read32(lv(0, L::STATUS::OFFSET));
+        cq::VCMDQ::STATUS::CMDQ_EN_OK.read(st)
+    };
+    assert_eq!(en_ok(&mut r), 1, "a live, enabled queue");
+    // A new, valid BASE frees the HW queue and allocates it again; the
+    // kernel refuses the new allocation.
+    r.sim.inject(Fault {
+        op: Some(Op::HwQueueAlloc),
+        when: FaultWhen::Nth(1),
+        errno: libc::ENOMEM,
+    });
+    r.base(0, RAM + 0x30_0000);
+    assert!(!r.allocated(0));
+    assert_eq!(en_ok(&mut r), 0, "EN_OK cleared with the HW queue gone");
+    assert!(
+        r.init_err(0),
+        "and the failure is the guest's CMDQ_INIT_ERR"
+    );
+    r.finish();
+}
+
+#[test]
 fn the_first_device_plugged_after_the_guest_enabled_everything_catches_up() {
     let mut r = rig();
     // The guest brings both queues up before any device is plugged.

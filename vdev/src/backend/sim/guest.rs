@@ -132,4 +132,20 @@ mod tests {
         assert_eq!(m.read_u64(0x4000_0010), Some(0xabcd));
         assert!(!m.write(0x403f_fffc, &[0; 8]));
     }
+
+    #[test]
+    fn a_range_partly_outside_guest_ram_is_not_backed() {
+        // What makes a VCMDQ BASE "not programmed": any byte of the queue
+        // outside RAM (the CMDQV window's rule, `cmdqv::hooks`).
+        let m = SimGuestRam::new()
+            .with_region(0x4000_0000, 0x1000, 0x1000)
+            .with_region(0x4000_2000, 0x1000, 0x1000);
+        assert!(m.is_backed(0x4000_0000, 0x1000));
+        assert!(!m.is_backed(0x4000_0000, 0x2000), "runs past the region");
+        assert!(!m.is_backed(0x4000_0800, 0x1000), "straddles the end");
+        assert!(!m.is_backed(0x4000_1000, 0x2000), "starts in the gap");
+        assert!(!m.is_backed(0x3fff_f000, 0x2000), "starts below RAM");
+        assert!(!m.is_backed(0x4000_0000, 0), "empty");
+        assert!(!m.is_backed(u64::MAX - 0x10, 0x100), "wraps");
+    }
 }
