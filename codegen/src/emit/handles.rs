@@ -64,13 +64,9 @@ pub fn emit(ir: &Ir, out: &mut Out) {
 }
 
 /// The end of the last address window of `ir`: the validator puts every
-/// register inside a window (saturating: a validated map is far below).
+/// register inside a window.
 pub fn window_size(ir: &Ir) -> u64 {
-    ir.windows
-        .iter()
-        .map(|w| w.offset.saturating_add(w.size))
-        .max()
-        .unwrap_or(0)
+    ir.windows.iter().map(|w| w.end()).max().unwrap_or(0)
 }
 
 /// `self` and the links reaching the handle's window, then `link`.

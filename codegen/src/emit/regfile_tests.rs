@@ -257,9 +257,9 @@ fn bad_accesses(ir: &Ir, out: &mut Out) {
         }
     }
     let mut holes = Vec::new();
-    for (base, size) in ir.windows.iter().map(|w| (w.offset, w.size)) {
-        let mut o = base;
-        while o < base.saturating_add(size) && holes.len() < 4 {
+    for w in &ir.windows {
+        let mut o = w.offset;
+        while o < w.end() && holes.len() < 4 {
             if used.contains(&o) {
                 o += 4;
             } else {

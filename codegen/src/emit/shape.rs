@@ -59,10 +59,7 @@ pub fn windows(ir: &Ir, out: &mut Out) {
         out.doc_line("Size in bytes.");
         out.line(&format!("pub const SIZE: usize = {};", hex(w.size)));
         out.doc_line("Byte offset of the end (offset plus size).");
-        out.line(&format!(
-            "pub const END: usize = {};",
-            hex(w.offset.saturating_add(w.size))
-        ));
+        out.line(&format!("pub const END: usize = {};", hex(w.end())));
         out.close();
     }
     out.close();

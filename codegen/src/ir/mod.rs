@@ -62,6 +62,14 @@ pub struct Window {
     pub doc: Vec<String>,
 }
 
+impl Window {
+    /// Byte offset of the end (offset plus size; saturating: a validated
+    /// map is far below 64 bits).
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.size)
+    }
+}
+
 /// A field layout: a shared fieldset, or the fields a register declares.
 #[derive(Clone, Debug)]
 pub struct Layout {
