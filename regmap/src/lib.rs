@@ -67,13 +67,14 @@ pub fn load_file(path: &Path) -> Result<Device, Diagnostics> {
                 // in the text before it (which is valid UTF-8).
                 let at = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(&e.as_bytes()[..at]).into_owned();
-                let line = diag::yaml_lines(&text).count().max(1);
-                let last = diag::yaml_lines(&text).last().unwrap_or("");
-                let ends_in_break = text.ends_with(['\n', '\r']);
-                let (line, col) = if ends_in_break {
-                    (line + usize::from(!text.is_empty()), 1)
-                } else {
-                    (line, last.chars().count() + 1)
+                // After a line break (or at the start) the byte opens a
+                // new line; otherwise it follows the last line's text.
+                let lines = diag::yaml_lines(&text).count();
+                let (line, col) = match diag::yaml_lines(&text).last() {
+                    Some(last) if !text.ends_with(['\n', '\r']) => {
+                        (lines, last.chars().count() + 1)
+                    }
+                    _ => (lines + 1, 1),
                 };
                 Err(Diagnostics {
                     file,
