@@ -26,13 +26,12 @@ pub fn emit(ir: &Ir, out: &mut Out) {
         out.line("use super::enums as e;");
     }
     // In rustfmt's order: `StructField` sorts before `Words`, a braced
-    // list after it.
-    let sf = !ir.structs.is_empty() && !enums;
-    if sf {
+    // list after it (`enums` implies a structure).
+    if !ir.structs.is_empty() && !enums {
         out.line("use regmap_rt::StructField as Sf;");
     }
     out.line("pub use regmap_rt::Words;");
-    if !ir.structs.is_empty() && enums {
+    if enums {
         out.line("use regmap_rt::{EnumField as Ef, StructField as Sf};");
     }
     for s in &ir.structs {
