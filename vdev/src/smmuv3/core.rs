@@ -134,16 +134,31 @@ impl SmmuCore {
     pub fn unplug(&mut self, vsid: u32) -> Vec<Transition> {
         let mut binding = self.bindings.remove(&vsid);
         if let Some(dev) = self.lc.device(vsid).cloned() {
-            if let Err(e) = self.attach.detach(dev.id()) {
+            if let Err(e) = self.detach_or_strand(dev, binding.take()) {
                 log::error!("detaching vSID {vsid:#x}: {e}; its HWPT waits for teardown");
-                if let Some(b) = binding.take() {
-                    self.stranded.push((dev, b));
-                }
             }
         }
         // The HWPT goes before the vDEVICE, as before the device moved away.
         drop(binding);
         self.lc.unplug(vsid).1
+    }
+
+    /// Detaches `dev`, releasing `binding` (its HWPT) once it is off it. A
+    /// refused detach leaves the device attached, so the binding moves to
+    /// `stranded` for [`SmmuCore::teardown`] to retry rather than have its
+    /// HWPT's destroy refused too.
+    fn detach_or_strand(
+        &mut self,
+        dev: Arc<Device>,
+        binding: Option<Binding>,
+    ) -> Result<(), Error> {
+        let r = self.attach.detach(dev.id());
+        if r.is_err() {
+            if let Some(b) = binding {
+                self.stranded.push((dev, b));
+            }
+        }
+        r
     }
 
     /// Unplugged devices (their kernel ids) whose detach was refused and whose
@@ -162,10 +177,7 @@ impl SmmuCore {
                 continue;
             };
             let binding = self.bindings.remove(&vsid);
-            if let Err(e) = self.attach.detach(dev.id()) {
-                if let Some(b) = binding {
-                    self.stranded.push((dev, b));
-                }
+            if let Err(e) = self.detach_or_strand(dev, binding) {
                 log::error!("teardown: detaching vSID {vsid:#x}: {e}");
             }
         }

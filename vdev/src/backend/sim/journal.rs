@@ -14,13 +14,13 @@ use std::collections::{BTreeMap, VecDeque};
 /// the demo's default script, 2 MiB or so of host memory per journal.
 pub const DEFAULT_CAPACITY: usize = 1 << 16;
 
-/// A ring of the newest `capacity` entries, with the count of all entries
-/// ever recorded and per-key counts.
+/// A ring of the newest `capacity` entries, with per-key counts of all
+/// entries ever recorded (their sum is the total: one key, `()`, when the
+/// entries are not told apart).
 #[derive(Debug, Clone)]
 pub struct Journal<T, K: Ord = ()> {
     recent: VecDeque<T>,
     capacity: usize,
-    total: u64,
     per_key: BTreeMap<K, u64>,
 }
 
@@ -37,14 +37,12 @@ impl<T, K: Ord> Journal<T, K> {
         Journal {
             recent: VecDeque::new(),
             capacity,
-            total: 0,
             per_key: BTreeMap::new(),
         }
     }
 
     /// Records `entry` under `key`; the oldest entry goes when the ring is full.
     pub fn record(&mut self, key: K, entry: T) {
-        self.total += 1;
         *self.per_key.entry(key).or_insert(0) += 1;
         if self.capacity == 0 {
             return;
@@ -70,7 +68,7 @@ impl<T, K: Ord> Journal<T, K> {
 
     /// How many entries were ever recorded (kept or not).
     pub fn total(&self) -> u64 {
-        self.total
+        self.per_key.values().sum()
     }
 
     /// How many entries were ever recorded under each key.
