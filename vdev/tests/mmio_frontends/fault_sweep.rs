@@ -37,13 +37,7 @@ impl Rig {
     /// recovered the guest's way (the failing entry replaced by a CMD_SYNC,
     /// GERRORN acknowledged), a bounded number of times.
     fn cmdq_run(&mut self, prod: &mut u32, cmds: &[[u64; 2]], seen: &mut Seen) {
-        let mask = (2u32 << LOG2) - 1;
-        for c in cmds {
-            let slot = u64::from(*prod & ((1 << LOG2) - 1));
-            self.ram.write_u64(CMDQ + slot * 16, c[0]);
-            self.ram.write_u64(CMDQ + slot * 16 + 8, c[1]);
-            *prod = (*prod + 1) & mask;
-        }
+        self.put_cmds(CMDQ, prod, cmds);
         self.bus.write32(smmu(sm::CMDQ_PROD::OFFSET), *prod);
         for _ in 0..=cmds.len() {
             let cons = self.bus.read32(smmu(sm::CMDQ_CONS::OFFSET));
