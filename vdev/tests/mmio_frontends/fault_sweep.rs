@@ -277,6 +277,7 @@ fn call_k_of_every_operation_failing_is_seen_by_the_guest_and_leaves_nothing() {
 
 #[test]
 fn every_call_of_an_operation_failing_never_panics_and_teardown_recovers_all() {
+    let clean = clean_session();
     for op in Op::ALL {
         let mut r = rig();
         r.sim.inject(fault(Some(*op), FaultWhen::Every));
@@ -284,7 +285,7 @@ fn every_call_of_an_operation_failing_never_panics_and_teardown_recovers_all() {
         if !NOT_REACHED.contains(op) {
             assert!(r.sim.faults_fired() >= 1, "{op:?}: never fired");
         }
-        check_outcome(*op, 0, seen, clean_session(), &r);
+        check_outcome(*op, 0, seen, clean, &r);
         r.check_attachments(&format!("{op:?} every call"));
         // Teardown while every call still fails reports what it could not
         // release instead of losing it; once the kernel lets go, a second
