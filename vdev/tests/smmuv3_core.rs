@@ -66,6 +66,14 @@ fn ste_bypass() -> [u64; 2] {
 }
 
 impl Rig {
+    /// Makes the simulated kernel fail `op` calls (`when`) with `errno`.
+    fn fail(&self, op: Op, when: FaultWhen, errno: i32) {
+        self.sim.inject(Fault {
+            op: Some(op),
+            when,
+            errno,
+        });
+    }
     fn put_ste(&self, addr: u64, ste: [u64; 2]) {
         assert!(self.ram.write_u64(addr, ste[0]));
         assert!(self.ram.write_u64(addr + 8, ste[1]));
@@ -212,11 +220,7 @@ fn kernel_refused_invalidation_is_an_illegal_command_at_its_index() {
     r.plug_both();
     // The kernel refuses the batch before handling any entry (an injected
     // EIO): the queue stops at the first batched command.
-    r.sim.inject(vdev::backend::sim::Fault {
-        op: Some(vdev::backend::Op::HwptInvalidate),
-        when: vdev::backend::sim::FaultWhen::Nth(1),
-        errno: libc::EIO,
-    });
+    r.fail(Op::HwptInvalidate, FaultWhen::Nth(1), libc::EIO);
     let o = r.submit(&[[0x12, 0], [0x12, 0x1000], [0x46, 0]]);
     assert_eq!(o.error, Some(CERROR_ILL));
     assert_eq!(o.cons, CERROR_ILL << 24);
@@ -251,11 +255,7 @@ fn unplug_detaches_and_frees_and_teardown_is_clean() {
 fn nested_then_cleared_without_hwpts(r: &mut Rig) {
     r.nested_0x10();
     assert!(matches!(r.core.attachment(0x10), Some(Attach::Nested(_))));
-    r.sim.inject(Fault {
-        op: Some(Op::HwptAlloc),
-        when: FaultWhen::Every,
-        errno: libc::ENOMEM,
-    });
+    r.fail(Op::HwptAlloc, FaultWhen::Every, libc::ENOMEM);
     r.put_ste(STRTAB + 0x10 * 64, [0, 0]);
     assert_eq!(r.submit(&[cfgi_ste(0x10), [0x46, 0]]).error, None);
 }
@@ -282,11 +282,7 @@ fn a_cleared_ste_without_an_abort_hwpt_detaches_the_device() {
 #[test]
 fn neither_abort_nor_detach_is_reported_and_retried() {
     let mut r = rig();
-    r.sim.inject(Fault {
-        op: Some(Op::VfioDetach),
-        when: FaultWhen::Nth(1),
-        errno: libc::EIO,
-    });
+    r.fail(Op::VfioDetach, FaultWhen::Nth(1), libc::EIO);
     nested_then_cleared_without_hwpts(&mut r);
     // The kernel refused both ways out: counted and logged, and the next
     // CFGI_STE tries again (the binding was not marked as done).
@@ -304,11 +300,7 @@ fn an_unplug_whose_detach_is_refused_keeps_the_hwpt_until_teardown() {
     let mut r = rig();
     r.nested_0x10();
     let hwpt = r.sim.device_attachment(r.devs[0].id()).expect("attached");
-    r.sim.inject(Fault {
-        op: Some(Op::VfioDetach),
-        when: FaultWhen::Nth(1),
-        errno: libc::EIO,
-    });
+    r.fail(Op::VfioDetach, FaultWhen::Nth(1), libc::EIO);
     r.core.unplug(0x10);
     // Still attached, so the HWPT was kept rather than destroyed (which the
     // kernel refuses while a device uses it) and lost.
@@ -322,11 +314,7 @@ fn an_unplug_whose_detach_is_refused_keeps_the_hwpt_until_teardown() {
 fn teardown_keeps_and_reports_what_it_cannot_release() {
     let mut r = rig();
     r.nested_0x10();
-    r.sim.inject(Fault {
-        op: Some(Op::VfioDetach),
-        when: FaultWhen::Every,
-        errno: libc::EIO,
-    });
+    r.fail(Op::VfioDetach, FaultWhen::Every, libc::EIO);
     r.core.teardown();
     let mut left = r.core.stranded();
     left.sort_unstable();
@@ -342,11 +330,7 @@ fn a_destroy_refused_in_drop_is_kept_and_retried_at_teardown() {
     let mut r = rig();
     r.nested_0x10();
     // The guest moves 0x10 to bypass; the old nested HWPT's destroy fails.
-    r.sim.inject(Fault {
-        op: Some(Op::Destroy),
-        when: FaultWhen::Nth(1),
-        errno: libc::EBUSY,
-    });
+    r.fail(Op::Destroy, FaultWhen::Nth(1), libc::EBUSY);
     r.put_ste(STRTAB + 0x10 * 64, ste_bypass());
     assert_eq!(r.submit(&[cfgi_ste(0x10)]).error, None);
     assert_eq!(r.core.attachment(0x10), Some(Attach::Bypass));
@@ -360,11 +344,7 @@ fn a_destroy_refused_in_drop_is_kept_and_retried_at_teardown() {
 fn teardown_names_every_object_whose_destroy_stays_refused() {
     let mut r = rig();
     r.plug_both();
-    r.sim.inject(Fault {
-        op: Some(Op::Destroy),
-        when: FaultWhen::Every,
-        errno: libc::EIO,
-    });
+    r.fail(Op::Destroy, FaultWhen::Every, libc::EIO);
     let t = r.core.teardown();
     let unreleased: Vec<_> = t
         .iter()

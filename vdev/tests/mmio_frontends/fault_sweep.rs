@@ -37,13 +37,7 @@ impl Rig {
     /// recovered the guest's way (the failing entry replaced by a CMD_SYNC,
     /// GERRORN acknowledged), a bounded number of times.
     fn cmdq_run(&mut self, prod: &mut u32, cmds: &[[u64; 2]], seen: &mut Seen) {
-        let mask = (2u32 << LOG2) - 1;
-        for c in cmds {
-            let slot = u64::from(*prod & ((1 << LOG2) - 1));
-            self.ram.write_u64(CMDQ + slot * 16, c[0]);
-            self.ram.write_u64(CMDQ + slot * 16 + 8, c[1]);
-            *prod = (*prod + 1) & mask;
-        }
+        self.put_cmds(CMDQ, prod, cmds);
         self.bus.write32(smmu(sm::CMDQ_PROD::OFFSET), *prod);
         for _ in 0..=cmds.len() {
             let cons = self.bus.read32(smmu(sm::CMDQ_CONS::OFFSET));
@@ -283,6 +277,7 @@ fn call_k_of_every_operation_failing_is_seen_by_the_guest_and_leaves_nothing() {
 
 #[test]
 fn every_call_of_an_operation_failing_never_panics_and_teardown_recovers_all() {
+    let clean = clean_session();
     for op in Op::ALL {
         let mut r = rig();
         r.sim.inject(fault(Some(*op), FaultWhen::Every));
@@ -290,7 +285,7 @@ fn every_call_of_an_operation_failing_never_panics_and_teardown_recovers_all() {
         if !NOT_REACHED.contains(op) {
             assert!(r.sim.faults_fired() >= 1, "{op:?}: never fired");
         }
-        check_outcome(*op, 0, seen, clean_session(), &r);
+        check_outcome(*op, 0, seen, clean, &r);
         r.check_attachments(&format!("{op:?} every call"));
         // Teardown while every call still fails reports what it could not
         // release instead of losing it; once the kernel lets go, a second

@@ -150,14 +150,19 @@ impl Rig {
         self.enable_queues();
         assert!(self.allocated(0) && self.allocated(1));
     }
-    /// Puts commands into logical queue `l`'s memory and publishes them.
-    fn vsubmit(&mut self, l: usize, prod: &mut u32, cmds: &[[u64; 2]]) -> u32 {
+    /// Writes commands into the queue of 2^LOG2 entries at `queue` from
+    /// `prod` on, advancing `prod` (its wrap bit included); publishes nothing.
+    fn put_cmds(&self, queue: u64, prod: &mut u32, cmds: &[[u64; 2]]) {
         for c in cmds {
             let slot = u64::from(*prod & ((1 << LOG2) - 1));
-            assert!(self.ram.write_u64(QMEM[l] + slot * 16, c[0]));
-            assert!(self.ram.write_u64(QMEM[l] + slot * 16 + 8, c[1]));
+            assert!(self.ram.write_u64(queue + slot * 16, c[0]));
+            assert!(self.ram.write_u64(queue + slot * 16 + 8, c[1]));
             *prod = (*prod + 1) & ((2 << LOG2) - 1);
         }
+    }
+    /// Puts commands into logical queue `l`'s memory and publishes them.
+    fn vsubmit(&mut self, l: usize, prod: &mut u32, cmds: &[[u64; 2]]) -> u32 {
+        self.put_cmds(QMEM[l], prod, cmds);
         self.bus
             .write32(lv(l, cq::VINTF_PAGE0::LVCMDQ::PROD::OFFSET), *prod);
         self.bus

@@ -4,15 +4,6 @@
 
 use super::*;
 
-fn cmdq_put(r: &Rig, prod: &mut u32, cmds: &[[u64; 2]]) {
-    for c in cmds {
-        let slot = u64::from(*prod & ((1 << LOG2) - 1));
-        assert!(r.ram.write_u64(CMDQ + slot * 16, c[0]));
-        assert!(r.ram.write_u64(CMDQ + slot * 16 + 8, c[1]));
-        *prod = (*prod + 1) & ((2 << LOG2) - 1);
-    }
-}
-
 #[test]
 fn illegal_command_on_the_emulated_cmdq_stops_it_until_gerrorn() {
     let mut r = rig();
@@ -28,8 +19,8 @@ fn illegal_command_on_the_emulated_cmdq_stops_it_until_gerrorn() {
         sm::CR0::CMDQEN.val(1).value
     );
     let mut prod = 0;
-    cmdq_put(
-        &r,
+    r.put_cmds(
+        CMDQ,
         &mut prod,
         &[[0x12 | (1 << 48), 0], [0x7f, 0], [0x46, 0]],
     );
@@ -41,7 +32,7 @@ fn illegal_command_on_the_emulated_cmdq_stops_it_until_gerrorn() {
     assert_eq!(sm::GERROR::CMDQ_ERR.read(gerror), 1);
     assert_eq!(r.gerror_irq.edges(), 1);
     // Stopped: more commands wait; CONS cannot be moved while enabled.
-    cmdq_put(&r, &mut prod, &[[0x46, 0]]);
+    r.put_cmds(CMDQ, &mut prod, &[[0x46, 0]]);
     r.bus.write32(s(sm::CMDQ_PROD::OFFSET), prod);
     assert_eq!(r.bus.read32(s(sm::CMDQ_CONS::OFFSET)), cons);
     r.bus.write32(s(sm::CMDQ_CONS::OFFSET), 0);
